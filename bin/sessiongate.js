@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { run } from '../dist/cli.js';
+
+run(process.argv.slice(2), process.env).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`sessiongate: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,177 @@
+/**
+ * The session API on the HTTP port, `/~session`:
+ *   POST   creates a session for a trusted login service (login token, constant-time compare);
+ *   DELETE destroys the caller's session and clears the cookie (idempotent);
+ *   GET    shows the caller's session's public fields.
+ * Session data is checked at creation: no control characters anywhere, bounded size and depth,
+ * so nothing a login service sends can later inject into a header.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import { readCredential } from '../core/credential.js';
+import type { Policy } from '../core/policy.js';
+import type { Logger } from '../ops/logger.js';
+import type { SessionRecord } from '../session/record.js';
+import { newRecord, sessionStatus } from '../session/record.js';
+import type { SessionStore } from '../store/types.js';
+
+export interface SessionApiDeps {
+  readonly policy: () => Policy;
+  readonly store: SessionStore;
+  readonly clock: () => number;
+  readonly loginToken: Buffer | null;
+  readonly log: Logger;
+}
+
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+const MAX_DEPTH = 5;
+const MAX_KEYS = 256;
+
+/** Problems with attribute values: control characters, depth, size. Empty when fine. */
+export function attributeProblems(value: unknown, path = 'attributes', depth = 0, budget = { keys: MAX_KEYS }): string[] {
+  if (typeof value === 'string') return CONTROL.test(value) ? [`${path}: control characters are not allowed`] : [];
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return [];
+  if (depth >= MAX_DEPTH) return [`${path}: nested deeper than ${MAX_DEPTH} levels`];
+  const out: string[] = [];
+  const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v] as const) : Object.entries(value as object).map(([k, v]) => [`.${k}`, v] as const);
+  for (const [k, v] of entries) {
+    if (--budget.keys < 0) return [`${path}: more than ${MAX_KEYS} values`];
+    if (!Array.isArray(value) && CONTROL.test(k)) out.push(`${path}: control characters are not allowed in keys`);
+    out.push(...attributeProblems(v, path + k, depth + 1, budget));
+    if (out.length > 10) break;
+  }
+  return out;
+}
+
+const createBody = z.strictObject({
+  user_id: z
+    .string({ error: 'is required and must be a string' })
+    .min(1, { error: 'must not be empty' })
+    .max(256, { error: 'must be at most 256 characters' })
+    .refine((s) => !CONTROL.test(s), { error: 'control characters are not allowed' }),
+  roles: z
+    .array(z.string().regex(/^[A-Za-z0-9_.:/@-]{1,128}$/, { error: 'must be a role name (letters, digits, _ . : / @ -)' }))
+    .max(64)
+    .default([]),
+  attributes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),
+});
+
+function digest(b: Buffer | string): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function publicView(r: SessionRecord) {
+  return {
+    user_id: r.user_id,
+    roles: r.roles,
+    attributes: r.attributes,
+    created_at: iso(r.created_at),
+    expires_at: iso(r.expires_at),
+    idle_expires_at: iso(r.idle_expires_at),
+  };
+}
+
+function problem(res: Response, status: number, error: string, extra: Record<string, unknown> = {}): void {
+  res.status(status).set('Cache-Control', 'no-store').json({ error, ...extra });
+}
+
+export function createSessionApi(deps: SessionApiDeps): Router {
+  const { store, clock, log } = deps;
+  const expected = deps.loginToken ? digest(deps.loginToken) : null;
+  const router = express.Router();
+
+  /** Constant-time: both sides are hashed to equal length before comparing. */
+  function loginTokenOk(req: Request): boolean {
+    if (!expected) return false;
+    const auth = req.headers.authorization ?? '';
+    const given = auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
+    return timingSafeEqual(digest(given), expected) && given !== '';
+  }
+
+  router.post('/~session', (req, res, next) => {
+    if (!expected) return problem(res, 403, 'session_creation_disabled');
+    if (!loginTokenOk(req)) {
+      res.set('WWW-Authenticate', 'Bearer realm="sessiongate-login"');
+      return problem(res, 401, 'invalid_login_token');
+    }
+    next();
+  });
+  router.post('/~session', express.json({ limit: '16kb', strict: true }), async (req, res) => {
+    if (!req.is('application/json')) return problem(res, 415, 'unsupported_media_type', { detail: 'send application/json' });
+    const parsed = createBody.safeParse(req.body);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys' ? i.keys.map((k) => `${k}: unknown field`) : [`${i.path.join('.') || 'body'}: ${i.message}`],
+      );
+      return problem(res, 400, 'invalid_body', { problems });
+    }
+    const attrProblems = attributeProblems(parsed.data.attributes);
+    if (attrProblems.length > 0) return problem(res, 400, 'invalid_body', { problems: attrProblems });
+
+    const policy = deps.policy();
+    const now = clock();
+    // Always a fresh ID: a cookie the caller presents is never reused (no session fixation).
+    const issued = policy.tokens.issue();
+    const record = newRecord(parsed.data, policy.times, now);
+    try {
+      await store.create(issued.key, record);
+    } catch (err) {
+      log.warn({ msg: 'session create failed', reason: 'store_unavailable', err: (err as Error).message });
+      return problem(res, 503, 'store_unavailable');
+    }
+    log.info({ msg: 'session created', user_id: record.user_id });
+    res
+      .status(201)
+      .set('Cache-Control', 'no-store')
+      .append('Set-Cookie', policy.cookies.issue(issued.token, record.expires_at, now))
+      .json({ user_id: record.user_id, expires_at: iso(record.expires_at), idle_expires_at: iso(record.idle_expires_at) });
+  });
+
+  router.delete('/~session', async (req, res) => {
+    const policy = deps.policy();
+    const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
+    if (cred.kind === 'valid') {
+      try {
+        await store.destroy(cred.key);
+      } catch (err) {
+        // Keep the cookie: clearing it would look like a logout that did not happen.
+        log.warn({ msg: 'session destroy failed', reason: 'store_unavailable', err: (err as Error).message });
+        return problem(res, 503, 'store_unavailable');
+      }
+      log.info({ msg: 'session destroyed' });
+    }
+    res.status(204).set('Cache-Control', 'no-store').append('Set-Cookie', policy.cookies.clear()).end();
+  });
+
+  router.get('/~session', async (req, res) => {
+    const policy = deps.policy();
+    const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
+    if (cred.kind === 'none') return problem(res, 401, 'unauthenticated', { reason: 'no_session' });
+    if (cred.kind === 'invalid') return problem(res, 401, 'unauthenticated', { reason: cred.reason });
+    let record: SessionRecord | null;
+    try {
+      record = await store.get(cred.key);
+    } catch {
+      return problem(res, 503, 'store_unavailable');
+    }
+    if (!record) return problem(res, 401, 'unauthenticated', { reason: 'unknown_session' });
+    const status = sessionStatus(record, clock());
+    if (status !== 'valid' && status !== 'grace') return problem(res, 401, 'unauthenticated', { reason: status });
+    res.status(200).set('Cache-Control', 'no-store').json(publicView(record));
+  });
+
+  // Body-parser failures: bad JSON is a 400, an oversize body a 413; never a stack trace.
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const e = err as { type?: string; status?: number };
+    if (e.type === 'entity.too.large') return problem(res, 413, 'body_too_large');
+    if (e.type === 'entity.parse.failed') return problem(res, 400, 'invalid_json');
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return problem(res, e.status, 'bad_request');
+    next(err);
+  });
+  return router;
+}

@@ -1,0 +1,110 @@
+/**
+ * Command line: `sessiongate [serve] [--config FILE]` runs the service;
+ * `sessiongate check-config [--config FILE]` validates a configuration and exits.
+ */
+import { readFileSync } from 'node:fs';
+import { formatProblems, loadConfig } from './config.js';
+import { createLogger } from './ops/logger.js';
+import { startService } from './main.js';
+
+const USAGE = `usage: sessiongate [serve] [--config FILE]
+       sessiongate check-config [--config FILE]
+       sessiongate --version
+
+Configuration: a YAML file (--config or SESSIONGATE_CONFIG) with SESSIONGATE_* environment
+variables overriding it. See README.md for every key and its default.
+`;
+
+interface Args {
+  command: string;
+  config?: string | undefined;
+}
+
+function parseArgs(argv: readonly string[]): Args | string {
+  const args: Args = { command: 'serve' };
+  let commandSeen = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config' || a === '-c') {
+      const v = argv[++i];
+      if (v === undefined) return `${a} needs a file`;
+      args.config = v;
+    } else if (a.startsWith('--config=')) args.config = a.slice('--config='.length);
+    else if (a === '--help' || a === '-h') args.command = 'help';
+    else if (a === '--version' || a === '-v') args.command = 'version';
+    else if (!a.startsWith('-') && !commandSeen) {
+      args.command = a;
+      commandSeen = true;
+    } else return `unexpected argument ${JSON.stringify(a)}`;
+  }
+  return args;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const args = parseArgs(argv);
+  if (typeof args === 'string') {
+    process.stderr.write(`sessiongate: ${args}\n${USAGE}`);
+    return 2;
+  }
+  if (args.command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.command === 'version') {
+    process.stdout.write(`sessiongate ${version()}\n`);
+    return 0;
+  }
+  if (args.command !== 'serve' && args.command !== 'check-config') {
+    process.stderr.write(`sessiongate: unknown command ${JSON.stringify(args.command)}\n${USAGE}`);
+    return 2;
+  }
+
+  const loaded = loadConfig({ file: args.config, env });
+  if (!loaded.ok) {
+    process.stderr.write(formatProblems(loaded.source, loaded.problems));
+    return 1;
+  }
+  if (args.command === 'check-config') {
+    process.stdout.write(`sessiongate: configuration${loaded.config.source ? ` ${loaded.config.source}` : ''} is valid\n`);
+    for (const w of loaded.warnings) process.stdout.write(`  warning: ${w}\n`);
+    return 0;
+  }
+
+  const log = createLogger(loaded.config.logLevel);
+  for (const w of loaded.warnings) log.warn({ msg: w });
+  let service;
+  try {
+    service = await startService(loaded.config, log);
+  } catch (err) {
+    log.fatal({ msg: 'start-up failed', err: (err as Error).message });
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ msg: 'shutting down', signal });
+      const force = setTimeout(() => {
+        log.warn({ msg: 'shutdown timed out; exiting' });
+        resolve(1);
+      }, 10_000);
+      force.unref();
+      service.close().then(
+        () => {
+          clearTimeout(force);
+          resolve(0);
+        },
+        () => resolve(1),
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,415 @@
+/**
+ * Configuration, built once: embedded defaults, then the YAML file, then SESSIONGATE_*
+ * environment variables, validated as a whole by one zod schema. Every problem is collected
+ * and reported with its key path (and the variable it came from) before anything listens.
+ * Secrets are read here and never appear in a message.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { normalisePath } from './core/path.js';
+import type { PolicySpec } from './core/policy.js';
+
+// ---------------------------------------------------------------------------------------------
+// Durations: Go-style, as oauth2-proxy and Envoy users write them (`30s`, `15m`, `1h30m`,
+// `500ms`, `7d`). The `ms` package reads single units only, hence this small parser.
+
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds in a duration string, or null when it is not one. */
+export function parseDuration(s: string): number | null {
+  if (!DURATION.test(s)) return null;
+  let total = 0;
+  for (const m of s.matchAll(DURATION_PART)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return Math.round(total);
+}
+
+const duration = (min: string) => {
+  const minMs = parseDuration(min)!;
+  return z
+    .string({ error: 'must be a duration such as 30s, 15m, 12h or 1h30m' })
+    .refine((s) => parseDuration(s) !== null, { error: (i) => `${JSON.stringify(i.input)} is not a duration (use e.g. 30s, 15m, 12h, 1h30m)` })
+    .transform((s) => parseDuration(s)!)
+    .refine((ms) => ms >= minMs, { error: `must be at least ${min}`, abort: true });
+};
+
+// ---------------------------------------------------------------------------------------------
+// Field schemas.
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 token: header and cookie names
+/** Headers that carry protocol meaning; mapping identity onto them would break or open the proxy. */
+const RESERVED_HEADERS = new Set([
+  'host', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length',
+  'content-type', 'cookie', 'set-cookie', 'authorization', 'proxy-authorization', 'location',
+  'www-authenticate', 'x-original-uri', 'x-original-method', 'x-forwarded-for', 'x-forwarded-host',
+  'x-forwarded-proto', 'x-forwarded-uri', 'x-forwarded-method', 'x-request-id', 'x-real-ip',
+]);
+
+const headerName = z
+  .string()
+  .regex(TOKEN, { error: 'must be a header name (letters, digits, -)' })
+  .refine((n) => !RESERVED_HEADERS.has(n.toLowerCase()), { error: (i) => `${String(i.input)} is a reserved header and cannot carry identity` });
+
+const fieldPath = z.string().regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, {
+  error: 'must be a session field: user_id, roles, created_at, expires_at, or a dotted path into attributes',
+});
+
+const port = z.int({ error: 'must be a port number' }).min(0).max(65535);
+const roleName = z.string().regex(/^[A-Za-z0-9_.:/@-]{1,128}$/, { error: 'must be a role name (letters, digits, _ . : / @ -)' });
+const method = z
+  .string()
+  .regex(/^[A-Za-z]{1,20}$/, { error: 'must be an HTTP method' })
+  .transform((m) => m.toUpperCase());
+
+const rulePath = z
+  .string()
+  .refine((p) => p.startsWith('/') && normalisePath(p) === p, {
+    error: (i) => `${JSON.stringify(i.input)} must be an absolute, normalised path (no '..', '//', ';', '?', '#', encoded '/')`,
+  });
+
+const rule = z
+  .strictObject({
+    path: rulePath,
+    access: z.enum(['public', 'anonymous', 'authenticated', 'roles'], {
+      error: 'must be one of public, anonymous, authenticated, roles',
+    }),
+    roles: z.array(roleName).min(1, { error: 'must name at least one role' }).optional(),
+    methods: z.array(method).min(1, { error: 'must name at least one method' }).optional(),
+    case_sensitive: z.boolean().optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.access === 'roles' && !r.roles) ctx.addIssue({ code: 'custom', path: ['roles'], message: 'is required when access is roles' });
+    if (r.access !== 'roles' && r.roles) ctx.addIssue({ code: 'custom', path: ['roles'], message: 'is only meaningful with access: roles' });
+  });
+
+const cookie = z
+  .strictObject({
+    name: z.string().regex(TOKEN, { error: 'must be a cookie name (letters, digits, -, _)' }).default('sessiongate'),
+    domain: z
+      .string()
+      .regex(/^\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$/, { error: 'must be a domain name' })
+      .nullable()
+      .default(null),
+    path: z
+      .string()
+      .regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, { error: 'must be a path starting with / (no ; or spaces)' })
+      .default('/'),
+    http_only: z.boolean().default(true),
+    secure: z.boolean().default(true),
+    same_site: z.enum(['lax', 'strict', 'none'], { error: 'must be lax, strict or none' }).default('lax'),
+    session_only: z.boolean().default(false),
+  })
+  .superRefine((c, ctx) => {
+    if (c.same_site === 'none' && !c.secure) ctx.addIssue({ code: 'custom', path: ['same_site'], message: 'none requires secure: true (browsers drop it otherwise)' });
+    if (c.name.startsWith('__Secure-') && !c.secure) ctx.addIssue({ code: 'custom', path: ['secure'], message: 'must be true for a __Secure- cookie' });
+    if (c.name.startsWith('__Host-') && (!c.secure || c.domain !== null || c.path !== '/')) {
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'a __Host- cookie needs secure: true, domain: null and path: /' });
+    }
+  });
+
+const session = z
+  .strictObject({
+    absolute_ttl: duration('1s').default(parseDuration('12h')!),
+    idle_ttl: duration('1s').default(parseDuration('30m')!),
+    touch_interval: duration('100ms').default(parseDuration('1m')!),
+    rotate_after: duration('1s').default(parseDuration('30m')!),
+    rotation_grace: duration('100ms').default(parseDuration('30s')!),
+  })
+  .superRefine((s, ctx) => {
+    if (s.idle_ttl > s.absolute_ttl) ctx.addIssue({ code: 'custom', path: ['idle_ttl'], message: 'must not exceed absolute_ttl' });
+    if (s.touch_interval >= s.idle_ttl) ctx.addIssue({ code: 'custom', path: ['touch_interval'], message: 'must be shorter than idle_ttl' });
+    if (s.rotation_grace > s.rotate_after) ctx.addIssue({ code: 'custom', path: ['rotation_grace'], message: 'must not exceed rotate_after' });
+  });
+
+/** A store URL fit for a log line: any password replaced by ***. */
+export function maskUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+const MIN_SECRET_BYTES = 32;
+const MIN_LOGIN_TOKEN_BYTES = 16;
+const secretValue = z.string().refine((s) => Buffer.byteLength(s) >= MIN_SECRET_BYTES, {
+  error: `must be at least ${MIN_SECRET_BYTES} bytes long`,
+});
+
+const schema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        http_port: port.default(9180),
+        grpc_port: port.default(9181),
+        admin_port: port.default(9182),
+      })
+      .prefault({}),
+    store: z
+      .string()
+      .refine((s) => s === 'memory', { error: (i) => `unknown store ${JSON.stringify(maskUrl(String(i.input)))} (this build supports: memory)` })
+      .default('memory'),
+    memory: z
+      .strictObject({
+        max_entries: z.int().min(1).default(100_000),
+        sweep_interval: duration('1s').default(parseDuration('1m')!),
+      })
+      .prefault({}),
+    secrets: z.array(secretValue).min(1, { error: 'must hold at least one secret' }).optional(),
+    secret_file: z.string().optional(),
+    login_token: z
+      .string()
+      .refine((s) => Buffer.byteLength(s) >= MIN_LOGIN_TOKEN_BYTES, { error: `must be at least ${MIN_LOGIN_TOKEN_BYTES} bytes long` })
+      .optional(),
+    login_token_file: z.string().optional(),
+    cookie: cookie.prefault({}),
+    session: session.prefault({}),
+    headers: z.record(headerName, fieldPath).default({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' }),
+    strip_headers: z.array(headerName).default([]),
+    spoof_guard: z.enum(['deny', 'strip'], { error: 'must be deny or strip' }).default('deny'),
+    rules: z.array(rule).default([]),
+    login_url: z
+      .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
+      .nullable()
+      .default(null),
+    failure_mode: z.enum(['closed', 'open'], { error: 'must be closed or open' }).default('closed'),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be a log level' }).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    const ports = [c.listen.http_port, c.listen.grpc_port, c.listen.admin_port].filter((p) => p !== 0);
+    if (new Set(ports).size !== ports.length) ctx.addIssue({ code: 'custom', path: ['listen'], message: 'http_port, grpc_port and admin_port must differ' });
+  });
+
+// ---------------------------------------------------------------------------------------------
+// The built configuration.
+
+export interface StoreConfig {
+  readonly kind: 'memory';
+  readonly maxEntries: number;
+  readonly sweepInterval: number;
+}
+
+export interface Config {
+  readonly source: string | null;
+  readonly listen: { readonly host: string; readonly httpPort: number; readonly grpcPort: number; readonly adminPort: number };
+  readonly store: StoreConfig;
+  /** True when no secret was configured and a random one was made for this process. */
+  readonly ephemeralSecret: boolean;
+  readonly loginToken: Buffer | null;
+  readonly policy: PolicySpec;
+  readonly logLevel: string;
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: Config; readonly warnings: string[] }
+  | { readonly ok: false; readonly source: string | null; readonly problems: string[] };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Environment variables and the key each overrides. */
+const ENV_KEYS = {
+  SESSIONGATE_HOST: 'listen.host',
+  SESSIONGATE_HTTP_PORT: 'listen.http_port',
+  SESSIONGATE_GRPC_PORT: 'listen.grpc_port',
+  SESSIONGATE_ADMIN_PORT: 'listen.admin_port',
+  SESSIONGATE_STORE: 'store',
+  SESSIONGATE_SECRET: 'secrets',
+  SESSIONGATE_SECRET_FILE: 'secret_file',
+  SESSIONGATE_LOGIN_TOKEN: 'login_token',
+  SESSIONGATE_LOGIN_TOKEN_FILE: 'login_token_file',
+  SESSIONGATE_COOKIE_NAME: 'cookie.name',
+  SESSIONGATE_COOKIE_SECURE: 'cookie.secure',
+  SESSIONGATE_LOG_LEVEL: 'log_level',
+} as const;
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let o = obj;
+  for (const p of parts.slice(0, -1)) {
+    const next = o[p];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) o[p] = {};
+    o = o[p] as Record<string, unknown>;
+  }
+  o[parts[parts.length - 1]!] = value;
+}
+
+/** A list of secrets as written in a variable or file: comma or newline separated. */
+export function splitList(s: string): string[] {
+  return s
+    .split(/[,\n]/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+}
+
+function envValue(key: string, value: string): unknown {
+  if (key.endsWith('_port')) return /^\d+$/.test(value) ? Number(value) : value;
+  if (key === 'cookie.secure') return value === 'true' ? true : value === 'false' ? false : value;
+  if (key === 'secrets') return splitList(value);
+  return value;
+}
+
+function pathString(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out;
+}
+
+function readFileList(path: string, key: string, problems: string[], origin: string): string[] | undefined {
+  try {
+    return splitList(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    problems.push(`${key}${origin}: cannot read ${JSON.stringify(path)} (${code})`);
+    return undefined;
+  }
+}
+
+export interface LoadOptions {
+  /** Config file path from `--config`; falls back to SESSIONGATE_CONFIG. */
+  readonly file?: string | undefined;
+  readonly env: Env;
+}
+
+/** Reads, merges and validates the configuration; never throws for bad input. */
+export function loadConfig(opts: LoadOptions): ConfigResult {
+  const source = opts.file ?? opts.env['SESSIONGATE_CONFIG'] ?? null;
+  const problems: string[] = [];
+  let raw: Record<string, unknown> = {};
+
+  if (source !== null) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(source, 'utf8');
+    } catch (err) {
+      problems.push(`config file: cannot read ${JSON.stringify(source)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (text !== undefined) {
+      try {
+        const doc: unknown = parseYaml(text);
+        if (doc === null || doc === undefined) raw = {};
+        else if (typeof doc === 'object' && !Array.isArray(doc)) raw = doc as Record<string, unknown>;
+        else problems.push('config file: must be a YAML mapping of keys');
+      } catch (err) {
+        const msg = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err);
+        problems.push(`config file: invalid YAML: ${msg}`);
+      }
+    }
+  }
+
+  // Environment overrides. Each variable replaces its key; a secret given by value replaces a
+  // secret file from YAML and vice versa, so the operator's last word wins.
+  const origin = new Map<string, string>();
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const value = opts.env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, key, envValue(key, value));
+    origin.set(key, name);
+  }
+  const both = (a: keyof typeof ENV_KEYS, b: keyof typeof ENV_KEYS) => {
+    if (origin.has(ENV_KEYS[a]) && origin.has(ENV_KEYS[b])) problems.push(`${a} and ${b}: set only one of them`);
+  };
+  both('SESSIONGATE_SECRET', 'SESSIONGATE_SECRET_FILE');
+  both('SESSIONGATE_LOGIN_TOKEN', 'SESSIONGATE_LOGIN_TOKEN_FILE');
+  if (origin.has('secrets')) delete raw['secret_file'];
+  if (origin.has('secret_file')) delete raw['secrets'];
+  if (origin.has('login_token')) delete raw['login_token_file'];
+  if (origin.has('login_token_file')) delete raw['login_token'];
+  const from = (key: string) => (origin.has(key) ? ` (from ${origin.get(key)})` : '');
+
+  if (raw['secrets'] !== undefined && raw['secret_file'] !== undefined) problems.push('secrets, secret_file: set only one of them');
+  if (raw['login_token'] !== undefined && raw['login_token_file'] !== undefined) problems.push('login_token, login_token_file: set only one of them');
+
+  // Files holding secrets are read now, so their contents are validated like inline values.
+  if (typeof raw['secret_file'] === 'string') {
+    const list = readFileList(raw['secret_file'], 'secret_file', problems, from('secret_file'));
+    if (list) {
+      raw['secrets'] = list;
+      if (origin.has('secret_file')) origin.set('secrets', origin.get('secret_file')!);
+    }
+    delete raw['secret_file'];
+  }
+  if (typeof raw['login_token_file'] === 'string') {
+    const list = readFileList(raw['login_token_file'], 'login_token_file', problems, from('login_token_file'));
+    if (list) {
+      if (list.length !== 1) problems.push(`login_token_file${from('login_token_file')}: must hold exactly one token`);
+      else raw['login_token'] = list[0];
+      if (origin.has('login_token_file')) origin.set('login_token', origin.get('login_token_file')!);
+    }
+    delete raw['login_token_file'];
+  }
+
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push(`${pathString([...issue.path, key])}: unknown key`);
+        continue;
+      }
+      const key = pathString(issue.path);
+      // A secret's value is never echoed: messages here come from our own texts or zod's
+      // type descriptions, which do not include input values.
+      const top = key.replace(/\[\d+\].*$/, '').replace(/\..*$/, '');
+      problems.push(`${key || '(top level)'}${from(key) || from(top)}: ${issue.message}`);
+    }
+  }
+  if (!parsed.success || problems.length > 0) return { ok: false, source, problems };
+
+  const c = parsed.data;
+  const warnings: string[] = [];
+  let secrets = c.secrets?.map((s) => Buffer.from(s));
+  const ephemeralSecret = secrets === undefined;
+  if (!secrets) {
+    secrets = [randomBytes(32)];
+    warnings.push('no secret configured (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): using a random one; sessions will not survive a restart and replicas will not share them');
+  }
+  if (c.login_token === undefined) {
+    warnings.push('no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): POST /~session is disabled');
+  }
+  if (!c.cookie.secure) warnings.push('cookie.secure is false: the session cookie will be sent over plain HTTP');
+  if (c.failure_mode === 'open') warnings.push('failure_mode is open: requests are allowed (without identity) while the store is unavailable');
+  if (c.spoof_guard === 'strip') warnings.push('spoof_guard is strip: requests carrying identity headers are let on; the proxy must remove those headers');
+
+  return {
+    ok: true,
+    warnings,
+    config: {
+      source,
+      listen: { host: c.listen.host, httpPort: c.listen.http_port, grpcPort: c.listen.grpc_port, adminPort: c.listen.admin_port },
+      store: { kind: 'memory', maxEntries: c.memory.max_entries, sweepInterval: c.memory.sweep_interval },
+      ephemeralSecret,
+      loginToken: c.login_token === undefined ? null : Buffer.from(c.login_token),
+      logLevel: c.log_level,
+      policy: {
+        rules: c.rules,
+        headers: c.headers,
+        stripHeaders: c.strip_headers,
+        spoofGuard: c.spoof_guard,
+        secrets,
+        cookie: {
+          name: c.cookie.name,
+          domain: c.cookie.domain,
+          path: c.cookie.path,
+          httpOnly: c.cookie.http_only,
+          secure: c.cookie.secure,
+          sameSite: c.cookie.same_site,
+          sessionOnly: c.cookie.session_only,
+        },
+        times: {
+          absoluteTtl: c.session.absolute_ttl,
+          idleTtl: c.session.idle_ttl,
+          touchInterval: c.session.touch_interval,
+          rotateAfter: c.session.rotate_after,
+          rotationGrace: c.session.rotation_grace,
+        },
+        loginUrl: c.login_url,
+        failureMode: c.failure_mode,
+      },
+    },
+  };
+}
+
+export function formatProblems(source: string | null, problems: readonly string[]): string {
+  const where = source ? ` (${source})` : '';
+  const n = problems.length;
+  return `sessiongate: invalid configuration${where}: ${n} problem${n === 1 ? '' : 's'}\n${problems.map((p) => `  - ${p}`).join('\n')}\n`;
+}

@@ -1,0 +1,79 @@
+/**
+ * check(): the one asynchronous step around the pure core. It evaluates the request, asks
+ * the store when a session must be resolved, decides, then performs the store write the
+ * decision asked for (touch or rotation). A failed write never turns an allow into a deny:
+ * the session was read, so the user stays logged in.
+ */
+import type { Effect, Evaluated, Lookup } from './decide.js';
+import { decide, errorDecision, evaluate, needsLookup } from './decide.js';
+import type { Policy } from './policy.js';
+import type { AllowDecision, AuthRequest, Decision } from './types.js';
+import { successorRecord } from '../session/record.js';
+import type { SessionStore } from '../store/types.js';
+
+export interface CheckDeps {
+  /** The current policy; a getter so a reload swaps it atomically. */
+  readonly policy: () => Policy;
+  readonly store: SessionStore;
+  readonly clock: () => number;
+  /** Called once per decision, after it is final. */
+  readonly observe?: (req: AuthRequest, decision: Decision, startedAt: bigint) => void;
+  /** Called when a touch or rotation write fails (the decision stands). */
+  readonly onEffectError?: (effect: Effect['kind'], err: unknown) => void;
+}
+
+export type Check = (req: AuthRequest) => Promise<Decision>;
+
+const SKIPPED: Lookup = { kind: 'skipped' };
+const MISSING: Lookup = { kind: 'missing' };
+const FAILED: Lookup = { kind: 'failed' };
+
+export function createCheck(deps: CheckDeps): Check {
+  const { store, clock, observe, onEffectError } = deps;
+
+  async function lookup(e: Evaluated): Promise<Lookup> {
+    if (!needsLookup(e) || e.credential.kind !== 'valid') return SKIPPED;
+    try {
+      const record = await store.get(e.credential.key);
+      return record ? { kind: 'found', record } : MISSING;
+    } catch {
+      return FAILED;
+    }
+  }
+
+  async function apply(policy: Policy, effect: Effect, decision: AllowDecision, now: number): Promise<AllowDecision> {
+    try {
+      if (effect.kind === 'touch') {
+        await store.touch(effect.key, effect.touchedAt, effect.idleExpiresAt);
+        return decision;
+      }
+      const issued = policy.tokens.issue();
+      const t = policy.times;
+      const rotated = await store.rotate(effect.key, issued.key, successorRecord(effect.record, t, now), now + t.rotationGrace);
+      // Lost the race: a concurrent request rotated first and its response carries the new cookie.
+      if (!rotated) return { ...decision, sessionState: 'grace' };
+      return { ...decision, sessionState: 'rotated', setCookie: policy.cookies.issue(issued.token, effect.record.expires_at, now) };
+    } catch (err) {
+      onEffectError?.(effect.kind, err);
+      return decision;
+    }
+  }
+
+  return async function check(req: AuthRequest): Promise<Decision> {
+    const startedAt = process.hrtime.bigint();
+    const policy = deps.policy();
+    let decision: Decision;
+    try {
+      const e = evaluate(req, policy);
+      const found = await lookup(e);
+      const now = clock();
+      const outcome = decide(e, found, policy, now);
+      decision = outcome.effect ? await apply(policy, outcome.effect, outcome.decision, now) : outcome.decision;
+    } catch {
+      // A bug must not become an allow: answer an error the proxy treats as a failure.
+      decision = errorDecision({ spoofed: [] }, 'internal_error');
+    }
+    observe?.(req, decision, startedAt);
+    return decision;
+  };
+}

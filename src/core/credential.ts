@@ -1,0 +1,60 @@
+/**
+ * Finding the session credential in a request: the session cookie, or a bearer token of the
+ * same shape (for non-browser callers). Signatures are verified here, before any store
+ * lookup. Pure apart from the HMAC.
+ */
+import { cookieValues } from '../session/cookie.js';
+import type { TokenCodec } from '../session/token.js';
+import type { HeaderMap } from './types.js';
+
+export type Credential =
+  | { readonly kind: 'none'; readonly bearer: boolean }
+  | { readonly kind: 'invalid'; readonly reason: 'malformed_cookie' | 'bad_signature' | 'duplicate_cookie'; readonly bearer: boolean }
+  | { readonly kind: 'valid'; readonly key: string; readonly bearer: boolean };
+
+const MAX_COOKIE_VALUE = 4096;
+
+function first(v: string | readonly string[] | undefined): string | undefined {
+  return typeof v === 'string' ? v : v?.[0];
+}
+
+/** The bearer token of an `Authorization: Bearer …` header, if any. */
+export function bearerToken(headers: HeaderMap): string | undefined {
+  const auth = first(headers['authorization']);
+  if (auth === undefined || auth.length < 8) return undefined;
+  if (auth.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  const token = auth.slice(7).trim();
+  return token === '' ? undefined : token;
+}
+
+export function readCredential(headers: HeaderMap, cookieName: string, tokens: TokenCodec): Credential {
+  // A bearer token of our shape is ours; any other Authorization belongs to the application.
+  const bearer = bearerToken(headers);
+  if (bearer !== undefined && tokens.looksLikeToken(bearer)) {
+    const v = tokens.verify(bearer);
+    return v.ok ? { kind: 'valid', key: v.key, bearer: true } : { kind: 'invalid', reason: v.reason, bearer: true };
+  }
+  const isBearer = bearer !== undefined;
+  const values = cookieValues(headers['cookie'], cookieName);
+  if (values.length === 0) return { kind: 'none', bearer: isBearer };
+
+  let validKey: string | undefined;
+  let firstFailure: 'malformed_cookie' | 'bad_signature' | undefined;
+  for (const value of values) {
+    if (value.length > MAX_COOKIE_VALUE) {
+      firstFailure ??= 'malformed_cookie';
+      continue;
+    }
+    const v = tokens.verify(value);
+    if (!v.ok) {
+      firstFailure ??= v.reason;
+      continue;
+    }
+    if (validKey !== undefined && validKey !== v.key) {
+      return { kind: 'invalid', reason: 'duplicate_cookie', bearer: isBearer };
+    }
+    validKey = v.key;
+  }
+  if (validKey !== undefined) return { kind: 'valid', key: validKey, bearer: isBearer };
+  return { kind: 'invalid', reason: firstFailure ?? 'malformed_cookie', bearer: isBearer };
+}

@@ -1,0 +1,165 @@
+/**
+ * The decision core. `evaluate` reads the request (path, rule, spoofed headers, credential)
+ * and `decide` turns that, the store's answer and the time into a Decision. Both are
+ * synchronous and pure: no I/O, no clock, no globals. The only waiting happens in check().
+ */
+import type { Credential } from './credential.js';
+import { readCredential } from './credential.js';
+import { normalisePath } from './path.js';
+import type { Policy } from './policy.js';
+import type { DenyReason, ErrorReason } from './reasons.js';
+import { isUnauthenticated } from './reasons.js';
+import type { Rule } from './rules.js';
+import { DEFAULT_RULE } from './rules.js';
+import type { AllowDecision, AuthRequest, Decision, DenyDecision, ErrorDecision, HeaderMap } from './types.js';
+import type { SessionRecord } from '../session/record.js';
+import { rotationDue, sessionStatus, touchDue, touchedTimes } from '../session/record.js';
+
+export interface Evaluated {
+  readonly request: AuthRequest;
+  /** Normalised path; null when the target could not be normalised or was missing. */
+  readonly path: string | null;
+  readonly rule: Rule;
+  readonly spoofed: readonly string[];
+  readonly credential: Credential;
+}
+
+/** What the store said; `skipped` when no lookup was needed or possible. */
+export type Lookup =
+  | { readonly kind: 'skipped' }
+  | { readonly kind: 'found'; readonly record: SessionRecord }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'failed' };
+
+/** A store write the decision asks for; check() performs it. */
+export type Effect =
+  | { readonly kind: 'touch'; readonly key: string; readonly touchedAt: number; readonly idleExpiresAt: number }
+  | { readonly kind: 'rotate'; readonly key: string; readonly record: SessionRecord };
+
+/** A decision, and for an allowed session the store write it asks for. */
+export type Outcome =
+  | { readonly decision: Decision; readonly effect?: undefined }
+  | { readonly decision: AllowDecision; readonly effect: Effect | undefined };
+
+const NO_CREDENTIAL: Credential = { kind: 'none', bearer: false };
+
+export function evaluate(request: AuthRequest, policy: Policy): Evaluated {
+  const spoofed = policy.identity.findSpoofed(request.headers);
+  const path = request.uri === undefined ? null : normalisePath(request.uri);
+  if (path === null) return { request, path, rule: DEFAULT_RULE, spoofed, credential: NO_CREDENTIAL };
+  const rule = policy.rules.match(path);
+  // Public paths never look at credentials: no HMAC, no lookup.
+  const credential = rule.access === 'public' ? NO_CREDENTIAL : readCredential(request.headers, policy.cookies.name, policy.tokens);
+  return { request, path, rule, spoofed, credential };
+}
+
+/** Does the evaluated request need the store to be asked? */
+export function needsLookup(e: Evaluated): boolean {
+  return e.path !== null && e.rule.access !== 'public' && e.credential.kind === 'valid';
+}
+
+function header(headers: HeaderMap, name: string): string | undefined {
+  const v = headers[name];
+  return typeof v === 'string' ? v : v?.join(', ');
+}
+
+/** A top-level browser navigation, which gets a login redirect rather than a bare 401. */
+export function isBrowserNavigation(req: AuthRequest, bearer: boolean): boolean {
+  if (bearer) return false;
+  const accept = header(req.headers, 'accept');
+  if (accept === undefined || !accept.includes('text/html')) return false;
+  const xrw = header(req.headers, 'x-requested-with');
+  return xrw === undefined || xrw.toLowerCase() !== 'xmlhttprequest';
+}
+
+const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
+/** `login_url?rd=<original URL>`; without rd when the original URL cannot be rebuilt safely. */
+export function loginRedirect(loginUrl: string, req: AuthRequest): string {
+  const scheme = req.scheme === 'https' || req.scheme === 'http' ? req.scheme : undefined;
+  const uri = req.uri;
+  if (scheme === undefined || !HOST.test(req.host) || uri === undefined || uri[0] !== '/' || uri[1] === '/') return loginUrl;
+  const original = `${scheme}://${req.host}${uri}`;
+  return `${loginUrl}${loginUrl.includes('?') ? '&' : '?'}rd=${encodeURIComponent(original)}`;
+}
+
+function allow(e: Evaluated, reason: AllowDecision['reason'], session?: SessionRecord, policy?: Policy, state?: AllowDecision['sessionState']): AllowDecision {
+  return {
+    result: 'allow',
+    reason,
+    spoofed: e.spoofed,
+    identity: session && policy ? policy.identity.identityFor(session) : [],
+    userId: session?.user_id,
+    sessionState: state,
+  };
+}
+
+function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string): DenyDecision {
+  if (!isUnauthenticated(reason)) {
+    return { result: 'deny', reason, status: 403, spoofed: e.spoofed, userId };
+  }
+  const bearer = e.credential.bearer;
+  let location: string | undefined;
+  let wwwAuthenticate: string | undefined;
+  if (bearer) {
+    wwwAuthenticate = e.credential.kind === 'none' ? 'Bearer realm="sessiongate"' : 'Bearer realm="sessiongate", error="invalid_token"';
+  } else if (policy.loginUrl !== null && isBrowserNavigation(e.request, false)) {
+    location = loginRedirect(policy.loginUrl, e.request);
+  }
+  return { result: 'deny', reason, status: 401, spoofed: e.spoofed, location, wwwAuthenticate };
+}
+
+export function errorDecision(e: { spoofed: readonly string[] }, reason: ErrorReason): ErrorDecision {
+  return { result: 'error', reason, spoofed: e.spoofed };
+}
+
+export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number): Outcome {
+  if (e.request.uri === undefined) return { decision: deny(e, 'bad_request', policy) };
+  if (e.path === null) return { decision: deny(e, 'bad_path', policy) };
+  const rule = e.rule;
+  if (rule.methods !== null && !rule.methods.has(e.request.method)) {
+    return { decision: deny(e, 'method_not_allowed', policy) };
+  }
+  if (rule.access === 'public') return { decision: allow(e, 'public') };
+  const protectedRule = rule.access !== 'anonymous';
+  if (protectedRule && e.spoofed.length > 0 && policy.spoofGuard === 'deny') {
+    return { decision: deny(e, 'spoofed_header', policy) };
+  }
+
+  let failure: DenyReason;
+  let session: SessionRecord | undefined;
+  let grace = false;
+  const c = e.credential;
+  if (c.kind === 'none') failure = 'no_session';
+  else if (c.kind === 'invalid') failure = c.reason;
+  else if (lookup.kind === 'failed') {
+    if (policy.failureMode === 'open') return { decision: allow(e, 'store_unavailable_open') };
+    return { decision: errorDecision(e, 'store_unavailable') };
+  } else if (lookup.kind !== 'found') failure = 'unknown_session';
+  else {
+    const status = sessionStatus(lookup.record, now);
+    if (status === 'valid' || status === 'grace') {
+      session = lookup.record;
+      grace = status === 'grace';
+      failure = 'no_session'; // unused
+    } else failure = status;
+  }
+
+  if (session === undefined || c.kind !== 'valid') {
+    if (!protectedRule) return { decision: allow(e, 'anonymous') };
+    return { decision: deny(e, failure, policy) };
+  }
+
+  if (rule.roles !== null && !session.roles.some((r) => rule.roles!.has(r))) {
+    return { decision: deny(e, 'forbidden_role', policy, session.user_id) };
+  }
+
+  const t = policy.times;
+  let effect: Effect | undefined;
+  if (!grace && rotationDue(session, t, now)) effect = { kind: 'rotate', key: c.key, record: session };
+  else if (!grace && touchDue(session, t, now)) {
+    const times = touchedTimes(session, t, now);
+    effect = { kind: 'touch', key: c.key, touchedAt: times.touched_at, idleExpiresAt: times.idle_expires_at };
+  }
+  return { decision: allow(e, 'authenticated', session, policy, grace ? 'grace' : 'active'), effect };
+}

@@ -1,0 +1,122 @@
+/**
+ * Identity headers: which headers carry identity to the upstream (built once from the
+ * `headers` mapping and `strip_headers`), how session fields become safe header values, and
+ * how client-supplied copies are recognised, including the aliases that applications fold
+ * onto the real header (any case, `_` or `.` for `-`, stray spaces).
+ */
+import type { HeaderMap } from './types.js';
+import type { SessionRecord } from '../session/record.js';
+
+type Getter = (s: SessionRecord) => unknown;
+
+export interface IdentityHeaders {
+  /** Every protected header, configured case: mapped ones first, then strip_headers. */
+  readonly protectedNames: readonly string[];
+  /** Identity header values for a session; absent or unrepresentable values are left out. */
+  identityFor(session: SessionRecord): Array<readonly [string, string]>;
+  /** Header names in the request that are a protected header or an alias of one. */
+  findSpoofed(headers: HeaderMap): string[];
+}
+
+/** The one spelling every alias of a header name folds to. */
+export function canonicalHeaderName(name: string): string {
+  return name.trim().toLowerCase().replace(/[_.]/g, '-');
+}
+
+const TOP_LEVEL: Record<string, Getter> = {
+  user_id: (s) => s.user_id,
+  roles: (s) => s.roles,
+  created_at: (s) => Math.floor(s.created_at / 1000),
+  expires_at: (s) => Math.floor(s.expires_at / 1000),
+};
+
+/** Compiles a dotted session field path (`user_id`, `roles`, `attributes.org.id`, `email`). */
+export function compileFieldPath(path: string): Getter {
+  const top = TOP_LEVEL[path];
+  if (top) return top;
+  const parts = path.split('.');
+  if (parts[0] === 'attributes') parts.shift();
+  return (s) => {
+    let v: unknown = s.attributes;
+    for (const p of parts) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+      if (!Object.prototype.hasOwnProperty.call(v, p)) return undefined;
+      v = (v as Record<string, unknown>)[p];
+    }
+    return v;
+  };
+}
+
+// Visible ASCII and space only; everything else is either encoded (non-ASCII) or refused (controls).
+const PLAIN = /^[\x20-\x7e]*$/;
+// C0, DEL and C1 controls. Session data is checked for them at creation; this is the second wall.
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+
+function scalarToString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return undefined;
+}
+
+/**
+ * Turns a session value into a header value, or undefined when it has none. Arrays of
+ * scalars are joined with `,`. Non-ASCII text is percent-encoded (UTF-8) so it survives every
+ * proxy; a value holding a control character is refused outright: no CR/LF ever reaches a header.
+ */
+export function toHeaderValue(v: unknown): string | undefined {
+  let s: string | undefined;
+  if (Array.isArray(v)) {
+    const parts: string[] = [];
+    for (const item of v) {
+      const p = scalarToString(item);
+      if (p === undefined) return undefined;
+      parts.push(p);
+    }
+    s = parts.join(',');
+  } else {
+    s = scalarToString(v);
+  }
+  if (s === undefined || s === '') return undefined;
+  if (PLAIN.test(s)) return s;
+  if (CONTROL.test(s)) return undefined;
+  return s.replace(/[^\x20-\x7e]+/g, (m) => encodeURIComponent(m));
+}
+
+export function createIdentityHeaders(mapping: Readonly<Record<string, string>>, strip: readonly string[]): IdentityHeaders {
+  const mapped = Object.entries(mapping).map(([name, path]) => ({ name, get: compileFieldPath(path) }));
+  const protectedNames: string[] = mapped.map((m) => m.name);
+  const seen = new Set(protectedNames.map(canonicalHeaderName));
+  for (const name of strip) {
+    const c = canonicalHeaderName(name);
+    if (!seen.has(c)) {
+      seen.add(c);
+      protectedNames.push(name);
+    }
+  }
+  const canonical: ReadonlySet<string> = seen;
+  // Cheap pre-filter: a header can only alias a protected one if its length matches one of theirs.
+  const lengths = new Set([...canonical].map((n) => n.length));
+
+  return {
+    protectedNames,
+    identityFor(session) {
+      const out: Array<readonly [string, string]> = [];
+      for (const m of mapped) {
+        const value = toHeaderValue(m.get(session));
+        if (value !== undefined) out.push([m.name, value]);
+      }
+      return out;
+    },
+    findSpoofed(headers) {
+      let found: string[] | undefined;
+      for (const name in headers) {
+        if (headers[name] === undefined) continue;
+        const trimmed = name.trim();
+        if (!lengths.has(trimmed.length)) continue;
+        if (canonical.has(canonicalHeaderName(trimmed))) (found ??= []).push(name);
+      }
+      return found ?? [];
+    },
+  };
+}

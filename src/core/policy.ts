@@ -1,0 +1,53 @@
+/**
+ * The policy: everything a decision needs from configuration, compiled once at start-up (or
+ * reload) into lookup tables and closures, and applied cheaply per request.
+ */
+import type { CookieWriter } from '../session/cookie.js';
+import { createCookieWriter } from '../session/cookie.js';
+import type { SessionTimes } from '../session/record.js';
+import type { TokenCodec } from '../session/token.js';
+import { createTokenCodec } from '../session/token.js';
+import type { IdentityHeaders } from './headers.js';
+import { createIdentityHeaders } from './headers.js';
+import type { RuleSet, RuleSpec } from './rules.js';
+import { compileRules } from './rules.js';
+import type { CookieSettings } from '../session/cookie.js';
+
+export type SpoofGuard = 'deny' | 'strip';
+export type FailureMode = 'closed' | 'open';
+
+export interface Policy {
+  readonly rules: RuleSet;
+  readonly identity: IdentityHeaders;
+  readonly spoofGuard: SpoofGuard;
+  readonly tokens: TokenCodec;
+  readonly cookies: CookieWriter;
+  readonly times: SessionTimes;
+  readonly loginUrl: string | null;
+  readonly failureMode: FailureMode;
+}
+
+export interface PolicySpec {
+  readonly rules: readonly RuleSpec[];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly stripHeaders: readonly string[];
+  readonly spoofGuard: SpoofGuard;
+  readonly secrets: readonly Buffer[];
+  readonly cookie: CookieSettings;
+  readonly times: SessionTimes;
+  readonly loginUrl: string | null;
+  readonly failureMode: FailureMode;
+}
+
+export function buildPolicy(spec: PolicySpec): Policy {
+  return Object.freeze({
+    rules: compileRules(spec.rules),
+    identity: createIdentityHeaders(spec.headers, spec.stripHeaders),
+    spoofGuard: spec.spoofGuard,
+    tokens: createTokenCodec(spec.secrets),
+    cookies: createCookieWriter(spec.cookie),
+    times: Object.freeze({ ...spec.times }),
+    loginUrl: spec.loginUrl,
+    failureMode: spec.failureMode,
+  });
+}

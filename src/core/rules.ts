@@ -1,0 +1,83 @@
+/**
+ * Path rules, compiled once from configuration. First match wins on the normalised path.
+ *
+ * Matching is by whole segments: `/admin/` matches `/admin`, `/admin/` and `/admin/x`, never
+ * `/administrator`. Methods restrict a rule rather than select it: a method a rule does not
+ * list is refused (403), so forgetting a method fails closed instead of falling through to a
+ * more permissive rule. Case: rules that grant access without a session (public, anonymous)
+ * match case-sensitively, rules that demand one match case-insensitively by default, so an
+ * application that folds case cannot be reached around a protective rule (`/ADMIN/`).
+ */
+
+export type Access = 'public' | 'anonymous' | 'authenticated' | 'roles';
+
+export interface RuleSpec {
+  readonly path: string;
+  readonly access: Access;
+  readonly roles?: readonly string[] | undefined;
+  readonly methods?: readonly string[] | undefined;
+  readonly case_sensitive?: boolean | undefined;
+}
+
+export interface Rule {
+  /** Position in the configured list; -1 for the implicit default. */
+  readonly index: number;
+  readonly path: string;
+  readonly access: Access;
+  readonly roles: ReadonlySet<string> | null;
+  readonly methods: ReadonlySet<string> | null;
+  readonly caseSensitive: boolean;
+  /** Path without trailing slash; '' for the root, which matches everything. */
+  readonly prefix: string;
+}
+
+export const DEFAULT_RULE: Rule = Object.freeze({
+  index: -1,
+  path: '/',
+  access: 'authenticated',
+  roles: null,
+  methods: null,
+  caseSensitive: false,
+  prefix: '',
+});
+
+export function compileRule(spec: RuleSpec, index: number): Rule {
+  const caseSensitive = spec.case_sensitive ?? (spec.access === 'public' || spec.access === 'anonymous');
+  let prefix = spec.path.endsWith('/') ? spec.path.slice(0, -1) : spec.path;
+  if (!caseSensitive) prefix = prefix.toLowerCase();
+  return Object.freeze({
+    index,
+    path: spec.path,
+    access: spec.access,
+    roles: spec.access === 'roles' ? new Set(spec.roles ?? []) : null,
+    methods: spec.methods && spec.methods.length > 0 ? new Set(spec.methods.map((m) => m.toUpperCase())) : null,
+    caseSensitive,
+    prefix,
+  });
+}
+
+function matches(prefix: string, path: string): boolean {
+  if (prefix === '') return true;
+  if (!path.startsWith(prefix)) return false;
+  return path.length === prefix.length || path.charCodeAt(prefix.length) === 47; /* / */
+}
+
+export interface RuleSet {
+  readonly rules: readonly Rule[];
+  match(normalisedPath: string): Rule;
+}
+
+export function compileRules(specs: readonly RuleSpec[]): RuleSet {
+  const rules = specs.map(compileRule);
+  const anyInsensitive = rules.some((r) => !r.caseSensitive);
+  return {
+    rules,
+    match(path: string): Rule {
+      const lower = anyInsensitive ? path.toLowerCase() : path;
+      for (const rule of rules) {
+        if (matches(rule.prefix, rule.caseSensitive ? path : lower)) return rule;
+      }
+      return DEFAULT_RULE;
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Protocol-neutral request and decision types. Every transport adapter translates its wire
+ * request into an AuthRequest and writes one Decision back in its own wire format; nothing
+ * about sessions, rules or headers lives in an adapter.
+ */
+import type { AllowReason, DenyReason, ErrorReason } from './reasons.js';
+
+export type Transport = 'nginx' | 'envoy_grpc' | 'envoy_http';
+
+/** Header map as adapters deliver it: lower-case names. */
+export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>;
+
+export interface AuthRequest {
+  readonly transport: Transport;
+  /** Upper-case method of the original request. */
+  readonly method: string;
+  /** `http` or `https`, lower-case. */
+  readonly scheme: string;
+  /** Host of the original request as the client sent it, port included if any. */
+  readonly host: string;
+  /** Raw request target of the original request: path, optionally `?query`. Undefined if the proxy did not say. */
+  readonly uri: string | undefined;
+  /** All headers of the original request (and those the proxy added), lower-case names. */
+  readonly headers: HeaderMap;
+  readonly requestId?: string | undefined;
+  readonly clientAddress?: string | undefined;
+}
+
+export type SessionState = 'active' | 'touched' | 'rotated' | 'grace';
+
+interface DecisionBase {
+  /** Protected header names the client sent itself (as sent, lower-case), to be removed by the proxy. */
+  readonly spoofed: readonly string[];
+  readonly userId?: string | undefined;
+}
+
+export interface AllowDecision extends DecisionBase {
+  readonly result: 'allow';
+  readonly reason: AllowReason;
+  /** Identity headers for the upstream, configured case, values already safe for a header. */
+  readonly identity: ReadonlyArray<readonly [string, string]>;
+  /** Set-Cookie value for the client when the session was rotated. */
+  readonly setCookie?: string | undefined;
+  readonly sessionState?: SessionState | undefined;
+}
+
+export interface DenyDecision extends DecisionBase {
+  readonly result: 'deny';
+  readonly reason: DenyReason;
+  /** 401 when the caller is not authenticated, 403 when authenticated (or spoofing) but not allowed. */
+  readonly status: 401 | 403;
+  /** Login redirect for browser navigations (401 only). */
+  readonly location?: string | undefined;
+  /** Challenge for bearer callers (401 only). */
+  readonly wwwAuthenticate?: string | undefined;
+}
+
+export interface ErrorDecision extends DecisionBase {
+  readonly result: 'error';
+  readonly reason: ErrorReason;
+}
+
+export type Decision = AllowDecision | DenyDecision | ErrorDecision;

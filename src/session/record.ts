@@ -1,0 +1,97 @@
+/**
+ * The session record and its lifecycle arithmetic: creation, expiry (absolute and idle),
+ * touch and rotation. The record carries its own expiry times and is always checked against
+ * them: a cookie can be tampered with, the record cannot. All functions are pure; `now` is
+ * passed in, in milliseconds since the epoch.
+ */
+
+export interface SessionRecord {
+  readonly v: 1;
+  readonly user_id: string;
+  readonly roles: readonly string[];
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** When the session (not this ID) began; kept across rotations. */
+  readonly created_at: number;
+  /** When this ID was issued; rotation is due at issued_at + rotate_after. */
+  readonly issued_at: number;
+  /** Absolute end of the session. */
+  readonly expires_at: number;
+  /** Last time the idle clock was refreshed. */
+  readonly touched_at: number;
+  /** Idle end: touched_at + idle_ttl, never past expires_at. */
+  readonly idle_expires_at: number;
+  /** Set once this ID was rotated away: it stays valid until then. */
+  readonly grace_until?: number | undefined;
+  /** Store key of the ID this one was rotated to, so logout with an old cookie ends both. */
+  readonly successor?: string | undefined;
+}
+
+export interface SessionTimes {
+  readonly absoluteTtl: number;
+  readonly idleTtl: number;
+  readonly touchInterval: number;
+  readonly rotateAfter: number;
+  readonly rotationGrace: number;
+}
+
+export interface NewSession {
+  readonly user_id: string;
+  readonly roles: readonly string[];
+  readonly attributes: Readonly<Record<string, unknown>>;
+}
+
+export function newRecord(input: NewSession, t: SessionTimes, now: number): SessionRecord {
+  const expires_at = now + t.absoluteTtl;
+  return {
+    v: 1,
+    user_id: input.user_id,
+    roles: input.roles,
+    attributes: input.attributes,
+    created_at: now,
+    issued_at: now,
+    expires_at,
+    touched_at: now,
+    idle_expires_at: Math.min(now + t.idleTtl, expires_at),
+  };
+}
+
+export type SessionStatus = 'valid' | 'grace' | 'expired' | 'idle_timeout' | 'rotated';
+
+export function sessionStatus(r: SessionRecord, now: number): SessionStatus {
+  if (now >= r.expires_at) return 'expired';
+  if (r.grace_until !== undefined) return now < r.grace_until ? 'grace' : 'rotated';
+  if (now >= r.idle_expires_at) return 'idle_timeout';
+  return 'valid';
+}
+
+/** When a store may forget the record: nothing can make it valid again after this. */
+export function storeDeadline(r: SessionRecord): number {
+  if (r.grace_until !== undefined) return Math.min(r.grace_until, r.expires_at);
+  return Math.min(r.expires_at, r.idle_expires_at);
+}
+
+export function rotationDue(r: SessionRecord, t: SessionTimes, now: number): boolean {
+  return r.grace_until === undefined && now - r.issued_at >= t.rotateAfter;
+}
+
+export function touchDue(r: SessionRecord, t: SessionTimes, now: number): boolean {
+  return r.grace_until === undefined && now - r.touched_at >= t.touchInterval;
+}
+
+export function touchedTimes(r: SessionRecord, t: SessionTimes, now: number): { touched_at: number; idle_expires_at: number } {
+  return { touched_at: now, idle_expires_at: Math.min(now + t.idleTtl, r.expires_at) };
+}
+
+/** The record a rotation writes under the new ID: same session, fresh ID clocks. */
+export function successorRecord(r: SessionRecord, t: SessionTimes, now: number): SessionRecord {
+  return {
+    v: 1,
+    user_id: r.user_id,
+    roles: r.roles,
+    attributes: r.attributes,
+    created_at: r.created_at,
+    issued_at: now,
+    expires_at: r.expires_at,
+    ...touchedTimes(r, t, now),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * In-memory session store: the embedded default, for a single replica. Bounded by
+ * `max_entries` (least recently used sessions are evicted first: an LRU from `lru-cache`) and
+ * swept of expired records on an interval. Time comes from the injected clock, so expiry is
+ * tested without sleeping.
+ */
+import { LRUCache } from 'lru-cache';
+import type { SessionRecord } from '../session/record.js';
+import { storeDeadline } from '../session/record.js';
+import type { SessionStore } from './types.js';
+
+export interface MemoryStoreOptions {
+  readonly maxEntries: number;
+  /** Milliseconds between sweeps of expired records; 0 disables the timer (tests sweep by hand). */
+  readonly sweepInterval: number;
+  readonly clock: () => number;
+}
+
+export interface MemoryStore extends SessionStore {
+  /** Drops every record past its deadline; returns how many. */
+  sweep(): number;
+  readonly size: number;
+}
+
+export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
+  const cache = new LRUCache<string, SessionRecord>({ max: opts.maxEntries });
+  const live = (key: string): SessionRecord | null => {
+    const r = cache.get(key);
+    if (!r) return null;
+    if (opts.clock() >= storeDeadline(r)) {
+      cache.delete(key);
+      return null;
+    }
+    return r;
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  const store: MemoryStore = {
+    kind: 'memory',
+    get size() {
+      return cache.size;
+    },
+    async get(key) {
+      return live(key);
+    },
+    async create(key, record) {
+      cache.set(key, record);
+    },
+    async touch(key, touchedAt, idleExpiresAt) {
+      const r = live(key);
+      if (!r || r.grace_until !== undefined) return;
+      cache.set(key, { ...r, touched_at: touchedAt, idle_expires_at: idleExpiresAt });
+    },
+    async rotate(oldKey, newKey, record, graceUntil) {
+      const r = live(oldKey);
+      if (!r || r.grace_until !== undefined) return false;
+      cache.set(newKey, record);
+      cache.set(oldKey, { ...r, grace_until: graceUntil, successor: newKey });
+      return true;
+    },
+    async destroy(key) {
+      const r = cache.get(key);
+      cache.delete(key);
+      if (r?.successor !== undefined) await store.destroy(r.successor);
+    },
+    async ping() {},
+    async close() {
+      if (timer) clearInterval(timer);
+      cache.clear();
+    },
+    sweep() {
+      const now = opts.clock();
+      let n = 0;
+      // Collect first: deleting while iterating an LRU reorders it.
+      const dead: string[] = [];
+      for (const [key, r] of cache.entries()) if (now >= storeDeadline(r)) dead.push(key);
+      for (const key of dead) if (cache.delete(key)) n++;
+      return n;
+    },
+  };
+  if (opts.sweepInterval > 0) {
+    timer = setInterval(() => store.sweep(), opts.sweepInterval);
+    timer.unref();
+  }
+  return store;
+}

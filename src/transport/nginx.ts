@@ -1,0 +1,76 @@
+/**
+ * nginx `auth_request` (and Traefik/Caddy forward-auth) adapter: `/auth` on the HTTP port.
+ *
+ * The original request comes from the headers the proxy sets (X-Original-Method/-URI, or
+ * X-Forwarded-Method/-Uri; X-Forwarded-Proto; X-Forwarded-Host or Host) plus the client's own
+ * headers, which nginx passes on. Every answer has no body (`Content-Length: 0`): nginx reuses
+ * its upstream connection only for body-less answers, and understands only 2xx, 401 and 403.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Check } from '../core/check.js';
+import type { AuthRequest, Decision } from '../core/types.js';
+
+function one(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  return typeof v === 'string' ? v : v[0];
+}
+
+/** First element of a comma-separated forwarding header (the hop closest to the client). */
+function firstHop(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const comma = v.indexOf(',');
+  return (comma < 0 ? v : v.slice(0, comma)).trim();
+}
+
+export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
+  const h = req.headers;
+  const method = one(h['x-original-method']) ?? one(h['x-forwarded-method']) ?? 'GET';
+  return {
+    transport: 'nginx',
+    method: method.toUpperCase(),
+    scheme: (firstHop(one(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
+    host: firstHop(one(h['x-forwarded-host'])) ?? one(h['host']) ?? '',
+    uri: one(h['x-original-uri']) ?? one(h['x-forwarded-uri']),
+    headers: h,
+    requestId: one(h['x-request-id']),
+    clientAddress: one(h['x-real-ip']) ?? firstHop(one(h['x-forwarded-for'])),
+  };
+}
+
+const EMPTY: ReadonlyArray<readonly [string, string]> = [];
+
+/** HTTP status and headers for a decision; the same mapping serves Envoy's HTTP ext_authz. */
+export function httpAnswer(d: Decision): { status: number; headers: ReadonlyArray<readonly [string, string]> } {
+  if (d.result === 'allow') {
+    if (d.setCookie === undefined) return { status: 200, headers: d.identity };
+    return { status: 200, headers: [...d.identity, ['Set-Cookie', d.setCookie]] };
+  }
+  if (d.result === 'error') return { status: 500, headers: EMPTY };
+  const headers: Array<readonly [string, string]> = [];
+  if (d.location !== undefined) headers.push(['Location', d.location]);
+  if (d.wwwAuthenticate !== undefined) headers.push(['WWW-Authenticate', d.wwwAuthenticate]);
+  return { status: d.status, headers };
+}
+
+export function writeNginxAnswer(res: ServerResponse, d: Decision): void {
+  const { status, headers } = httpAnswer(d);
+  const out: string[] = [];
+  for (const [name, value] of headers) out.push(name, value);
+  out.push('Content-Length', '0');
+  res.writeHead(status, out);
+  res.end();
+}
+
+export function createNginxHandler(check: Check): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    // Nothing in the request body matters; do not let it sit in the socket.
+    req.resume();
+    check(nginxAuthRequest(req)).then(
+      (d) => writeNginxAnswer(res, d),
+      () => {
+        res.writeHead(500, { 'Content-Length': '0' });
+        res.end();
+      },
+    );
+  };
+}

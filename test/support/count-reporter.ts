@@ -1,0 +1,28 @@
+/**
+ * Ends every test run with one plain line, `N passed, N failed` (`, N skipped` when any were),
+ * which CI reads: vitest's own summary is for people. A test file that failed to load and an
+ * unhandled error each count as a failure, so a broken run can never print `0 failed`.
+ */
+import type { Reporter, TestModule } from 'vitest/node';
+
+export default class CountReporter implements Reporter {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+    let passed = 0;
+    let failed = 0;
+    let skipped = 0;
+    for (const mod of modules) {
+      let tests = 0;
+      for (const test of mod.children.allTests()) {
+        tests++;
+        const state = test.result().state;
+        if (state === 'passed') passed++;
+        else if (state === 'failed') failed++;
+        else skipped++;
+      }
+      if (mod.state() === 'failed' && tests === 0) failed++;
+      if (mod.errors().length > 0 && tests > 0) failed++;
+    }
+    failed += unhandledErrors.length;
+    process.stdout.write(`\n${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`);
+  }
+}
