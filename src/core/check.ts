@@ -61,9 +61,9 @@ export function createCheck(deps: CheckDeps): Check {
 
   return async function check(req: AuthRequest): Promise<Decision> {
     const startedAt = process.hrtime.bigint();
-    const policy = deps.policy();
     let decision: Decision;
     try {
+      const policy = deps.policy();
       const e = evaluate(req, policy);
       const found = await lookup(e);
       const now = clock();

@@ -64,10 +64,14 @@ export function sessionStatus(r: SessionRecord, now: number): SessionStatus {
   return 'valid';
 }
 
-/** When a store may forget the record: nothing can make it valid again after this. */
+/**
+ * When a store may forget the record: nothing can make it valid again after this. A rotated-away
+ * ID is kept past its grace window, until it would have gone idle anyway, so a replay of it is
+ * answered `rotated` (a stolen-cookie signal worth logging) rather than `unknown_session`.
+ */
 export function storeDeadline(r: SessionRecord): number {
-  if (r.grace_until !== undefined) return Math.min(r.grace_until, r.expires_at);
-  return Math.min(r.expires_at, r.idle_expires_at);
+  const idle = Math.min(r.expires_at, r.idle_expires_at);
+  return r.grace_until === undefined ? idle : Math.min(r.expires_at, Math.max(r.grace_until, idle));
 }
 
 export function rotationDue(r: SessionRecord, t: SessionTimes, now: number): boolean {

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { T0, TIMES, record } from '../support/fixtures.js';
+import { storeContract } from './store-contract.js';
+
+storeContract('memory', async (clock) => createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock }));
+
+describe('memory store specifics', () => {
+  it('is bounded: the least recently used session goes first', async () => {
+    const store = createMemoryStore({ maxEntries: 3, sweepInterval: 0, clock: () => T0 });
+    for (const k of ['a', 'b', 'c']) await store.create(k, record({ user_id: k }));
+    await store.get('a'); // a is now the most recently used
+    await store.create('d', record({ user_id: 'd' }));
+    expect(store.size).toBe(3);
+    expect(await store.get('b')).toBeNull();
+    expect((await store.get('a'))?.user_id).toBe('a');
+    await store.close();
+  });
+
+  it('sweeps expired records without being asked for them', async () => {
+    const now = { t: T0 };
+    const store = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: () => now.t });
+    await store.create('short', record({ idle_expires_at: T0 + 1000 }));
+    await store.create('long', record());
+    now.t = T0 + 1000;
+    expect(store.sweep()).toBe(1);
+    expect(store.size).toBe(1);
+    now.t = T0 + TIMES.idleTtl;
+    expect(store.sweep()).toBe(1);
+    expect(store.size).toBe(0);
+    await store.close();
+  });
+});
