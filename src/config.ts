@@ -57,7 +57,7 @@ const fieldPath = z.string().regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, {
   error: 'must be a session field: user_id, roles, created_at, expires_at, or a dotted path into attributes',
 });
 
-const port = z.int({ error: 'must be a port number' }).min(0).max(65535);
+const port = z.int({ error: 'must be a port number (0-65535; 0 picks a free one)' }).min(0).max(65535);
 const roleName = z.string().regex(/^[A-Za-z0-9_.:/@-]{1,128}$/, { error: 'must be a role name (letters, digits, _ . : / @ -)' });
 const method = z
   .string()
@@ -346,10 +346,12 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
         continue;
       }
       const key = pathString(issue.path);
+      // A record key's own problem is nested one level down; say that, not "Invalid key".
+      const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
       // A secret's value is never echoed: messages here come from our own texts or zod's
       // type descriptions, which do not include input values.
       const top = key.replace(/\[\d+\].*$/, '').replace(/\..*$/, '');
-      problems.push(`${key || '(top level)'}${from(key) || from(top)}: ${issue.message}`);
+      problems.push(`${key || '(top level)'}${from(key) || from(top)}: ${message}`);
     }
   }
   if (!parsed.success || problems.length > 0) return { ok: false, source, problems };

@@ -64,14 +64,22 @@ export function sessionStatus(r: SessionRecord, now: number): SessionStatus {
   return 'valid';
 }
 
+/** The last moment the record authenticates anyone (exclusive). */
+export function validUntil(r: SessionRecord): number {
+  if (r.grace_until !== undefined) return Math.min(r.grace_until, r.expires_at);
+  return Math.min(r.expires_at, r.idle_expires_at);
+}
+
 /**
- * When a store may forget the record: nothing can make it valid again after this. A rotated-away
- * ID is kept past its grace window, until it would have gone idle anyway, so a replay of it is
- * answered `rotated` (a stolen-cookie signal worth logging) rather than `unknown_session`.
+ * How long a store keeps a record after it stopped being valid, so a late request is told why
+ * (`expired`, `idle_timeout`, `rotated`: a replayed rotated-away cookie is a theft signal
+ * worth its log line) rather than `unknown_session`. It never makes a record valid again.
  */
+export const RETENTION_MS = 10 * 60_000;
+
+/** When a store may forget the record. */
 export function storeDeadline(r: SessionRecord): number {
-  const idle = Math.min(r.expires_at, r.idle_expires_at);
-  return r.grace_until === undefined ? idle : Math.min(r.expires_at, Math.max(r.grace_until, idle));
+  return validUntil(r) + RETENTION_MS;
 }
 
 export function rotationDue(r: SessionRecord, t: SessionTimes, now: number): boolean {

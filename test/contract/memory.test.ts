@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { RETENTION_MS } from '../../src/session/record.js';
 import { T0, TIMES, record } from '../support/fixtures.js';
 import { storeContract } from './store-contract.js';
 
@@ -22,10 +23,10 @@ describe('memory store specifics', () => {
     const store = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: () => now.t });
     await store.create('short', record({ idle_expires_at: T0 + 1000 }));
     await store.create('long', record());
-    now.t = T0 + 1000;
+    now.t = T0 + 1000 + RETENTION_MS;
     expect(store.sweep()).toBe(1);
     expect(store.size).toBe(1);
-    now.t = T0 + TIMES.idleTtl;
+    now.t = T0 + TIMES.idleTtl + RETENTION_MS;
     expect(store.sweep()).toBe(1);
     expect(store.size).toBe(0);
     await store.close();

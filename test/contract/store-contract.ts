@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../src/session/record.js';
-import { successorRecord } from '../../src/session/record.js';
+import { RETENTION_MS, storeDeadline, successorRecord } from '../../src/session/record.js';
 import type { SessionStore } from '../../src/store/types.js';
 import { M, S, T0, TIMES, record } from '../support/fixtures.js';
 
@@ -50,22 +50,26 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.get(b))?.user_id).toBe('b');
     });
 
-    it('forgets a record at its idle expiry', async () => {
+    it('keeps an idle-expired record for RETENTION_MS, so the answer can say why, then forgets it', async () => {
       const k = key();
-      await store.create(k, record());
-      clock.now = T0 + TIMES.idleTtl - 1;
-      expect(await store.get(k)).not.toBeNull();
+      const r = record();
+      await store.create(k, r);
       clock.now = T0 + TIMES.idleTtl;
+      expect(await store.get(k)).toEqual(r);
+      expect(storeDeadline(r)).toBe(T0 + TIMES.idleTtl + RETENTION_MS);
+      clock.now = storeDeadline(r) - 1;
+      expect(await store.get(k)).toEqual(r);
+      clock.now = storeDeadline(r);
       expect(await store.get(k)).toBeNull();
     });
 
-    it('forgets a record at its absolute expiry, however recently touched', async () => {
+    it('forgets a record after its absolute expiry, however recently touched', async () => {
       const k = key();
       const r = record({ expires_at: T0 + 10 * M, idle_expires_at: T0 + 10 * M });
       await store.create(k, r);
       clock.now = T0 + 9 * M;
       await store.touch(k, clock.now, T0 + 10 * M);
-      clock.now = T0 + 10 * M;
+      clock.now = T0 + 10 * M + RETENTION_MS;
       expect(await store.get(k)).toBeNull();
     });
 
@@ -85,7 +89,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.get(k)).toBeNull();
     });
 
-    it('rotate writes the successor and marks the old ID, which is kept until its idle deadline', async () => {
+    it('rotate writes the successor and marks the old ID, kept for RETENTION_MS after its grace window', async () => {
       const [oldKey, newKey] = [key(), key()];
       const r = record();
       await store.create(oldKey, r);
@@ -97,7 +101,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       clock.now += 30 * S;
       expect(await store.get(oldKey)).toMatchObject({ grace_until: T0 + 5 * M + 30 * S });
       expect(await store.get(newKey)).toEqual(next);
-      clock.now = r.idle_expires_at;
+      clock.now = T0 + 5 * M + 30 * S + RETENTION_MS;
       expect(await store.get(oldKey)).toBeNull();
       expect(await store.get(newKey)).toEqual(next);
     });
@@ -122,7 +126,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const [gone, expired, target] = [key(), key(), key()];
       expect(await store.rotate(gone, target, record(), T0 + S)).toBe(false);
       await store.create(expired, record());
-      clock.now = T0 + TIMES.idleTtl;
+      clock.now = T0 + TIMES.idleTtl + RETENTION_MS;
       expect(await store.rotate(expired, target, record({}, clock.now), clock.now + S)).toBe(false);
       expect(await store.get(target)).toBeNull();
     });
@@ -133,8 +137,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.create(oldKey, r);
       await store.rotate(oldKey, newKey, successorRecord(r, TIMES, T0), T0 + 30 * S);
       await store.touch(oldKey, T0 + 10 * S, T0 + 10 * S + TIMES.idleTtl);
-      expect((await store.get(oldKey))?.idle_expires_at).toBe(r.idle_expires_at);
-      clock.now = r.idle_expires_at;
+      expect(await store.get(oldKey)).toMatchObject({ touched_at: r.touched_at, idle_expires_at: r.idle_expires_at });
+      clock.now = T0 + 30 * S + RETENTION_MS;
       expect(await store.get(oldKey)).toBeNull();
     });
 

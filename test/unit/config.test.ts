@@ -1,0 +1,180 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatProblems, loadConfig, maskUrl, parseDuration } from '../../src/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sg-config-'));
+let n = 0;
+function file(text: string): string {
+  const p = join(dir, `c${n++}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+const SECRET = 's'.repeat(32);
+const load = (yaml: string | undefined, env: Record<string, string> = {}) =>
+  loadConfig({ file: yaml === undefined ? undefined : file(yaml), env });
+const problems = (yaml: string | undefined, env: Record<string, string> = {}) => {
+  const r = load(yaml, env);
+  if (r.ok) throw new Error('expected a bad config');
+  return r.problems;
+};
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['15m', 900_000],
+    ['12h', 43_200_000],
+    ['1h30m', 5_400_000],
+    ['7d', 604_800_000],
+    ['1.5s', 1500],
+  ])('%s', (s, ms) => expect(parseDuration(s)).toBe(ms));
+  it.each(['', '10', '10x', 'm', '1 h', '-1s', '1h-30m', 'abc'])('refuses %j', (s) => expect(parseDuration(s)).toBeNull());
+});
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults with an ephemeral secret and says so', () => {
+    const r = load(undefined);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.listen).toEqual({ host: '127.0.0.1', httpPort: 9180, grpcPort: 9181, adminPort: 9182 });
+    expect(r.config.ephemeralSecret).toBe(true);
+    expect(r.config.policy.secrets[0]!.length).toBe(32);
+    expect(r.config.loginToken).toBeNull();
+    expect(r.config.policy.cookie).toEqual({ name: 'sessiongate', domain: null, path: '/', httpOnly: true, secure: true, sameSite: 'lax', sessionOnly: false });
+    expect(r.config.policy.times).toEqual({ absoluteTtl: 12 * 3600_000, idleTtl: 30 * 60_000, touchInterval: 60_000, rotateAfter: 30 * 60_000, rotationGrace: 30_000 });
+    expect(r.config.policy.headers).toEqual({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' });
+    expect(r.config.policy.spoofGuard).toBe('deny');
+    expect(r.config.policy.failureMode).toBe('closed');
+    expect(r.warnings.join('\n')).toMatch(/random one; sessions will not survive a restart/);
+    expect(r.warnings.join('\n')).toMatch(/POST \/~session is disabled/);
+  });
+
+  it('reads the documented YAML example', () => {
+    const r = load(`
+cookie: { name: sg, domain: example.com, path: /, http_only: true, secure: true, same_site: strict, session_only: true }
+session: { absolute_ttl: 8h, idle_ttl: 20m, touch_interval: 30s, rotate_after: 15m, rotation_grace: 10s }
+headers:
+  X-User-Id: user_id
+  X-User-Email: attributes.email
+strip_headers: [X-Auth-User]
+rules:
+  - { path: /~assets/, access: public }
+  - { path: /admin/, access: roles, roles: [admin], methods: [get, POST] }
+login_url: https://login.example.com/login
+failure_mode: open
+secrets: ["${SECRET}"]
+login_token: "${'t'.repeat(16)}"
+`);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.policy.cookie).toMatchObject({ name: 'sg', domain: 'example.com', sameSite: 'strict', sessionOnly: true });
+    expect(r.config.policy.times.rotateAfter).toBe(15 * 60_000);
+    expect(r.config.policy.rules[1]).toEqual({ path: '/admin/', access: 'roles', roles: ['admin'], methods: ['GET', 'POST'] });
+    expect(r.config.policy.failureMode).toBe('open');
+    expect(r.config.ephemeralSecret).toBe(false);
+    expect(r.config.loginToken?.toString()).toBe('t'.repeat(16));
+  });
+
+  it('lets environment variables override the file', () => {
+    const r = load('listen: { http_port: 1000 }\ncookie: { name: fromfile, secure: true }\n', {
+      SESSIONGATE_HTTP_PORT: '2000',
+      SESSIONGATE_HOST: '0.0.0.0',
+      SESSIONGATE_COOKIE_NAME: 'fromenv',
+      SESSIONGATE_COOKIE_SECURE: 'false',
+      SESSIONGATE_SECRET: `${SECRET}, ${'o'.repeat(40)}`,
+    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.listen.httpPort).toBe(2000);
+    expect(r.config.listen.host).toBe('0.0.0.0');
+    expect(r.config.policy.cookie.name).toBe('fromenv');
+    expect(r.config.policy.cookie.secure).toBe(false);
+    expect(r.config.policy.secrets.map((s) => s.toString())).toEqual([SECRET, 'o'.repeat(40)]);
+  });
+
+  it('reads secret and login token files (newline separated)', () => {
+    const secrets = file(`${SECRET}\n${'n'.repeat(33)}\n`);
+    const token = file(`${'t'.repeat(20)}\n`);
+    const r = load(undefined, { SESSIONGATE_SECRET_FILE: secrets, SESSIONGATE_LOGIN_TOKEN_FILE: token });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.policy.secrets).toHaveLength(2);
+    expect(r.config.loginToken?.toString()).toBe('t'.repeat(20));
+  });
+
+  it('lists every problem by key path at once', () => {
+    const p = problems(
+      `
+bogus: 1
+listen: { http_port: 70000, extra: true }
+session: { idle_ttl: 10x, absolute_ttl: 1h }
+rules:
+  - { path: /ok/, access: public }
+  - { path: admin, access: everyone }
+  - { path: /a/, access: roles }
+  - { path: /b/../c, access: public }
+cookie: { same_site: none, secure: false }
+headers: { Set-Cookie: user_id, X-Ok: "bad path!" }
+login_url: javascript:alert(1)
+`,
+      { SESSIONGATE_SECRET: 'short' },
+    );
+    const text = p.join('\n');
+    for (const key of [
+      'bogus: unknown key',
+      'listen.extra: unknown key',
+      'listen.http_port',
+      'session.idle_ttl: "10x" is not a duration',
+      'rules[1].path',
+      'rules[1].access: must be one of public, anonymous, authenticated, roles',
+      'rules[2].roles: is required when access is roles',
+      'rules[3].path',
+      'cookie.same_site',
+      'headers.Set-Cookie',
+      'headers.X-Ok',
+      'login_url',
+      'secrets[0] (from SESSIONGATE_SECRET): must be at least 32 bytes long',
+    ]) {
+      expect(text).toContain(key);
+    }
+    expect(p.length).toBeGreaterThanOrEqual(13);
+  });
+
+  it('checks relations between session times', () => {
+    const text = problems('session: { absolute_ttl: 1h, idle_ttl: 2h, touch_interval: 3h, rotate_after: 1m, rotation_grace: 5m }').join('\n');
+    expect(text).toContain('session.idle_ttl: must not exceed absolute_ttl');
+    expect(text).toContain('session.touch_interval: must be shorter than idle_ttl');
+    expect(text).toContain('session.rotation_grace: must not exceed rotate_after');
+  });
+
+  it('never prints a secret or login token in a problem', () => {
+    const secret = 'TOPSECRET-but-too-short';
+    const token = 'TOKEN-x';
+    const text = problems('secrets: ["' + secret + '"]\nlogin_token: "' + token + '"\n').join('\n');
+    expect(text).toContain('secrets[0]');
+    expect(text).toContain('login_token');
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(token);
+  });
+
+  it('reports unreadable files, bad YAML and conflicting sources', () => {
+    expect(problems(undefined, { SESSIONGATE_SECRET_FILE: '/nonexistent/secret' }).join('\n')).toContain('secret_file (from SESSIONGATE_SECRET_FILE): cannot read "/nonexistent/secret" (ENOENT)');
+    expect(problems('a: [1, 2').join('\n')).toContain('config file: invalid YAML');
+    expect(problems('- a\n- b\n').join('\n')).toContain('config file: must be a YAML mapping');
+    expect(problems(undefined, { SESSIONGATE_SECRET: SECRET, SESSIONGATE_SECRET_FILE: '/x' }).join('\n')).toContain('set only one');
+    expect(loadConfig({ file: '/nonexistent.yaml', env: {} })).toMatchObject({ ok: false, problems: ['config file: cannot read "/nonexistent.yaml" (ENOENT)'] });
+  });
+
+  it('refuses an unknown store, masking its password', () => {
+    const text = problems(undefined, { SESSIONGATE_STORE: 'redis://user:hunter2@db:6379' }).join('\n');
+    expect(text).toContain('store (from SESSIONGATE_STORE): unknown store');
+    expect(text).not.toContain('hunter2');
+    expect(maskUrl('redis://:pw@h:1/0')).toBe('redis://:***@h:1/0');
+  });
+
+  it('formats problems for people', () => {
+    expect(formatProblems('/etc/sg.yaml', ['a: x', 'b: y'])).toBe('sessiongate: invalid configuration (/etc/sg.yaml): 2 problems\n  - a: x\n  - b: y\n');
+  });
+});
