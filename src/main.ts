@@ -16,6 +16,8 @@ import { createNginxHandler } from './transport/nginx.js';
 
 export interface Service {
   readonly ports: { readonly http: number; readonly admin: number };
+  /** The HTTP port's server (nginx /auth and the session API), for embedding and tests. */
+  readonly httpServer: Server;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export async function startService(config: Config, log: Logger, clock: () => num
     log.info({ msg: 'listening', host, http_port: http, admin_port: admin, store: store.kind, config: config.source });
     return {
       ports: { http, admin },
+      httpServer,
       async close() {
         ready = false;
         await Promise.all(servers.map(closeServer));
