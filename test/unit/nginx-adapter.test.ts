@@ -1,0 +1,68 @@
+/** The nginx adapter's translation: proxy headers in, HTTP answer out. */
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import type { Decision } from '../../src/core/types.js';
+import { isAuthPath } from '../../src/transport/http-server.js';
+import { httpAnswer, nginxAuthRequest } from '../../src/transport/nginx.js';
+
+const msg = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+
+describe('nginxAuthRequest', () => {
+  it('reads what nginx auth_request sends', () => {
+    const r = nginxAuthRequest(
+      msg({
+        'x-original-method': 'post',
+        'x-original-uri': '/a?b=1',
+        'x-forwarded-proto': 'HTTPS',
+        'x-forwarded-host': 'app.example.com:8443',
+        host: 'sessiongate',
+        'x-request-id': 'abc',
+        'x-real-ip': '10.0.0.1',
+      }),
+    );
+    expect(r).toMatchObject({ transport: 'nginx', method: 'POST', uri: '/a?b=1', scheme: 'https', host: 'app.example.com:8443', requestId: 'abc', clientAddress: '10.0.0.1' });
+  });
+
+  it('reads what Traefik and Caddy forward-auth send', () => {
+    const r = nginxAuthRequest(msg({ 'x-forwarded-method': 'DELETE', 'x-forwarded-uri': '/x', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'h', 'x-forwarded-for': '1.2.3.4, 5.6.7.8' }));
+    expect(r).toMatchObject({ method: 'DELETE', uri: '/x', scheme: 'http', host: 'h', clientAddress: '1.2.3.4' });
+  });
+
+  it('prefers X-Original-* over X-Forwarded-*', () => {
+    const r = nginxAuthRequest(msg({ 'x-original-method': 'GET', 'x-forwarded-method': 'DELETE', 'x-original-uri': '/real', 'x-forwarded-uri': '/~assets/x' }));
+    expect(r).toMatchObject({ method: 'GET', uri: '/real' });
+  });
+
+  it('leaves the URI undefined when the proxy sent none (the core denies bad_request)', () => {
+    expect(nginxAuthRequest(msg({ host: 'h' })).uri).toBeUndefined();
+  });
+
+  it('uses the first hop of a forwarded list and falls back to Host', () => {
+    expect(nginxAuthRequest(msg({ 'x-forwarded-proto': 'https, http', host: 'h:1' }))).toMatchObject({ scheme: 'https', host: 'h:1' });
+  });
+});
+
+describe('httpAnswer', () => {
+  const base = { spoofed: [] as string[] };
+  it.each<[string, Decision, number, Array<[string, string]>]>([
+    ['allow', { ...base, result: 'allow', reason: 'authenticated', identity: [['X-User-Id', 'a']] }, 200, [['X-User-Id', 'a']]],
+    ['allow with rotation', { ...base, result: 'allow', reason: 'authenticated', identity: [['X-User-Id', 'a']], setCookie: 'sg=x' }, 200, [['X-User-Id', 'a'], ['Set-Cookie', 'sg=x']]],
+    ['deny with redirect', { ...base, result: 'deny', reason: 'no_session', status: 401, location: 'https://l/?rd=x' }, 401, [['Location', 'https://l/?rd=x']]],
+    ['bearer deny', { ...base, result: 'deny', reason: 'bad_signature', status: 401, wwwAuthenticate: 'Bearer realm="sessiongate"' }, 401, [['WWW-Authenticate', 'Bearer realm="sessiongate"']]],
+    ['forbidden', { ...base, result: 'deny', reason: 'forbidden_role', status: 403 }, 403, []],
+    ['store error', { ...base, result: 'error', reason: 'store_unavailable' }, 500, []],
+  ])('%s', (_n, d, status, headers) => {
+    expect(httpAnswer(d)).toEqual({ status, headers });
+  });
+});
+
+describe('isAuthPath', () => {
+  it.each([
+    ['/auth', true],
+    ['/auth?x=1', true],
+    ['/auth/', false],
+    ['/authx', false],
+    ['/~session', false],
+    [undefined, false],
+  ])('%s', (url, expected) => expect(isAuthPath(url)).toBe(expected));
+});
