@@ -10,10 +10,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { readCredential } from '../core/credential.js';
+import { lookupSession } from '../core/check.js';
+import { resolveSession } from '../core/decide.js';
 import type { Policy } from '../core/policy.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionRecord } from '../session/record.js';
-import { newRecord, sessionStatus } from '../session/record.js';
+import { newRecord } from '../session/record.js';
 import type { SessionStore } from '../store/types.js';
 
 export interface SessionApiDeps {
@@ -151,18 +153,11 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   router.get('/~session', async (req, res) => {
     const policy = deps.policy();
     const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
-    if (cred.kind === 'none') return problem(res, 401, 'unauthenticated', { reason: 'no_session' });
-    if (cred.kind === 'invalid') return problem(res, 401, 'unauthenticated', { reason: cred.reason });
-    let record: SessionRecord | null;
-    try {
-      record = await store.get(cred.key);
-    } catch {
-      return problem(res, 503, 'store_unavailable');
-    }
-    if (!record) return problem(res, 401, 'unauthenticated', { reason: 'unknown_session' });
-    const status = sessionStatus(record, clock());
-    if (status !== 'valid' && status !== 'grace') return problem(res, 401, 'unauthenticated', { reason: status });
-    res.status(200).set('Cache-Control', 'no-store').json(publicView(record));
+    const lookup = await lookupSession(store, cred);
+    if (lookup.kind === 'failed') return problem(res, 503, 'store_unavailable');
+    const r = resolveSession(cred, lookup, clock());
+    if (!r.ok) return problem(res, 401, 'unauthenticated', { reason: r.reason });
+    res.status(200).set('Cache-Control', 'no-store').json(publicView(r.session));
   });
 
   // Body-parser failures: bad JSON is a 400, an oversize body a 413; never a stack trace.

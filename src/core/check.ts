@@ -4,7 +4,8 @@
  * decision asked for (touch or rotation). A failed write never turns an allow into a deny:
  * the session was read, so the user stays logged in.
  */
-import type { Effect, Evaluated, Lookup } from './decide.js';
+import type { Credential } from './credential.js';
+import type { Effect, Lookup } from './decide.js';
 import { decide, errorDecision, evaluate, needsLookup } from './decide.js';
 import type { Policy } from './policy.js';
 import type { AllowDecision, AuthRequest, Decision } from './types.js';
@@ -28,18 +29,19 @@ const SKIPPED: Lookup = { kind: 'skipped' };
 const MISSING: Lookup = { kind: 'missing' };
 const FAILED: Lookup = { kind: 'failed' };
 
+/** Asks the store for the credential's session; a store error becomes `failed`, never a throw. */
+export async function lookupSession(store: SessionStore, credential: Credential): Promise<Lookup> {
+  if (credential.kind !== 'valid') return SKIPPED;
+  try {
+    const record = await store.get(credential.key);
+    return record ? { kind: 'found', record } : MISSING;
+  } catch {
+    return FAILED;
+  }
+}
+
 export function createCheck(deps: CheckDeps): Check {
   const { store, clock, observe, onEffectError } = deps;
-
-  async function lookup(e: Evaluated): Promise<Lookup> {
-    if (!needsLookup(e) || e.credential.kind !== 'valid') return SKIPPED;
-    try {
-      const record = await store.get(e.credential.key);
-      return record ? { kind: 'found', record } : MISSING;
-    } catch {
-      return FAILED;
-    }
-  }
 
   async function apply(policy: Policy, effect: Effect, decision: AllowDecision, now: number): Promise<AllowDecision> {
     try {
@@ -65,7 +67,7 @@ export function createCheck(deps: CheckDeps): Check {
     try {
       const policy = deps.policy();
       const e = evaluate(req, policy);
-      const found = await lookup(e);
+      const found = needsLookup(e) ? await lookupSession(store, e.credential) : SKIPPED;
       const now = clock();
       const outcome = decide(e, found, policy, now);
       decision = outcome.effect ? await apply(policy, outcome.effect, outcome.decision, now) : outcome.decision;

@@ -63,9 +63,8 @@ function header(headers: HeaderMap, name: string): string | undefined {
   return typeof v === 'string' ? v : v?.join(', ');
 }
 
-/** A top-level browser navigation, which gets a login redirect rather than a bare 401. */
-export function isBrowserNavigation(req: AuthRequest, bearer: boolean): boolean {
-  if (bearer) return false;
+/** A top-level browser navigation (bearer callers are excluded by the caller), which gets a login redirect rather than a bare 401. */
+export function isBrowserNavigation(req: AuthRequest): boolean {
   const accept = header(req.headers, 'accept');
   if (accept === undefined || !accept.includes('text/html')) return false;
   const xrw = header(req.headers, 'x-requested-with');
@@ -83,15 +82,34 @@ export function loginRedirect(loginUrl: string, req: AuthRequest): string {
   return `${loginUrl}${loginUrl.includes('?') ? '&' : '?'}rd=${encodeURIComponent(original)}`;
 }
 
-function allow(e: Evaluated, reason: AllowDecision['reason'], session?: SessionRecord, policy?: Policy, state?: AllowDecision['sessionState']): AllowDecision {
+function allow(e: Evaluated, reason: AllowDecision['reason']): AllowDecision {
+  return { result: 'allow', reason, spoofed: e.spoofed, identity: [] };
+}
+
+function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, state: 'active' | 'grace'): AllowDecision {
   return {
     result: 'allow',
-    reason,
+    reason: 'authenticated',
     spoofed: e.spoofed,
-    identity: session && policy ? policy.identity.identityFor(session) : [],
-    userId: session?.user_id,
+    identity: policy.identity.identityFor(session),
+    userId: session.user_id,
     sessionState: state,
   };
+}
+
+export type Resolved =
+  | { readonly ok: true; readonly key: string; readonly session: SessionRecord; readonly grace: boolean }
+  | { readonly ok: false; readonly reason: DenyReason | 'store_failed' };
+
+/** The session behind the credential, or why there is none usable. */
+export function resolveSession(c: Credential, lookup: Lookup, now: number): Resolved {
+  if (c.kind === 'none') return { ok: false, reason: 'no_session' };
+  if (c.kind === 'invalid') return { ok: false, reason: c.reason };
+  if (lookup.kind === 'failed') return { ok: false, reason: 'store_failed' };
+  if (lookup.kind !== 'found') return { ok: false, reason: 'unknown_session' };
+  const status = sessionStatus(lookup.record, now);
+  if (status === 'valid' || status === 'grace') return { ok: true, key: c.key, session: lookup.record, grace: status === 'grace' };
+  return { ok: false, reason: status };
 }
 
 function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string): DenyDecision {
@@ -103,7 +121,7 @@ function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string)
   let wwwAuthenticate: string | undefined;
   if (bearer) {
     wwwAuthenticate = e.credential.kind === 'none' ? 'Bearer realm="sessiongate"' : 'Bearer realm="sessiongate", error="invalid_token"';
-  } else if (policy.loginUrl !== null && isBrowserNavigation(e.request, false)) {
+  } else if (policy.loginUrl !== null && isBrowserNavigation(e.request)) {
     location = loginRedirect(policy.loginUrl, e.request);
   }
   return { result: 'deny', reason, status: 401, spoofed: e.spoofed, location, wwwAuthenticate };
@@ -126,40 +144,26 @@ export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number
     return { decision: deny(e, 'spoofed_header', policy) };
   }
 
-  let failure: DenyReason;
-  let session: SessionRecord | undefined;
-  let grace = false;
-  const c = e.credential;
-  if (c.kind === 'none') failure = 'no_session';
-  else if (c.kind === 'invalid') failure = c.reason;
-  else if (lookup.kind === 'failed') {
-    if (policy.failureMode === 'open') return { decision: allow(e, 'store_unavailable_open') };
-    return { decision: errorDecision(e, 'store_unavailable') };
-  } else if (lookup.kind !== 'found') failure = 'unknown_session';
-  else {
-    const status = sessionStatus(lookup.record, now);
-    if (status === 'valid' || status === 'grace') {
-      session = lookup.record;
-      grace = status === 'grace';
-      failure = 'no_session'; // unused
-    } else failure = status;
+  const r = resolveSession(e.credential, lookup, now);
+  if (!r.ok) {
+    if (r.reason === 'store_failed') {
+      return { decision: policy.failureMode === 'open' ? allow(e, 'store_unavailable_open') : errorDecision(e, 'store_unavailable') };
+    }
+    return { decision: protectedRule ? deny(e, r.reason, policy) : allow(e, 'anonymous') };
   }
-
-  if (session === undefined || c.kind !== 'valid') {
-    if (!protectedRule) return { decision: allow(e, 'anonymous') };
-    return { decision: deny(e, failure, policy) };
-  }
+  const session = r.session;
 
   if (rule.roles !== null && !session.roles.some((r) => rule.roles!.has(r))) {
     return { decision: deny(e, 'forbidden_role', policy, session.user_id) };
   }
 
+  // Upkeep, for IDs not already rotated away (rotationDue and touchDue both check that).
   const t = policy.times;
   let effect: Effect | undefined;
-  if (!grace && rotationDue(session, t, now)) effect = { kind: 'rotate', key: c.key, record: session };
-  else if (!grace && touchDue(session, t, now)) {
+  if (rotationDue(session, t, now)) effect = { kind: 'rotate', key: r.key, record: session };
+  else if (touchDue(session, t, now)) {
     const times = touchedTimes(session, t, now);
-    effect = { kind: 'touch', key: c.key, touchedAt: times.touched_at, idleExpiresAt: times.idle_expires_at };
+    effect = { kind: 'touch', key: r.key, touchedAt: times.touched_at, idleExpiresAt: times.idle_expires_at };
   }
-  return { decision: allow(e, 'authenticated', session, policy, grace ? 'grace' : 'active'), effect };
+  return { decision: allowSession(e, session, policy, r.grace ? 'grace' : 'active'), effect };
 }
