@@ -10,6 +10,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { normalisePath } from './core/path.js';
 import type { PolicySpec } from './core/policy.js';
+import { ROLE_NAME, ROLE_NAME_HINT } from './session/record.js';
 
 // ---------------------------------------------------------------------------------------------
 // Durations: Go-style, as oauth2-proxy and Envoy users write them (`30s`, `15m`, `1h30m`,
@@ -58,7 +59,7 @@ const fieldPath = z.string().regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, {
 });
 
 const port = z.int({ error: 'must be a port number (0-65535; 0 picks a free one)' }).min(0).max(65535);
-const roleName = z.string().regex(/^[A-Za-z0-9_.:/@-]{1,128}$/, { error: 'must be a role name (letters, digits, _ . : / @ -)' });
+const roleName = z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT });
 const method = z
   .string()
   .regex(/^[A-Za-z]{1,20}$/, { error: 'must be an HTTP method' })

@@ -15,7 +15,7 @@ import { resolveSession } from '../core/decide.js';
 import type { Policy } from '../core/policy.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionRecord } from '../session/record.js';
-import { newRecord } from '../session/record.js';
+import { CONTROL_CHARS, newRecord, ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
 import type { SessionStore } from '../store/types.js';
 
 export interface SessionApiDeps {
@@ -26,20 +26,19 @@ export interface SessionApiDeps {
   readonly log: Logger;
 }
 
-const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 const MAX_DEPTH = 5;
 const MAX_KEYS = 256;
 
 /** Problems with attribute values: control characters, depth, size. Empty when fine. */
 export function attributeProblems(value: unknown, path = 'attributes', depth = 0, budget = { keys: MAX_KEYS }): string[] {
-  if (typeof value === 'string') return CONTROL.test(value) ? [`${path}: control characters are not allowed`] : [];
+  if (typeof value === 'string') return CONTROL_CHARS.test(value) ? [`${path}: control characters are not allowed`] : [];
   if (value === null || typeof value === 'number' || typeof value === 'boolean') return [];
   if (depth >= MAX_DEPTH) return [`${path}: nested deeper than ${MAX_DEPTH} levels`];
   const out: string[] = [];
   const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v] as const) : Object.entries(value as object).map(([k, v]) => [`.${k}`, v] as const);
   for (const [k, v] of entries) {
     if (--budget.keys < 0) return [`${path}: more than ${MAX_KEYS} values`];
-    if (!Array.isArray(value) && CONTROL.test(k)) out.push(`${path}: control characters are not allowed in keys`);
+    if (!Array.isArray(value) && CONTROL_CHARS.test(k)) out.push(`${path}: control characters are not allowed in keys`);
     out.push(...attributeProblems(v, path + k, depth + 1, budget));
     if (out.length > 10) break;
   }
@@ -51,9 +50,9 @@ const createBody = z.strictObject({
     .string({ error: 'is required and must be a string' })
     .min(1, { error: 'must not be empty' })
     .max(256, { error: 'must be at most 256 characters' })
-    .refine((s) => !CONTROL.test(s), { error: 'control characters are not allowed' }),
+    .refine((s) => !CONTROL_CHARS.test(s), { error: 'control characters are not allowed' }),
   roles: z
-    .array(z.string().regex(/^[A-Za-z0-9_.:/@-]{1,128}$/, { error: 'must be a role name (letters, digits, _ . : / @ -)' }))
+    .array(z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT }))
     .max(64)
     .default([]),
   attributes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),

@@ -5,7 +5,7 @@
  * onto the real header (any case, `_` or `.` for `-`, stray spaces).
  */
 import type { HeaderMap } from './types.js';
-import type { SessionRecord } from '../session/record.js';
+import { CONTROL_CHARS, type SessionRecord } from '../session/record.js';
 
 type Getter = (s: SessionRecord) => unknown;
 
@@ -49,8 +49,6 @@ export function compileFieldPath(path: string): Getter {
 
 // Visible ASCII and space only; everything else is either encoded (non-ASCII) or refused (controls).
 const PLAIN = /^[\x20-\x7e]*$/;
-// C0, DEL and C1 controls. Session data is checked for them at creation; this is the second wall.
-const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 
 function scalarToString(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -79,7 +77,8 @@ export function toHeaderValue(v: unknown): string | undefined {
   }
   if (s === undefined || s === '') return undefined;
   if (PLAIN.test(s)) return s;
-  if (CONTROL.test(s)) return undefined;
+  // Session data is checked for controls at creation; this is the second wall.
+  if (CONTROL_CHARS.test(s)) return undefined;
   return s.replace(/[^\x20-\x7e]+/g, (m) => encodeURIComponent(m));
 }
 

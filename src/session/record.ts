@@ -5,6 +5,13 @@
  * passed in, in milliseconds since the epoch.
  */
 
+/** Role names: what a roles header can carry unambiguously (no commas, no spaces). */
+export const ROLE_NAME = /^[A-Za-z0-9_.:/@-]{1,128}$/;
+export const ROLE_NAME_HINT = 'must be a role name (letters, digits, _ . : / @ -)';
+
+/** C0, DEL and C1 control characters: never allowed in session data, never in a header. */
+export const CONTROL_CHARS = /[\x00-\x1f\x7f-\x9f]/;
+
 export interface SessionRecord {
   readonly v: 1;
   readonly user_id: string;
