@@ -71,20 +71,30 @@ const rulePath = z
     error: (i) => `${JSON.stringify(i.input)} must be an absolute, normalised path (no '..', '//', ';', '?', '#', encoded '/')`,
   });
 
+function rolesMatchAccess(r: { access: string; roles?: string[] | undefined }, ctx: z.RefinementCtx): void {
+  if (r.access === 'roles' && !r.roles) ctx.addIssue({ code: 'custom', path: ['roles'], message: 'is required when access is roles' });
+  if (r.access !== 'roles' && r.roles) ctx.addIssue({ code: 'custom', path: ['roles'], message: 'is only meaningful with access: roles' });
+}
+
+const ACCESS = z.enum(['public', 'anonymous', 'authenticated', 'roles'], { error: 'must be one of public, anonymous, authenticated, roles' });
+
 const rule = z
   .strictObject({
     path: rulePath,
-    access: z.enum(['public', 'anonymous', 'authenticated', 'roles'], {
-      error: 'must be one of public, anonymous, authenticated, roles',
-    }),
+    access: ACCESS,
     roles: z.array(roleName).min(1, { error: 'must name at least one role' }).optional(),
     methods: z.array(method).min(1, { error: 'must name at least one method' }).optional(),
     case_sensitive: z.boolean().optional(),
   })
-  .superRefine((r, ctx) => {
-    if (r.access === 'roles' && !r.roles) ctx.addIssue({ code: 'custom', path: ['roles'], message: 'is required when access is roles' });
-    if (r.access !== 'roles' && r.roles) ctx.addIssue({ code: 'custom', path: ['roles'], message: 'is only meaningful with access: roles' });
-  });
+  .superRefine(rolesMatchAccess);
+
+const policyRule = z
+  .strictObject({
+    access: ACCESS,
+    roles: z.array(roleName).min(1, { error: 'must name at least one role' }).optional(),
+    methods: z.array(method).min(1, { error: 'must name at least one method' }).optional(),
+  })
+  .superRefine(rolesMatchAccess);
 
 const cookie = z
   .strictObject({
@@ -169,6 +179,18 @@ const schema = z
     strip_headers: z.array(headerName).default([]),
     spoof_guard: z.enum(['deny', 'strip'], { error: 'must be deny or strip' }).default('deny'),
     rules: z.array(rule).default([]),
+    policies: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be a policy name (letters, digits, _ . -)' }), policyRule)
+      .default({}),
+    envoy: z
+      .strictObject({
+        http_path_prefix: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/, { error: 'must be a path like /envoy (no trailing slash)' })
+          .refine((p) => p !== '/auth' && !p.startsWith('/~session'), { error: 'must not overlap /auth or /~session' })
+          .default('/envoy'),
+      })
+      .prefault({}),
     login_url: z
       .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
       .nullable()
@@ -198,6 +220,7 @@ export interface Config {
   readonly ephemeralSecret: boolean;
   readonly loginToken: Buffer | null;
   readonly policy: PolicySpec;
+  readonly envoy: { readonly httpPathPrefix: string };
   readonly logLevel: string;
 }
 
@@ -382,8 +405,10 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
       ephemeralSecret,
       loginToken: c.login_token === undefined ? null : Buffer.from(c.login_token),
       logLevel: c.log_level,
+      envoy: { httpPathPrefix: c.envoy.http_path_prefix },
       policy: {
         rules: c.rules,
+        policies: c.policies,
         headers: c.headers,
         stripHeaders: c.strip_headers,
         spoofGuard: c.spoof_guard,

@@ -13,9 +13,16 @@ import { createDecisionLogger, type Logger } from './ops/logger.js';
 import { createStore } from './store/index.js';
 import { createHttpServer } from './transport/http-server.js';
 import { createNginxHandler } from './transport/nginx.js';
+import { createEnvoyHttpHandler } from './transport/envoy-http.js';
+import { createEnvoyGrpcServer } from './transport/envoy-grpc.js';
+import { AUTHORIZATION_SERVICE } from './transport/envoy-proto.js';
+import { createStoreProbe } from './ops/store-probe.js';
+
+/** How often the store is pinged for gRPC health. */
+const STORE_PROBE_INTERVAL_MS = 2000;
 
 export interface Service {
-  readonly ports: { readonly http: number; readonly admin: number };
+  readonly ports: { readonly http: number; readonly grpc: number; readonly admin: number };
   /** The HTTP port's server (nginx /auth and the session API), for embedding and tests. */
   readonly httpServer: Server;
   close(): Promise<void>;
@@ -59,29 +66,44 @@ export async function startService(config: Config, log: Logger, clock: () => num
   api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: config.loginToken, log }));
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
 
-  const httpServer = createHttpServer(createNginxHandler(check), api);
+  const prefix = config.envoy.httpPathPrefix;
+  const httpServer = createHttpServer({
+    nginx: createNginxHandler(check),
+    envoy: createEnvoyHttpHandler(check, getPolicy, prefix),
+    envoyPrefix: prefix,
+    api,
+  });
   const adminServer = createServer(createAdminApp({ store, ready: () => ready }));
+  const grpc = createEnvoyGrpcServer(check, getPolicy);
+  const probe = createStoreProbe(store, STORE_PROBE_INTERVAL_MS, (up) => {
+    const status = up ? 'SERVING' : 'NOT_SERVING';
+    grpc.health.setStatus('', status);
+    grpc.health.setStatus(AUTHORIZATION_SERVICE, status);
+    log[up ? 'info' : 'warn']({ msg: up ? 'store reachable again' : 'store unreachable', store: store.kind });
+  });
+
   const servers: Server[] = [];
+  let grpcBound = false;
+  const stopAll = async () => {
+    ready = false;
+    probe.stop();
+    await Promise.all([...servers.map(closeServer), grpcBound ? grpc.close() : Promise.resolve()]);
+    await store.close();
+  };
   try {
-    const { host, httpPort, adminPort } = config.listen;
+    const { host, httpPort, grpcPort, adminPort } = config.listen;
     const http = await listen(httpServer, httpPort, host);
     servers.push(httpServer);
+    const grpcActual = await grpc.listen(host, grpcPort);
+    grpcBound = true;
     const admin = await listen(adminServer, adminPort, host);
     servers.push(adminServer);
+    await probe.probe();
     ready = true;
-    log.info({ msg: 'listening', host, http_port: http, admin_port: admin, store: store.kind, config: config.source });
-    return {
-      ports: { http, admin },
-      httpServer,
-      async close() {
-        ready = false;
-        await Promise.all(servers.map(closeServer));
-        await store.close();
-      },
-    };
+    log.info({ msg: 'listening', host, http_port: http, grpc_port: grpcActual, admin_port: admin, envoy_http_prefix: prefix, store: store.kind, config: config.source });
+    return { ports: { http, grpc: grpcActual, admin }, httpServer, close: stopAll };
   } catch (err) {
-    await Promise.all(servers.map(closeServer));
-    await store.close();
+    await stopAll();
     throw err;
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { Credential } from './credential.js';
 import { readCredential } from './credential.js';
+import { DEGRADED_HEADER } from './headers.js';
 import { normalisePath } from './path.js';
 import type { Policy } from './policy.js';
 import type { DenyReason, ErrorReason } from './reasons.js';
@@ -20,6 +21,8 @@ export interface Evaluated {
   /** Normalised path; null when the target could not be normalised or was missing. */
   readonly path: string | null;
   readonly rule: Rule;
+  /** The proxy named a policy that does not exist (rule is then the default). */
+  readonly unknownPolicy: boolean;
   readonly spoofed: readonly string[];
   readonly credential: Credential;
 }
@@ -46,16 +49,24 @@ const NO_CREDENTIAL: Credential = { kind: 'none', bearer: false };
 export function evaluate(request: AuthRequest, policy: Policy): Evaluated {
   const spoofed = policy.identity.findSpoofed(request.headers);
   const path = request.uri === undefined ? null : normalisePath(request.uri);
-  if (path === null) return { request, path, rule: DEFAULT_RULE, spoofed, credential: NO_CREDENTIAL };
+  if (path === null) return { request, path, rule: DEFAULT_RULE, unknownPolicy: false, spoofed, credential: NO_CREDENTIAL };
+  if (request.policy !== undefined) {
+    const named = policy.rules.named(request.policy);
+    if (named === undefined) return { request, path, rule: DEFAULT_RULE, unknownPolicy: true, spoofed, credential: NO_CREDENTIAL };
+    return { request, path, rule: named, unknownPolicy: false, spoofed, credential: credentialFor(named, request, policy) };
+  }
   const rule = policy.rules.match(path);
-  // Public paths never look at credentials: no HMAC, no lookup.
-  const credential = rule.access === 'public' ? NO_CREDENTIAL : readCredential(request.headers, policy.cookies.name, policy.tokens);
-  return { request, path, rule, spoofed, credential };
+  return { request, path, rule, unknownPolicy: false, spoofed, credential: credentialFor(rule, request, policy) };
+}
+
+/** Public rules never look at credentials: no HMAC, no lookup. */
+function credentialFor(rule: Rule, request: AuthRequest, policy: Policy): Credential {
+  return rule.access === 'public' ? NO_CREDENTIAL : readCredential(request.headers, policy.cookies.name, policy.tokens);
 }
 
 /** Does the evaluated request need the store to be asked? */
 export function needsLookup(e: Evaluated): boolean {
-  return e.path !== null && e.rule.access !== 'public' && e.credential.kind === 'valid';
+  return e.path !== null && !e.unknownPolicy && e.rule.access !== 'public' && e.credential.kind === 'valid';
 }
 
 function header(headers: HeaderMap, name: string): string | undefined {
@@ -134,6 +145,7 @@ export function errorDecision(e: { spoofed: readonly string[] }, reason: ErrorRe
 export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number): Outcome {
   if (e.request.uri === undefined) return { decision: deny(e, 'bad_request', policy) };
   if (e.path === null) return { decision: deny(e, 'bad_path', policy) };
+  if (e.unknownPolicy) return { decision: deny(e, 'unknown_policy', policy) };
   const rule = e.rule;
   if (rule.methods !== null && !rule.methods.has(e.request.method)) {
     return { decision: deny(e, 'method_not_allowed', policy) };
@@ -147,7 +159,8 @@ export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number
   const r = resolveSession(e.credential, lookup, now);
   if (!r.ok) {
     if (r.reason === 'store_failed') {
-      return { decision: policy.failureMode === 'open' ? allow(e, 'store_unavailable_open') : errorDecision(e, 'store_unavailable') };
+      if (policy.failureMode === 'closed') return { decision: errorDecision(e, 'store_unavailable') };
+      return { decision: { ...allow(e, 'store_unavailable_open'), identity: [[DEGRADED_HEADER, 'store_unavailable']] } };
     }
     return { decision: protectedRule ? deny(e, r.reason, policy) : allow(e, 'anonymous') };
   }

@@ -4,14 +4,24 @@
  * how client-supplied copies are recognised, including the aliases that applications fold
  * onto the real header (any case, `_` or `.` for `-`, stray spaces).
  */
-import type { HeaderMap } from './types.js';
+import type { AllowDecision, HeaderMap } from './types.js';
 import { CONTROL_CHARS, type SessionRecord } from '../session/record.js';
 
 type Getter = (s: SessionRecord) => unknown;
 
+/** Marks a request let through without identity because the store failed (failure_mode: open). */
+export const DEGRADED_HEADER = 'X-Sessiongate-Degraded';
+
 export interface IdentityHeaders {
   /** Every protected header, configured case: mapped ones first, then strip_headers. */
   readonly protectedNames: readonly string[];
+  /**
+   * Header names the proxy must remove before an allowed request goes upstream: every
+   * protected header the decision does not set, and every alias the client sent. A header the
+   * decision sets is never listed (it is overwritten instead), so the answer is right whatever
+   * order a proxy applies removals and sets in.
+   */
+  headersToRemove(d: AllowDecision): string[];
   /** Identity header values for a session; absent or unrepresentable values are left out. */
   identityFor(session: SessionRecord): Array<readonly [string, string]>;
   /** Header names in the request that are a protected header or an alias of one. */
@@ -97,8 +107,20 @@ export function createIdentityHeaders(mapping: Readonly<Record<string, string>>,
   // Cheap pre-filter: a header can only alias a protected one if its length matches one of theirs.
   const lengths = new Set([...canonical].map((n) => n.length));
 
+  const protectedLower = protectedNames.map((n) => n.toLowerCase());
+
   return {
     protectedNames,
+    headersToRemove(d) {
+      const set = new Set(d.identity.map(([name]) => name.toLowerCase()));
+      const out: string[] = [];
+      for (const name of protectedLower) if (!set.has(name)) out.push(name);
+      for (const name of d.spoofed) {
+        const lower = name.toLowerCase();
+        if (!set.has(lower) && !out.includes(lower)) out.push(lower);
+      }
+      return out;
+    },
     identityFor(session) {
       const out: Array<readonly [string, string]> = [];
       for (const m of mapped) {

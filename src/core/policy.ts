@@ -9,7 +9,7 @@ import type { TokenCodec } from '../session/token.js';
 import { createTokenCodec } from '../session/token.js';
 import type { IdentityHeaders } from './headers.js';
 import { createIdentityHeaders } from './headers.js';
-import type { RuleSet, RuleSpec } from './rules.js';
+import type { PolicyRuleSpec, RuleSet, RuleSpec } from './rules.js';
 import { compileRules } from './rules.js';
 import type { CookieSettings } from '../session/cookie.js';
 
@@ -29,6 +29,8 @@ export interface Policy {
 
 export interface PolicySpec {
   readonly rules: readonly RuleSpec[];
+  /** Named policies a proxy may select per route (Envoy context_extensions `policy`). */
+  readonly policies?: Readonly<Record<string, PolicyRuleSpec>> | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly stripHeaders: readonly string[];
   readonly spoofGuard: SpoofGuard;
@@ -41,7 +43,7 @@ export interface PolicySpec {
 
 export function buildPolicy(spec: PolicySpec): Policy {
   return Object.freeze({
-    rules: compileRules(spec.rules),
+    rules: compileRules(spec.rules, spec.policies),
     identity: createIdentityHeaders(spec.headers, spec.stripHeaders),
     spoofGuard: spec.spoofGuard,
     tokens: createTokenCodec(spec.secrets),

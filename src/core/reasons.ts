@@ -22,7 +22,8 @@ export const DENY_REASONS = [
   'method_not_allowed', // the rule does not admit this method
   'spoofed_header', // client sent a protected identity header (or an alias) on a protected path
   'bad_path', // path cannot be normalised safely
-  'bad_request', // the proxy's request lacks what is needed to decide
+  'bad_request', // the proxy's request lacks what is needed to decide, or is oversize
+  'unknown_policy', // the proxy named a per-route policy the configuration does not have
 ] as const;
 
 export const ERROR_REASONS = ['store_unavailable', 'internal_error'] as const;

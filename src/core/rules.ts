@@ -62,16 +62,23 @@ function matches(prefix: string, path: string): boolean {
   return path.length === prefix.length || path.charCodeAt(prefix.length) === 47; /* / */
 }
 
+/** A named policy: a rule without a path, chosen by the proxy per route. */
+export type PolicyRuleSpec = Omit<RuleSpec, 'path' | 'case_sensitive'>;
+
 export interface RuleSet {
   readonly rules: readonly Rule[];
   match(normalisedPath: string): Rule;
+  /** The named policy, or undefined when there is none by that name. */
+  named(name: string): Rule | undefined;
 }
 
-export function compileRules(specs: readonly RuleSpec[]): RuleSet {
+export function compileRules(specs: readonly RuleSpec[], policies: Readonly<Record<string, PolicyRuleSpec>> = {}): RuleSet {
   const rules = specs.map(compileRule);
   const anyInsensitive = rules.some((r) => !r.caseSensitive);
+  const named = new Map(Object.entries(policies).map(([name, spec]) => [name, compileRule({ ...spec, path: '/' }, -1)]));
   return {
     rules,
+    named: (name) => named.get(name),
     match(path: string): Rule {
       const lower = anyInsensitive ? path.toLowerCase() : path;
       for (const rule of rules) {

@@ -24,6 +24,11 @@ export interface AuthRequest {
   readonly headers: HeaderMap;
   readonly requestId?: string | undefined;
   readonly clientAddress?: string | undefined;
+  /**
+   * A named policy that replaces path rules for this request, set by proxy configuration only
+   * (Envoy's per-route `context_extensions: { policy: … }`), never by anything a client sends.
+   */
+  readonly policy?: string | undefined;
 }
 
 export type SessionState = 'active' | 'touched' | 'rotated' | 'grace';

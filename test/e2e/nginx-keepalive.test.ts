@@ -16,7 +16,7 @@ let app: EchoUpstream;
 let accepted = 0;
 
 beforeAll(async () => {
-  const r = loadConfig({ env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_LOGIN_TOKEN: 'keepalive-token-0123456789' } });
+  const r = loadConfig({ env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_LOGIN_TOKEN: 'keepalive-token-0123456789' } });
   if (!r.ok) throw new Error(r.problems.join('\n'));
   svc = await startService(r.config, createLogger('silent'));
   svc.httpServer.on('connection', () => accepted++);

@@ -131,7 +131,7 @@ describe('nginx auth_request end to end', () => {
     const r = await through('/app', [['Cookie', cookie]]);
     expect(r.reply.status).toBe(401);
     expect(r.seen).toBeUndefined();
-    expect(sg.logs().some((l) => l.includes('"reason":"idle_timeout"'))).toBe(true);
+    expect(await sg.waitForLog('"reason":"idle_timeout"')).toBe(true);
   });
 
   it('refuses requests carrying X-User-Id in any case, and never lets an alias reach the upstream', async () => {
@@ -263,7 +263,7 @@ describe('nginx auth_request end to end', () => {
     await sleep(2100); // rotation_grace is 2s
     const late = await through('/app', [['Cookie', old]]);
     expect(late.reply.status).toBe(401);
-    expect(sg.logs().some((l) => l.includes('"reason":"rotated"'))).toBe(true);
+    expect(await sg.waitForLog('"reason":"rotated"')).toBe(true);
     const still = await through('/app', [['Cookie', fresh]]);
     expect(still.reply.status).toBe(200);
   });

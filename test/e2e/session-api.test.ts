@@ -16,7 +16,7 @@ let svc: Service;
 let base: string;
 
 function config(env: Record<string, string>): Config {
-  const r = loadConfig({ env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, ...env } });
+  const r = loadConfig({ env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, ...env } });
   if (!r.ok) throw new Error(r.problems.join('\n'));
   return r.config;
 }

@@ -21,6 +21,7 @@ export function policySpec(over: Partial<PolicySpec> = {}): PolicySpec {
       { path: '/admin/', access: 'roles', roles: ['admin'], methods: ['GET', 'POST'] },
       { path: '/', access: 'authenticated' },
     ],
+    policies: { admin: { access: 'roles', roles: ['admin'] }, everyone: { access: 'public' } },
     headers: { 'X-User-Id': 'user_id', 'X-User-Roles': 'roles', 'X-User-Email': 'email' },
     stripHeaders: ['X-Auth-User'],
     spoofGuard: 'deny',

@@ -46,6 +46,8 @@ export interface RunningService {
   readonly adminPort: number;
   readonly url: string;
   readonly logs: () => string[];
+  /** Resolves true once a log line contains `text` (logs arrive through a pipe, after the HTTP answer). */
+  waitForLog(text: string, ms?: number): Promise<boolean>;
   stop(): Promise<number | null>;
 }
 
@@ -97,6 +99,7 @@ export async function startService(opts: { config?: string; env?: Record<string,
     adminPort: ports.admin,
     url: `http://127.0.0.1:${ports.http}`,
     logs: () => lines,
+    waitForLog: (text, ms = 5000) => waitFor(() => lines.some((l) => l.includes(text)), ms),
     stop: () => stopChild(child),
   };
 }

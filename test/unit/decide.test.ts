@@ -19,6 +19,7 @@ const HTML = { accept: 'text/html,application/xhtml+xml' };
 type Row = {
   name: string;
   uri?: string | undefined;
+  routePolicy?: string;
   method?: string;
   headers?: Record<string, string>;
   lookup?: Lookup;
@@ -80,7 +81,7 @@ const rows: Row[] = [
     headers: cookie(good.token),
     lookup: { kind: 'failed' },
     policy: testPolicy({ failureMode: 'open' }),
-    expect: { result: 'allow', reason: 'store_unavailable_open', identity: [] },
+    expect: { result: 'allow', reason: 'store_unavailable_open', identity: [['X-Sessiongate-Degraded', 'store_unavailable']] },
   },
   { name: 'open mode still refuses a forged cookie', headers: cookie(forged.token), policy: testPolicy({ failureMode: 'open' }), expect: { result: 'deny', reason: 'bad_signature' } },
   // spoofing
@@ -96,6 +97,12 @@ const rows: Row[] = [
   { name: 'admin in upper case', uri: '/ADMIN/x', headers: cookie(good.token), lookup: found(), expect: { result: 'deny', reason: 'forbidden_role' } },
   { name: 'administrator is not admin', uri: '/administrator', headers: cookie(good.token), lookup: found(), expect: { result: 'allow', reason: 'authenticated' } },
   { name: 'admin, method not listed', uri: '/admin/x', method: 'DELETE', headers: cookie(good.token), lookup: found({ roles: ['admin'] }), expect: { result: 'deny', reason: 'method_not_allowed', status: 403 } },
+  // per-route policies (Envoy context_extensions), which replace path rules
+  { name: 'named policy replaces path rules', uri: '/~assets/x', routePolicy: 'admin', headers: cookie(good.token), lookup: found(), expect: { result: 'deny', reason: 'forbidden_role' } },
+  { name: 'named policy admits', uri: '/anything', routePolicy: 'admin', headers: cookie(good.token), lookup: found({ roles: ['admin'] }), expect: { result: 'allow', reason: 'authenticated' } },
+  { name: 'named public policy', uri: '/admin/', routePolicy: 'everyone', expect: { result: 'allow', reason: 'public' } },
+  { name: 'unknown named policy', uri: '/~assets/x', routePolicy: 'nope', headers: cookie(good.token), expect: { result: 'deny', reason: 'unknown_policy', status: 403 } },
+  { name: 'named policy still refuses a bad path', uri: '/a/..%2f', routePolicy: 'everyone', expect: { result: 'deny', reason: 'bad_path' } },
   // bearer
   { name: 'bearer session token', headers: { authorization: `Bearer ${good.token}` }, lookup: found(), expect: { result: 'allow', reason: 'authenticated' } },
   { name: 'bad bearer: challenge, never a redirect', headers: { ...HTML, authorization: `Bearer ${forged.token}` }, expect: { result: 'deny', reason: 'bad_signature', status: 401, location: undefined, wwwAuthenticate: 'Bearer realm="sessiongate", error="invalid_token"' } },
@@ -105,7 +112,7 @@ const rows: Row[] = [
 describe('decide', () => {
   it.each(rows)('$name', (row) => {
     const p = row.policy ?? policy;
-    const req = request({ uri: 'uri' in row ? row.uri : '/', method: row.method ?? 'GET', headers: row.headers ?? {} });
+    const req = request({ uri: 'uri' in row ? row.uri : '/', method: row.method ?? 'GET', headers: row.headers ?? {}, policy: row.routePolicy });
     const e = evaluate(req, p);
     const lookup = row.lookup ?? { kind: needsLookup(e) ? 'missing' : 'skipped' };
     if (row.lookup) expect(needsLookup(e)).toBe(true);

@@ -1,0 +1,157 @@
+/**
+ * Envoy ext_authz over gRPC: `envoy.service.auth.v3.Authorization/Check` and
+ * `grpc.health.v1.Health` on the gRPC port.
+ *
+ * A CheckRequest becomes an AuthRequest (read from attributes.request.http; the query is inside
+ * `path`; header keys are lower-case, pseudo-headers included); a Decision becomes a
+ * CheckResponse. Identity headers are set with OVERWRITE_IF_EXISTS_OR_ADD (Envoy's default
+ * became *add* in 2026, which would keep a spoofed copy); client copies and aliases go in
+ * headers_to_remove. A store failure is a gRPC UNAVAILABLE error, not a deny, so Envoy's own
+ * failure_mode_allow / status_on_error decide.
+ */
+import { Server, ServerCredentials, status as GrpcStatus, loadPackageDefinition, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Check } from '../core/check.js';
+import type { Policy } from '../core/policy.js';
+import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
+import { authorizationPackage, AUTHORIZATION_SERVICE, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueOptionMsg, type HttpRequestMsg } from './envoy-proto.js';
+
+/** Header maps past these bounds are refused (`bad_request`): Envoy's own defaults are 100 headers and 60 KiB. */
+export const MAX_HEADERS = 512;
+export const MAX_HEADER_BYTES = 256 * 1024;
+/** gRPC messages past this are refused by grpc-js (RESOURCE_EXHAUSTED) before they are decoded. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** Headers of the request: the map, or the raw header list Envoy sends with encode_raw_headers. */
+function headerMap(http: HttpRequestMsg): Record<string, string> | null {
+  let count = 0;
+  let bytes = 0;
+  const add = (k: string, v: string) => {
+    count++;
+    bytes += k.length + v.length;
+  };
+  if (http.headers && Object.keys(http.headers).length > 0) {
+    for (const k in http.headers) add(k, http.headers[k]!);
+    return count > MAX_HEADERS || bytes > MAX_HEADER_BYTES ? null : http.headers;
+  }
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const h of http.header_map?.headers ?? []) {
+    const key = (h.key ?? '').toLowerCase();
+    const value = h.raw_value !== undefined && h.raw_value.length > 0 ? h.raw_value.toString('latin1') : (h.value ?? '');
+    add(key, value);
+    if (count > MAX_HEADERS || bytes > MAX_HEADER_BYTES) return null;
+    const prev = out[key];
+    out[key] = prev === undefined ? value : `${prev}${key === 'cookie' ? '; ' : ','}${value}`;
+  }
+  return out;
+}
+
+const EMPTY_HEADERS: HeaderMap = Object.freeze({});
+
+/** The AuthRequest of a CheckRequest. A request without what a decision needs gets no `uri`, which the core denies as bad_request. */
+export function authRequestFromCheck(msg: CheckRequestMsg): AuthRequest {
+  const attrs = msg.attributes;
+  const http = attrs?.request?.http;
+  const headers = http ? headerMap(http) : null;
+  if (!attrs || !http || headers === null) {
+    return { transport: 'envoy_grpc', method: 'GET', scheme: 'http', host: '', uri: undefined, headers: EMPTY_HEADERS };
+  }
+  const uri = http.path || headers[':path'];
+  return {
+    transport: 'envoy_grpc',
+    method: (http.method || headers[':method'] || 'GET').toUpperCase(),
+    scheme: (http.scheme || headers[':scheme'] || 'http').toLowerCase(),
+    host: http.host || headers[':authority'] || headers['host'] || '',
+    uri: uri || undefined,
+    headers,
+    requestId: http.id || headers['x-request-id'] || undefined,
+    clientAddress: attrs.source?.address?.socket_address?.address || undefined,
+    policy: attrs.context_extensions?.['policy'] || undefined,
+  };
+}
+
+const OVERWRITE = 'OVERWRITE_IF_EXISTS_OR_ADD' as const;
+const hvo = (key: string, value: string, append_action: HeaderValueOptionMsg['append_action'] = OVERWRITE): HeaderValueOptionMsg => ({
+  header: { key, value },
+  append_action,
+});
+
+const DENY_BODY: Record<number, string> = { 302: 'Found\n', 401: 'Unauthorized\n', 403: 'Forbidden\n' };
+
+/** The CheckResponse for an allow or deny; errors are gRPC statuses instead (grpcError). */
+export function checkResponse(d: Exclude<Decision, { result: 'error' }>, policy: Policy): CheckResponseMsg {
+  if (d.result === 'allow') {
+    const fields: Record<string, { stringValue: string }> = { reason: { stringValue: d.reason } };
+    if (d.userId !== undefined) fields['user_id'] = { stringValue: d.userId };
+    fields['session_state'] = { stringValue: d.sessionState ?? 'none' };
+    return {
+      status: { code: GrpcStatus.OK },
+      ok_response: {
+        headers: d.identity.map(([k, v]) => hvo(k.toLowerCase(), v)),
+        headers_to_remove: policy.identity.headersToRemove(d),
+        // Appended: the application's own Set-Cookie headers must survive.
+        response_headers_to_add: d.setCookie === undefined ? [] : [hvo('set-cookie', d.setCookie, 'APPEND_IF_EXISTS_OR_ADD')],
+      },
+      dynamic_metadata: { fields },
+    };
+  }
+  const status = d.location !== undefined ? 302 : d.status;
+  const headers = [hvo('content-type', 'text/plain; charset=utf-8'), hvo('cache-control', 'no-store')];
+  if (d.location !== undefined) headers.push(hvo('location', d.location));
+  if (d.wwwAuthenticate !== undefined) headers.push(hvo('www-authenticate', d.wwwAuthenticate));
+  return {
+    status: { code: d.status === 401 ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED, message: d.reason },
+    denied_response: { status: { code: status }, headers, body: DENY_BODY[status] ?? '' },
+    dynamic_metadata: { fields: { reason: { stringValue: d.reason } } },
+  };
+}
+
+export function grpcError(d: Extract<Decision, { result: 'error' }>): { code: number; details: string } {
+  return { code: d.reason === 'store_unavailable' ? GrpcStatus.UNAVAILABLE : GrpcStatus.INTERNAL, details: d.reason };
+}
+
+export interface EnvoyGrpcServer {
+  readonly server: Server;
+  readonly health: HealthImplementation;
+  listen(host: string, port: number): Promise<number>;
+  close(graceMs?: number): Promise<void>;
+}
+
+export function createEnvoyGrpcServer(check: Check, policy: () => Policy): EnvoyGrpcServer {
+  const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
+  const pkg = loadPackageDefinition(authorizationPackage()) as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: { service: Parameters<Server['addService']>[0] } } } } };
+  };
+  server.addService(pkg.envoy.service.auth.v3.Authorization.service, {
+    Check(call: ServerUnaryCall<CheckRequestMsg, CheckResponseMsg>, callback: sendUnaryData<CheckResponseMsg>) {
+      check(authRequestFromCheck(call.request ?? {})).then(
+        (d) => (d.result === 'error' ? callback(grpcError(d)) : callback(null, checkResponse(d, policy()))),
+        () => callback({ code: GrpcStatus.INTERNAL, details: 'internal_error' }),
+      );
+    },
+  });
+  const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
+  health.addToServer(server);
+
+  return {
+    server,
+    health,
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+        server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+      }),
+    close: (graceMs = 5000) =>
+      new Promise((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * Envoy ext_authz in `http_service` mode, on the HTTP port under a path prefix (`/envoy` by
+ * default): Envoy sends the original method, `<prefix><original path and query>`, and the
+ * headers its `allowed_headers` let through. Allow is 200 with the identity headers (Envoy
+ * copies those in `allowed_upstream_headers`), `x-envoy-auth-headers-to-remove` naming client
+ * copies and aliases, and Set-Cookie for `allowed_client_headers_on_success`. Deny is 401/403,
+ * or 302 with Location. A store failure is 503: Envoy treats any 5xx as an authorization error,
+ * so its failure_mode_allow / status_on_error decide.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Check } from '../core/check.js';
+import type { Policy } from '../core/policy.js';
+import type { AuthRequest, Decision } from '../core/types.js';
+
+function one(v: string | string[] | undefined): string | undefined {
+  return typeof v === 'string' ? v : v?.[0];
+}
+
+function firstHop(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const comma = v.indexOf(',');
+  return (comma < 0 ? v : v.slice(0, comma)).trim();
+}
+
+/** True when `url` is the prefix itself or lies below it. */
+export function underPrefix(url: string | undefined, prefix: string): boolean {
+  if (url === undefined || !url.startsWith(prefix)) return false;
+  const c = url.charCodeAt(prefix.length);
+  return Number.isNaN(c) || c === 47 /* / */ || c === 63; /* ? */
+}
+
+export function envoyHttpAuthRequest(req: IncomingMessage, prefix: string): AuthRequest {
+  const h = req.headers;
+  const rest = (req.url ?? '').slice(prefix.length);
+  return {
+    transport: 'envoy_http',
+    method: (req.method ?? 'GET').toUpperCase(),
+    scheme: (firstHop(one(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
+    host: one(h['host']) ?? '',
+    uri: rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest,
+    headers: h,
+    requestId: one(h['x-request-id']),
+    clientAddress: firstHop(one(h['x-forwarded-for'])),
+  };
+}
+
+const DENY_BODY: Record<number, string> = { 302: 'Found\n', 401: 'Unauthorized\n', 403: 'Forbidden\n' };
+
+export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: Policy): void {
+  const out: string[] = [];
+  if (d.result === 'allow') {
+    for (const [name, value] of d.identity) out.push(name, value);
+    const remove = policy.identity.headersToRemove(d);
+    if (remove.length > 0) out.push('x-envoy-auth-headers-to-remove', remove.join(', '));
+    if (d.setCookie !== undefined) out.push('Set-Cookie', d.setCookie);
+    out.push('Content-Length', '0');
+    res.writeHead(200, out);
+    res.end();
+    return;
+  }
+  if (d.result === 'error') {
+    res.writeHead(d.reason === 'store_unavailable' ? 503 : 500, ['Content-Length', '0']);
+    res.end();
+    return;
+  }
+  const status = d.location !== undefined ? 302 : d.status;
+  if (d.location !== undefined) out.push('Location', d.location);
+  if (d.wwwAuthenticate !== undefined) out.push('WWW-Authenticate', d.wwwAuthenticate);
+  const body = DENY_BODY[status] ?? '';
+  out.push('Content-Type', 'text/plain; charset=utf-8', 'Cache-Control', 'no-store', 'Content-Length', String(body.length));
+  res.writeHead(status, out);
+  res.end(body);
+}
+
+export function createEnvoyHttpHandler(check: Check, policy: () => Policy, prefix: string): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    req.resume(); // a buffered body (with_request_body) plays no part in the decision
+    check(envoyHttpAuthRequest(req, prefix)).then(
+      (d) => writeEnvoyHttpAnswer(res, d, policy()),
+      () => {
+        res.writeHead(500, { 'Content-Length': '0' });
+        res.end();
+      },
+    );
+  };
+}
