@@ -10,7 +10,7 @@ import { createCheck } from './core/check.js';
 import { buildPolicy, type Policy } from './core/policy.js';
 import { createAdminApp } from './ops/admin.js';
 import { createDecisionLogger, type Logger } from './ops/logger.js';
-import { createStore } from './store/index.js';
+import { createStore, type SessionStore } from './store/index.js';
 import { createHttpServer } from './transport/http-server.js';
 import { createNginxHandler } from './transport/nginx.js';
 import { createEnvoyHttpHandler } from './transport/envoy-http.js';
@@ -46,11 +46,19 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-export async function startService(config: Config, log: Logger, clock: () => number = Date.now): Promise<Service> {
+export interface ServiceOptions {
+  /** Milliseconds since the epoch; tests move it to expire and rotate sessions without sleeping. */
+  readonly clock?: () => number;
+  /** A store to use instead of the configured one (embedding, tests). */
+  readonly store?: SessionStore;
+}
+
+export async function startService(config: Config, log: Logger, opts: ServiceOptions = {}): Promise<Service> {
+  const clock = opts.clock ?? Date.now;
   // Read through a getter on every request, so a reload can swap the policy atomically.
   const policy: Policy = buildPolicy(config.policy);
   const getPolicy = () => policy;
-  const store = createStore(config.store, clock);
+  const store = opts.store ?? createStore(config.store, clock);
   let ready = false;
 
   const check = createCheck({

@@ -9,6 +9,9 @@ import { CONTROL_CHARS, type SessionRecord } from '../session/record.js';
 
 type Getter = (s: SessionRecord) => unknown;
 
+/** Carries the reason code on HTTP answers (nginx can log it as $upstream_http_x_sessiongate_reason). */
+export const REASON_HEADER = 'X-Sessiongate-Reason';
+
 /** Marks a request let through without identity because the store failed (failure_mode: open). */
 export const DEGRADED_HEADER = 'X-Sessiongate-Degraded';
 

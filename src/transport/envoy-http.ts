@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
+import { REASON_HEADER } from '../core/headers.js';
 import type { Policy } from '../core/policy.js';
 import type { AuthRequest, Decision } from '../core/types.js';
 
@@ -47,7 +48,7 @@ export function envoyHttpAuthRequest(req: IncomingMessage, prefix: string): Auth
 const DENY_BODY: Record<number, string> = { 302: 'Found\n', 401: 'Unauthorized\n', 403: 'Forbidden\n' };
 
 export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: Policy): void {
-  const out: string[] = [];
+  const out: string[] = [REASON_HEADER, d.reason];
   if (d.result === 'allow') {
     for (const [name, value] of d.identity) out.push(name, value);
     const remove = policy.identity.headersToRemove(d);
@@ -59,7 +60,7 @@ export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: P
     return;
   }
   if (d.result === 'error') {
-    res.writeHead(d.reason === 'store_unavailable' ? 503 : 500, ['Content-Length', '0']);
+    res.writeHead(d.reason === 'store_unavailable' ? 503 : 500, [...out, 'Content-Length', '0']);
     res.end();
     return;
   }

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
+import { REASON_HEADER } from '../core/headers.js';
 import type { AuthRequest, Decision } from '../core/types.js';
 
 function one(v: string | string[] | undefined): string | undefined {
@@ -37,16 +38,15 @@ export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
   };
 }
 
-const EMPTY: ReadonlyArray<readonly [string, string]> = [];
-
-/** HTTP status and headers for a decision; the same mapping serves Envoy's HTTP ext_authz. */
+/** HTTP status and headers of the answer to nginx. */
 export function httpAnswer(d: Decision): { status: number; headers: ReadonlyArray<readonly [string, string]> } {
+  const reason = [REASON_HEADER, d.reason] as const;
   if (d.result === 'allow') {
-    if (d.setCookie === undefined) return { status: 200, headers: d.identity };
-    return { status: 200, headers: [...d.identity, ['Set-Cookie', d.setCookie]] };
+    if (d.setCookie === undefined) return { status: 200, headers: [...d.identity, reason] };
+    return { status: 200, headers: [...d.identity, ['Set-Cookie', d.setCookie], reason] };
   }
-  if (d.result === 'error') return { status: 500, headers: EMPTY };
-  const headers: Array<readonly [string, string]> = [];
+  if (d.result === 'error') return { status: 500, headers: [reason] };
+  const headers: Array<readonly [string, string]> = [reason];
   if (d.location !== undefined) headers.push(['Location', d.location]);
   if (d.wwwAuthenticate !== undefined) headers.push(['WWW-Authenticate', d.wwwAuthenticate]);
   return { status: d.status, headers };

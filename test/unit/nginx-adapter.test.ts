@@ -52,7 +52,9 @@ describe('httpAnswer', () => {
     ['forbidden', { ...base, result: 'deny', reason: 'forbidden_role', status: 403 }, 403, []],
     ['store error', { ...base, result: 'error', reason: 'store_unavailable' }, 500, []],
   ])('%s', (_n, d, status, headers) => {
-    expect(httpAnswer(d)).toEqual({ status, headers });
+    const answer = httpAnswer(d);
+    expect(answer.status).toBe(status);
+    expect([...answer.headers].sort()).toEqual([...headers, ['X-Sessiongate-Reason', d.reason]].sort());
   });
 });
 

@@ -1,0 +1,385 @@
+/**
+ * Envoy ext_authz over gRPC, field by field. Requests are encoded and responses decoded by
+ * Envoy's published field numbers (test/support/envoy-wire.ts), never through proto/, so these
+ * tests also prove the service's definitions wire-identical. The store can be taken down to
+ * prove errors are gRPC statuses and health follows the store.
+ */
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startService, type Service } from '../../src/main.js';
+import { createLogger } from '../../src/ops/logger.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
+import { APPEND_ACTION, F, GRPC, RawEnvoyClient, encodeCheckRequest, type DecodedCheckResponse, type EnvoyRequest } from '../support/envoy-wire.js';
+import { cookiePair, send } from '../support/http.js';
+import { ROOT, waitFor } from '../support/processes.js';
+
+const LOGIN_TOKEN = 'grpc-login-token-0123456789';
+const SECRET = 'grpc-secret-0123456789abcdef0123456789abcdef';
+const HOST = 'app.example.com';
+const quiet = () => createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
+
+/** A memory store that can be switched off, as a Redis outage would. */
+function switchableStore(): SessionStore & { down: boolean } {
+  const inner = createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock: Date.now });
+  const state = { down: false };
+  const guard =
+    <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> =>
+      state.down ? Promise.reject(new StoreUnavailableError('connection refused')) : fn(...a);
+  return Object.assign(state, {
+    kind: 'memory',
+    get: guard(inner.get),
+    create: guard(inner.create),
+    touch: guard(inner.touch),
+    rotate: guard(inner.rotate),
+    destroy: guard(inner.destroy),
+    ping: guard(inner.ping),
+    close: inner.close,
+  });
+}
+
+interface Running {
+  svc: Service;
+  client: RawEnvoyClient;
+  store: SessionStore & { down: boolean };
+  login(roles?: string[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+async function start(env: Record<string, string> = {}): Promise<Running> {
+  const r = loadConfig({
+    file: join(ROOT, 'deploy/config.example.yaml'),
+    env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...env },
+  });
+  if (!r.ok) throw new Error(r.problems.join('\n'));
+  const store = switchableStore();
+  const svc = await startService(r.config, quiet(), { store });
+  const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
+  return {
+    svc,
+    client,
+    store,
+    async login(roles = ['user']) {
+      const res = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
+        method: 'POST',
+        headers: [
+          ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+          ['Content-Type', 'application/json'],
+        ],
+        body: JSON.stringify({ user_id: 'alice', roles, attributes: { email: 'alice@example.com' } }),
+      });
+      return cookiePair(res.cookies[0]!);
+    },
+    async close() {
+      client.close();
+      await svc.close();
+    },
+  };
+}
+
+let main: Running;
+beforeAll(async () => {
+  main = await start();
+});
+afterAll(() => main?.close());
+
+const req = (over: Partial<EnvoyRequest> = {}): EnvoyRequest => ({ method: 'GET', path: '/app', host: HOST, ...over });
+
+async function ok(r: EnvoyRequest, running = main): Promise<DecodedCheckResponse> {
+  const out = await running.client.check(r);
+  if ('error' in out) throw new Error(`gRPC error ${out.error.code}: ${out.error.details}`);
+  return out.response;
+}
+
+async function grpcError(r: EnvoyRequest | Uint8Array, running = main): Promise<ServiceError> {
+  const out = r instanceof Uint8Array ? await running.client.checkBytes(r) : await running.client.check(r);
+  if (!('error' in out)) throw new Error(`expected a gRPC error, got status ${out.response.code}`);
+  return out.error;
+}
+
+describe('allowed: OK with ok_response', () => {
+  it('sets identity headers with OVERWRITE_IF_EXISTS_OR_ADD and never the deprecated append', async () => {
+    const cookie = await main.login();
+    const r = await ok(req({ path: '/app/page?x=1', headers: { cookie, accept: 'text/html' } }));
+    expect(r.code).toBe(GRPC.OK);
+    expect(r.denied).toBeUndefined();
+    expect(r.ok!.headers).toEqual([
+      { key: 'x-user-id', value: 'alice', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false },
+      { key: 'x-user-roles', value: 'user', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false },
+      { key: 'x-user-email', value: 'alice@example.com', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false },
+    ]);
+    // Protected headers it does not set are removed; the ones it sets are overwritten, not listed.
+    expect(r.ok!.headersToRemove).toEqual(['x-auth-user']);
+    expect(r.ok!.responseHeadersToAdd).toEqual([]);
+    // Only fields Envoy defines for OkHttpResponse (2 headers, 5 headers_to_remove, 6 response_headers_to_add).
+    expect(r.ok!.fieldNumbers.every((n) => [F.OkHttpResponse.headers, F.OkHttpResponse.headers_to_remove, F.OkHttpResponse.response_headers_to_add].includes(n as 2))).toBe(true);
+    expect(r.metadata).toEqual({ user_id: 'alice', session_state: 'active', reason: 'authenticated' });
+  });
+
+  it('never puts the session ID or token in the response', async () => {
+    const cookie = await main.login();
+    const r = await ok(req({ headers: { cookie } }));
+    const token = cookie.split('=')[1]!;
+    const bytes = Buffer.from(encodeCheckRequest(req())).toString('latin1');
+    expect(JSON.stringify(r.metadata)).not.toContain(token.split('.')[0]);
+    expect(bytes).not.toContain(token);
+    expect(JSON.stringify(r.ok)).not.toContain(token.split('.')[0]);
+  });
+
+  it('removes every client copy and alias on an anonymous path', async () => {
+    const r = await ok(req({ path: '/blog/post', headers: { 'x-user-id': 'root', x_user_id: 'root', 'x.user.id': 'root', 'x-user-roles': 'admin' } }));
+    expect(r.code).toBe(GRPC.OK);
+    expect(r.ok!.headers).toEqual([]);
+    expect([...r.ok!.headersToRemove].sort()).toEqual(['x-auth-user', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.id', 'x_user_id'].sort());
+    expect(r.metadata).toEqual({ reason: 'anonymous', session_state: 'none' });
+  });
+
+  it('reads the target from HttpRequest.path (field 4), method (2) and host (5), not only from pseudo-headers', async () => {
+    // Envoy sends both and they agree; here they differ, so only the fields can explain the answer.
+    const r = await ok(req({ method: 'DELETE', path: '/admin/x', host: 'real.example.com', headers: { ':path': '/~assets/x', ':method': 'GET', ':authority': 'other.example.com', accept: 'text/html' } }));
+    expect(r.message).toBe('method_not_allowed');
+    const browser = await ok(req({ path: '/app?a=1', host: 'real.example.com', headers: { ':path': '/~assets/x', ':authority': 'other.example.com', accept: 'text/html' } }));
+    expect(browser.denied!.headers.find((h) => h.key === 'location')?.value).toContain(encodeURIComponent('https://real.example.com/app?a=1'));
+  });
+
+  it('reads the headers Envoy sends raw (encode_raw_headers: header_map with raw_value)', async () => {
+    const cookie = await main.login();
+    const r = await ok(
+      req({
+        rawHeaders: [
+          [':authority', HOST],
+          [':method', 'GET'],
+          [':path', '/app'],
+          ['cookie', 'theme=dark'],
+          ['cookie', cookie],
+        ],
+      }),
+    );
+    expect(r.code).toBe(GRPC.OK);
+    expect(r.metadata['user_id']).toBe('alice');
+  });
+
+  it('adds Set-Cookie for the client, appended, when the session rotates', async () => {
+    const clock = { now: Date.now() };
+    const r0 = loadConfig({ file: join(ROOT, 'deploy/config.example.yaml'), env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN } });
+    if (!r0.ok) throw new Error('config');
+    const svc = await startService(r0.config, quiet(), { clock: () => clock.now });
+    const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
+    try {
+      const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
+        method: 'POST',
+        headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+        body: '{"user_id":"bob"}',
+      });
+      const cookie = cookiePair(login.cookies[0]!);
+      clock.now += 20 * 60_000;
+      await client.check(req({ headers: { cookie } }));
+      clock.now += 10 * 60_000;
+      const out = await client.check(req({ headers: { cookie } }));
+      if ('error' in out) throw out.error;
+      const added = out.response.ok!.responseHeadersToAdd;
+      expect(added).toHaveLength(1);
+      expect(added[0]).toMatchObject({ key: 'set-cookie', appendAction: APPEND_ACTION.APPEND_IF_EXISTS_OR_ADD });
+      expect(added[0]!.value).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+      expect(out.response.metadata['session_state']).toBe('rotated');
+    } finally {
+      client.close();
+      await svc.close();
+    }
+  });
+});
+
+describe('denied: UNAUTHENTICATED or PERMISSION_DENIED with denied_response', () => {
+  it('401 for an API client, with a short body and no Location', async () => {
+    const r = await ok(req({ headers: { accept: 'application/json' } }));
+    expect(r.code).toBe(GRPC.UNAUTHENTICATED);
+    expect(r.message).toBe('no_session');
+    expect(r.ok).toBeUndefined();
+    expect(r.denied).toEqual({
+      status: 401,
+      headers: [
+        { key: 'content-type', value: 'text/plain; charset=utf-8', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false },
+        { key: 'cache-control', value: 'no-store', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false },
+      ],
+      body: 'Unauthorized\n',
+    });
+    expect(r.metadata).toEqual({ reason: 'no_session' });
+  });
+
+  it('302 to login_url with rd for a browser navigation', async () => {
+    const r = await ok(req({ path: '/app/page?q=1', headers: { accept: 'text/html' } }));
+    expect(r.code).toBe(GRPC.UNAUTHENTICATED);
+    expect(r.denied!.status).toBe(302);
+    expect(r.denied!.headers.find((h) => h.key === 'location')?.value).toBe(`https://login.example.com/login?rd=${encodeURIComponent(`https://${HOST}/app/page?q=1`)}`);
+  });
+
+  it('401 with WWW-Authenticate for a bearer request, never a redirect', async () => {
+    const r = await ok(req({ headers: { accept: 'text/html', authorization: `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}` } }));
+    expect(r.denied!.status).toBe(401);
+    expect(r.denied!.headers.find((h) => h.key === 'www-authenticate')?.value).toBe('Bearer realm="sessiongate", error="invalid_token"');
+    expect(r.denied!.headers.find((h) => h.key === 'location')).toBeUndefined();
+  });
+
+  it('403 PERMISSION_DENIED for a spoofed identity header', async () => {
+    const cookie = await main.login();
+    const r = await ok(req({ headers: { cookie, 'x-user-id': 'root' } }));
+    expect(r.code).toBe(GRPC.PERMISSION_DENIED);
+    expect(r.message).toBe('spoofed_header');
+    expect(r.denied).toMatchObject({ status: 403, body: 'Forbidden\n' });
+  });
+
+  it('applies a per-route policy named in context_extensions', async () => {
+    const cookie = await main.login(['user']);
+    const admin = await ok(req({ path: '/~assets/app.css', headers: { cookie }, contextExtensions: { policy: 'admin' } }));
+    // deploy/config.example.yaml has no `admin` policy: the route names one that does not exist.
+    expect(admin.code).toBe(GRPC.PERMISSION_DENIED);
+    expect(admin.message).toBe('unknown_policy');
+  });
+});
+
+describe('malformed requests are denied, never allowed, and the server keeps serving', () => {
+  it.each([
+    ['an empty CheckRequest', req({ omitAttributes: true })],
+    ['attributes without request.http', req({ omitHttp: true })],
+    ['a request without a path', req({ path: '', headers: { ':path': '' } })],
+  ])('%s: PERMISSION_DENIED bad_request', async (_n, r) => {
+    const out = await ok(r);
+    expect(out.code).toBe(GRPC.PERMISSION_DENIED);
+    expect(out.message).toBe('bad_request');
+  });
+
+  it('a header map over the limit: bad_request', async () => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 600; i++) headers[`x-filler-${i}`] = 'v';
+    const out = await ok(req({ headers }));
+    expect(out.message).toBe('bad_request');
+  });
+
+  it('a message over the size limit: RESOURCE_EXHAUSTED', async () => {
+    const err = await grpcError(req({ headers: { 'x-big': 'x'.repeat(1_200_000) } }));
+    expect(err.code).toBe(GRPC.RESOURCE_EXHAUSTED);
+  });
+
+  it('bytes that are not a CheckRequest: an error, not an allow', async () => {
+    const err = await grpcError(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    expect(err.code).not.toBe(GRPC.OK);
+  });
+
+  it('garbage on the port, then many concurrent checks: all answered', async () => {
+    await new Promise<void>((resolve) => {
+      const sock = connect(main.svc.ports.grpc, '127.0.0.1', () => sock.end(Buffer.from('GET / HTTP/1.1\r\n\r\n\x00\x01\x02garbage')));
+      sock.on('close', () => resolve());
+      sock.on('error', () => resolve());
+      sock.resume();
+    });
+    const cookie = await main.login();
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => ok(req({ path: `/app/${i}`, headers: i % 2 ? { cookie } : {} }))));
+    expect(results.filter((r) => r.code === GRPC.OK)).toHaveLength(150);
+    expect(results.filter((r) => r.code === GRPC.UNAUTHENTICATED)).toHaveLength(150);
+  });
+});
+
+describe('store failures', () => {
+  let down: Running;
+  beforeAll(async () => {
+    down = await start();
+  });
+  afterAll(() => down?.close());
+
+  it('answers UNAVAILABLE (not a deny) while the store is down, and recovers when it returns', async () => {
+    const cookie = await down.login();
+    down.store.down = true;
+    const err = await grpcError(req({ headers: { cookie } }), down);
+    expect(err.code).toBe(GRPC.UNAVAILABLE);
+    expect(err.details).toBe('store_unavailable');
+    down.store.down = false;
+    expect((await ok(req({ headers: { cookie } }), down)).code).toBe(GRPC.OK);
+  });
+
+  it('still denies what needs no store while it is down', async () => {
+    down.store.down = true;
+    try {
+      expect((await ok(req({ headers: { accept: 'application/json' } }), down)).code).toBe(GRPC.UNAUTHENTICATED);
+      expect((await ok(req({ path: '/~assets/x' }), down)).code).toBe(GRPC.OK);
+    } finally {
+      down.store.down = false;
+    }
+  });
+
+  it('in failure_mode open, answers OK with the marker header instead', async () => {
+    const r0 = loadConfig({
+      file: join(ROOT, 'deploy/config.example.yaml'),
+      env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN },
+    });
+    if (!r0.ok) throw new Error('config');
+    const store = switchableStore();
+    const svc = await startService({ ...r0.config, policy: { ...r0.config.policy, failureMode: 'open' } }, quiet(), { store });
+    const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
+    try {
+      const forgedCookie = `sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}`; // right shape, wrong MAC
+      store.down = true;
+      const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body: '{"user_id":"x"}' });
+      expect(login.status).toBe(503);
+      store.down = false;
+      const real = await send(`http://127.0.0.1:${svc.ports.http}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body: '{"user_id":"x"}' });
+      const good = cookiePair(real.cookies[0]!);
+      store.down = true;
+      const out = await client.check(req({ headers: { cookie: good } }));
+      if ('error' in out) throw out.error;
+      expect(out.response.code).toBe(GRPC.OK);
+      expect(out.response.ok!.headers).toEqual([{ key: 'x-sessiongate-degraded', value: 'store_unavailable', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false }]);
+      expect(out.response.ok!.headersToRemove).toEqual(expect.arrayContaining(['x-user-id', 'x-user-roles', 'x-user-email', 'x-auth-user']));
+      expect(out.response.metadata['reason']).toBe('store_unavailable_open');
+      // A forged cookie is still refused: only the store's failure opens the gate.
+      const forged = await client.check(req({ headers: { cookie: forgedCookie } }));
+      if ('error' in forged) throw forged.error;
+      expect(forged.response.code).toBe(GRPC.UNAUTHENTICATED);
+    } finally {
+      client.close();
+      await svc.close();
+    }
+  });
+});
+
+describe('grpc.health.v1.Health on the gRPC port', () => {
+  type HealthClient = Client & {
+    check(r: { service: string }, cb: (e: ServiceError | null, v?: { status: string }) => void): void;
+    watch(r: { service: string }): NodeJS.EventEmitter & { cancel(): void };
+  };
+  function healthClient(port: number): HealthClient {
+    const def = loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
+    const pkg = loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => HealthClient } } } };
+    return new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure());
+  }
+  const check = (c: HealthClient, service: string) => new Promise<string>((res, rej) => c.check({ service }, (e, v) => (e ? rej(e) : res(v!.status))));
+
+  it('reports SERVING, and NOT_SERVING while the store is unreachable (Check and Watch)', async () => {
+    const running = await start();
+    const c = healthClient(running.svc.ports.grpc);
+    const seen: string[] = [];
+    const watch = c.watch({ service: 'envoy.service.auth.v3.Authorization' });
+    watch.on('data', (m: { status: string }) => seen.push(m.status));
+    watch.on('error', () => {});
+    try {
+      expect(await check(c, '')).toBe('SERVING');
+      expect(await check(c, 'envoy.service.auth.v3.Authorization')).toBe('SERVING');
+      running.store.down = true;
+      expect(await waitFor(async () => (await check(c, '')) === 'NOT_SERVING', 8000)).toBe(true);
+      expect(await check(c, 'envoy.service.auth.v3.Authorization')).toBe('NOT_SERVING');
+      running.store.down = false;
+      expect(await waitFor(async () => (await check(c, '')) === 'SERVING', 8000)).toBe(true);
+      expect(await waitFor(() => seen.join() === 'SERVING,NOT_SERVING,SERVING', 2000)).toBe(true);
+    } finally {
+      watch.cancel();
+      c.close();
+      await running.close();
+    }
+  });
+});

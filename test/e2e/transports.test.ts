@@ -1,0 +1,274 @@
+/**
+ * One case table, three transports: every row runs over nginx `/auth`, Envoy gRPC Check (raw
+ * bytes encoded by field number, independent of proto/) and Envoy HTTP ext_authz, against the
+ * service started in-process with deploy/config.example.yaml and an injected clock (expiry and
+ * rotation without sleeping). Every transport must reach the same decision.
+ */
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startService, type Service } from '../../src/main.js';
+import { createLogger } from '../../src/ops/logger.js';
+import { APPEND_ACTION, GRPC, RawEnvoyClient, type DecodedCheckResponse } from '../support/envoy-wire.js';
+import { cookiePair, send } from '../support/http.js';
+import { ROOT } from '../support/processes.js';
+
+const LOGIN_TOKEN = 'table-login-token-0123456789';
+const SECRET = 'table-secret-0123456789abcdef0123456789abc';
+const HOST = 'app.example.com';
+const M = 60_000;
+const clock = { now: Date.UTC(2026, 5, 1, 8, 0, 0) };
+
+let svc: Service;
+let grpc: RawEnvoyClient;
+const http = () => `http://127.0.0.1:${svc.ports.http}`;
+
+beforeAll(async () => {
+  const r = loadConfig({
+    file: join(ROOT, 'deploy/config.example.yaml'),
+    env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN },
+  });
+  if (!r.ok) throw new Error(r.problems.join('\n'));
+  const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+  svc = await startService(r.config, createLogger('info', quiet), { clock: () => clock.now });
+  grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
+});
+afterAll(async () => {
+  grpc?.close();
+  await svc?.close();
+});
+
+async function login(roles: string[] = ['user'], user = 'alice'): Promise<string> {
+  const r = await send(`${http()}/~session`, {
+    method: 'POST',
+    headers: [
+      ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+      ['Content-Type', 'application/json'],
+    ],
+    body: JSON.stringify({ user_id: user, roles, attributes: { email: `${user}@example.com` } }),
+  });
+  expect(r.status).toBe(201);
+  return cookiePair(r.cookies[0]!);
+}
+
+/** The original request, as the client sent it. */
+interface Req {
+  method?: string;
+  path: string;
+  headers?: Array<[string, string]>;
+}
+
+/** What every transport's answer is reduced to, so they can be compared. */
+interface Outcome {
+  result: 'allow' | 'deny' | 'error';
+  reason: string;
+  /** The HTTP status the client would see (Envoy: denied_response status; nginx: after error_page). */
+  status: number;
+  location?: string | undefined;
+  identity: Record<string, string>;
+  setCookie?: string | undefined;
+}
+
+type Transport = (req: Req) => Promise<Outcome>;
+
+function identityOf(pairs: Array<[string, string]>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of pairs) if (/^x-user-/i.test(k)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+const nginx: Transport = async (req) => {
+  const r = await send(`${http()}/auth`, {
+    headers: [
+      ['X-Original-Method', req.method ?? 'GET'],
+      ['X-Original-URI', req.path],
+      ['X-Forwarded-Proto', 'https'],
+      ['X-Forwarded-Host', HOST],
+      ...(req.headers ?? []),
+    ],
+  });
+  const result = r.status === 200 ? 'allow' : r.status >= 500 ? 'error' : 'deny';
+  expect(r.headers['content-length']).toBe('0'); // keepalive with nginx
+  const location = r.headers['location'] as string | undefined;
+  return {
+    result,
+    reason: r.headers['x-sessiongate-reason'] as string,
+    // nginx's error_page 401 turns a 401 with Location into the 302 the browser sees.
+    status: r.status === 401 && location ? 302 : r.status,
+    location,
+    identity: identityOf(Object.entries(r.headers).map(([k, v]) => [k, String(v)])),
+    setCookie: r.cookies[0],
+  };
+};
+
+const envoyGrpc: Transport = async (req) => {
+  const lower: Record<string, string> = {};
+  for (const [k, v] of req.headers ?? []) {
+    const key = k.toLowerCase();
+    lower[key] = lower[key] === undefined ? v : `${lower[key]}${key === 'cookie' ? '; ' : ','}${v}`;
+  }
+  const out = await grpc.check({ method: req.method ?? 'GET', path: req.path, host: HOST, headers: lower });
+  if ('error' in out) return { result: 'error', reason: out.error.details, status: 503, identity: {} };
+  const r: DecodedCheckResponse = out.response;
+  if (r.code === GRPC.OK) {
+    for (const h of r.ok!.headers) expect(h.appendAction, h.key).toBe(APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD);
+    return {
+      result: 'allow',
+      reason: r.metadata['reason']!,
+      status: 200,
+      identity: identityOf(r.ok!.headers.map((h) => [h.key, h.value])),
+      setCookie: r.ok!.responseHeadersToAdd.find((h) => h.key === 'set-cookie')?.value,
+    };
+  }
+  expect([GRPC.UNAUTHENTICATED, GRPC.PERMISSION_DENIED]).toContain(r.code);
+  expect(r.code).toBe(r.denied!.status === 403 ? GRPC.PERMISSION_DENIED : GRPC.UNAUTHENTICATED);
+  return {
+    result: 'deny',
+    reason: r.message,
+    status: r.denied!.status,
+    location: r.denied!.headers.find((h) => h.key === 'location')?.value,
+    identity: {},
+  };
+};
+
+const envoyHttp: Transport = async (req) => {
+  const r = await send(`${http()}/envoy${req.path}`, {
+    method: req.method ?? 'GET',
+    headers: [['Host', HOST], ['X-Forwarded-Proto', 'https'], ...(req.headers ?? [])],
+  });
+  const result = r.status === 200 ? 'allow' : r.status >= 500 ? 'error' : 'deny';
+  return {
+    result,
+    reason: r.headers['x-sessiongate-reason'] as string,
+    status: r.status,
+    location: r.headers['location'] as string | undefined,
+    identity: identityOf(Object.entries(r.headers).map(([k, v]) => [k, String(v)])),
+    setCookie: r.cookies[0],
+  };
+};
+
+const TRANSPORTS: Record<string, Transport> = { nginx, 'envoy gRPC': envoyGrpc, 'envoy HTTP': envoyHttp };
+
+const BROWSER: [string, string] = ['Accept', 'text/html,application/xhtml+xml'];
+const API: [string, string] = ['Accept', 'application/json'];
+const withCookie = (c: string, ...more: Array<[string, string]>): Array<[string, string]> => [['Cookie', `theme=dark; ${c}`], ...more];
+const forge = (c: string) => c.slice(0, -2) + (c.endsWith('AA') ? 'BA' : 'AA');
+const rd = (path: string) => `https://login.example.com/login?rd=${encodeURIComponent(`https://${HOST}${path}`)}`;
+
+interface Row {
+  name: string;
+  /** Prepares state (sessions, time) and returns the request; runs once per transport. */
+  request: () => Promise<Req>;
+  expect: Omit<Outcome, 'identity'> & { identity?: Record<string, string> };
+}
+
+const ALICE = { 'x-user-id': 'alice', 'x-user-roles': 'user', 'x-user-email': 'alice@example.com' };
+
+const rows: Row[] = [
+  { name: 'allow with a session', request: async () => ({ path: '/app?x=1', headers: withCookie(await login()) }), expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE } },
+  { name: 'no cookie, API client', request: async () => ({ path: '/app', headers: [API] }), expect: { result: 'deny', reason: 'no_session', status: 401 } },
+  { name: 'no cookie, browser: login redirect', request: async () => ({ path: '/app/page?q=1', headers: [BROWSER] }), expect: { result: 'deny', reason: 'no_session', status: 302, location: rd('/app/page?q=1') } },
+  { name: 'forged cookie', request: async () => ({ path: '/app', headers: withCookie(forge(await login()), API) }), expect: { result: 'deny', reason: 'bad_signature', status: 401 } },
+  { name: 'malformed cookie', request: async () => ({ path: '/app', headers: withCookie('sessiongate=%00garbage', API) }), expect: { result: 'deny', reason: 'malformed_cookie', status: 401 } },
+  {
+    name: 'expired session',
+    request: async () => {
+      // Stay active (touching, following rotations) until the 12h absolute lifetime is over.
+      let c = await login();
+      const end = clock.now + 12 * 60 * M;
+      while (clock.now + 20 * M < end) {
+        clock.now += 20 * M;
+        const o = await nginx({ path: '/app', headers: withCookie(c) });
+        expect(o.result).toBe('allow');
+        if (o.setCookie) c = cookiePair(o.setCookie);
+      }
+      clock.now = end;
+      return { path: '/app', headers: withCookie(c, API) };
+    },
+    expect: { result: 'deny', reason: 'expired', status: 401 },
+  },
+  {
+    name: 'idle-timed-out session',
+    request: async () => {
+      const c = await login();
+      clock.now += 30 * M; // idle_ttl 30m
+      return { path: '/app', headers: withCookie(c, API) };
+    },
+    expect: { result: 'deny', reason: 'idle_timeout', status: 401 },
+  },
+  {
+    name: 'rotated-away cookie past its grace window',
+    request: async () => {
+      const old = await login();
+      clock.now += 20 * M;
+      await nginx({ path: '/app', headers: withCookie(old) }); // touch
+      clock.now += 10 * M; // rotate_after 30m
+      const rotated = await nginx({ path: '/app', headers: withCookie(old) });
+      expect(rotated.setCookie).toMatch(/^sessiongate=/);
+      clock.now += 31_000; // rotation_grace 30s
+      return { path: '/app', headers: withCookie(old, API) };
+    },
+    expect: { result: 'deny', reason: 'rotated', status: 401 },
+  },
+  {
+    name: 'rotation due: new cookie for the client',
+    request: async () => {
+      const c = await login();
+      clock.now += 20 * M;
+      await nginx({ path: '/app', headers: withCookie(c) });
+      clock.now += 10 * M;
+      return { path: '/app', headers: withCookie(c) };
+    },
+    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE, setCookie: expect.stringMatching(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=/) as unknown as string },
+  },
+  { name: 'public path, no session', request: async () => ({ path: '/~assets/app.css' }), expect: { result: 'allow', reason: 'public', status: 200, identity: {} } },
+  { name: 'anonymous path, no session', request: async () => ({ path: '/blog/post', headers: [BROWSER] }), expect: { result: 'allow', reason: 'anonymous', status: 200, identity: {} } },
+  { name: 'anonymous path with a session', request: async () => ({ path: '/blog/post', headers: withCookie(await login()) }), expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE } },
+  { name: 'role denied', request: async () => ({ path: '/admin/users', headers: withCookie(await login(['user']), BROWSER) }), expect: { result: 'deny', reason: 'forbidden_role', status: 403 } },
+  {
+    name: 'role granted',
+    request: async () => ({ path: '/admin/users', headers: withCookie(await login(['admin'], 'root')) }),
+    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: { 'x-user-id': 'root', 'x-user-roles': 'admin', 'x-user-email': 'root@example.com' } },
+  },
+  { name: 'method not listed on the rule', request: async () => ({ method: 'DELETE', path: '/admin/users', headers: withCookie(await login(['admin'])) }), expect: { result: 'deny', reason: 'method_not_allowed', status: 403 } },
+  ...(['X-User-Id', 'x-user-id', 'X-USER-ID', 'x_user_id', 'X.User.Id', 'x-user_roles', 'X-Auth-User'] as const).map(
+    (name): Row => ({
+      name: `spoofed ${name} on a protected path`,
+      request: async () => ({ path: '/app', headers: withCookie(await login(), [name, 'root']) }),
+      expect: { result: 'deny', reason: 'spoofed_header', status: 403 },
+    }),
+  ),
+  { name: 'spoofed header on a public path: allowed, no identity', request: async () => ({ path: '/~assets/x.js', headers: [['X-User-Id', 'root']] }), expect: { result: 'allow', reason: 'public', status: 200, identity: {} } },
+  ...['/~assets/../admin/', '/~assets/%2e%2e/admin/', '//admin/', '/admin;x', '/~assets/..;/admin/', '/ADMIN/'].map(
+    (path): Row => ({
+      name: `traversal ${path} is not public`,
+      request: async () => ({ path, headers: withCookie(await login(['user'])) }),
+      expect: { result: 'deny', reason: 'forbidden_role', status: 403 },
+    }),
+  ),
+  { name: 'encoded slash', request: async () => ({ path: '/~assets/..%2fadmin/' }), expect: { result: 'deny', reason: 'bad_path', status: 403 } },
+];
+
+describe.each(Object.entries(TRANSPORTS))('case table over %s', (_name, transport) => {
+  it.each(rows)('$name', async (row) => {
+    const outcome = await transport(await row.request());
+    expect(outcome).toMatchObject({ identity: {}, ...row.expect });
+  });
+});
+
+describe('the transports agree', () => {
+  it('gives the same decision on every transport for one request', async () => {
+    const cookie = await login(['user', 'admin']);
+    const cases: Req[] = [
+      { path: '/app', headers: withCookie(cookie) },
+      { path: '/admin/', headers: withCookie(cookie) },
+      { path: '/blog/', headers: [BROWSER] },
+      { path: '/x', headers: [BROWSER, ['x.user.id', 'root']] },
+    ];
+    for (const req of cases) {
+      const outcomes = await Promise.all(Object.values(TRANSPORTS).map((t) => t(req)));
+      for (const o of outcomes) expect({ ...o, setCookie: undefined }).toEqual({ ...outcomes[0], setCookie: undefined });
+    }
+  });
+});
