@@ -235,12 +235,17 @@ describe('denied: UNAUTHENTICATED or PERMISSION_DENIED with denied_response', ()
     expect(r.denied).toMatchObject({ status: 403, body: 'Forbidden\n' });
   });
 
-  it('applies a per-route policy named in context_extensions', async () => {
-    const cookie = await main.login(['user']);
-    const admin = await ok(req({ path: '/~assets/app.css', headers: { cookie }, contextExtensions: { policy: 'admin' } }));
-    // deploy/config.example.yaml has no `admin` policy: the route names one that does not exist.
-    expect(admin.code).toBe(GRPC.PERMISSION_DENIED);
-    expect(admin.message).toBe('unknown_policy');
+  it('applies a per-route policy named in context_extensions, in place of the path rules', async () => {
+    const user = await main.login(['user']);
+    // /~assets/ is public by path; the route's policy (deploy/config.example.yaml: admin) decides instead.
+    const denied = await ok(req({ path: '/~assets/app.css', headers: { cookie: user }, contextExtensions: { policy: 'admin' } }));
+    expect(denied.code).toBe(GRPC.PERMISSION_DENIED);
+    expect(denied.message).toBe('forbidden_role');
+    const admin = await main.login(['admin']);
+    expect((await ok(req({ path: '/~assets/app.css', headers: { cookie: admin }, contextExtensions: { policy: 'admin' } }))).code).toBe(GRPC.OK);
+    const unknown = await ok(req({ path: '/app', headers: { cookie: admin }, contextExtensions: { policy: 'nonesuch' } }));
+    expect(unknown.code).toBe(GRPC.PERMISSION_DENIED);
+    expect(unknown.message).toBe('unknown_policy');
   });
 });
 

@@ -6,6 +6,7 @@
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { PROTO_DIR } from '../../src/transport/envoy-proto.js';
+import { loadEnvoyApi } from '../support/envoy-api.js';
 
 type FieldSpec = [name: string, id: number, type: string, rule?: 'repeated' | 'map'];
 
@@ -152,5 +153,39 @@ describe('proto/ matches Envoy published definitions', () => {
     const svc = root.lookupService('envoy.service.auth.v3.Authorization');
     expect(Object.keys(svc.methods)).toEqual(['Check']);
     expect(svc.methods['Check']).toMatchObject({ requestType: 'CheckRequest', responseType: 'CheckResponse', requestStream: undefined, responseStream: undefined });
+  });
+});
+
+describe('proto/ matches the Envoy API vendored by @grpc/grpc-js-xds', () => {
+  const ours = load();
+  const theirs = loadEnvoyApi(['envoy/service/auth/v3/external_auth.proto']);
+
+  function messages(ns: protobuf.NamespaceBase): protobuf.Type[] {
+    const out: protobuf.Type[] = [];
+    for (const nested of ns.nestedArray) {
+      if (nested instanceof protobuf.Type) out.push(nested);
+      if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) out.push(...messages(nested));
+    }
+    return out;
+  }
+
+  const ourTypes = messages(ours).filter((t) => !t.fullName.startsWith('.google.protobuf.'));
+
+  it('covers every message of proto/', () => {
+    expect(ourTypes.length).toBeGreaterThanOrEqual(Object.keys(PUBLISHED).length);
+  });
+
+  it.each(ourTypes.map((t) => [t.fullName, t] as const))('%s: same number, type and label for every field', (name, ours) => {
+    const theirsType = theirs.lookupType(name);
+    for (const f of ours.fieldsArray) {
+      const t = theirsType.fields[f.name];
+      if (t === undefined) {
+        // A field newer than that vendored copy (SocketAddress.network_namespace_filepath = 7):
+        // its number must at least be free there.
+        expect(theirsType.fieldsById[f.id], `${name} field ${f.id}`).toBeUndefined();
+        continue;
+      }
+      expect([f.id, f.type, f.repeated, f.map], `${name}.${f.name}`).toEqual([t.id, t.type, t.repeated, t.map]);
+    }
   });
 });

@@ -1,0 +1,106 @@
+/**
+ * Envoy ext_authz in http_service mode: what the answer carries for Envoy to act on
+ * (identity headers, x-envoy-auth-headers-to-remove, Set-Cookie, deny status and Location),
+ * and a 5xx on store failure, which Envoy treats as an authorization error.
+ */
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startService, type Service } from '../../src/main.js';
+import { createLogger } from '../../src/ops/logger.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
+import { cookiePair, send } from '../support/http.js';
+import { ROOT } from '../support/processes.js';
+
+const LOGIN_TOKEN = 'http-login-token-0123456789';
+let svc: Service;
+let down = false;
+const base = () => `http://127.0.0.1:${svc.ports.http}`;
+
+beforeAll(async () => {
+  const r = loadConfig({
+    file: join(ROOT, 'deploy/config.example.yaml'),
+    env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: 'h'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN },
+  });
+  if (!r.ok) throw new Error(r.problems.join('\n'));
+  const inner = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: Date.now });
+  const store: SessionStore = { ...inner, get: (k) => (down ? Promise.reject(new StoreUnavailableError('down')) : inner.get(k)) };
+  svc = await startService(r.config, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })), { store });
+});
+afterAll(() => svc?.close());
+
+async function login(): Promise<string> {
+  const r = await send(`${base()}/~session`, {
+    method: 'POST',
+    headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+    body: '{"user_id":"alice","roles":["user"]}',
+  });
+  return cookiePair(r.cookies[0]!);
+}
+
+const envoy = (path: string, headers: Array<[string, string]> = [], method = 'GET') =>
+  send(`${base()}/envoy${path}`, { method, headers: [['Host', 'app.example.com'], ['X-Forwarded-Proto', 'https'], ...headers] });
+
+describe('Envoy HTTP ext_authz', () => {
+  it('allows with identity headers and names client copies and aliases to remove', async () => {
+    const cookie = await login();
+    const r = await envoy('/app?x=1', [
+      ['Cookie', cookie],
+      ['x_user_id', 'root'],
+    ]);
+    // x_user_id is an alias on a protected path: denied in the default spoof_guard: deny.
+    expect(r.status).toBe(403);
+    const ok = await envoy('/app?x=1', [['Cookie', cookie]]);
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-user-id']).toBe('alice');
+    expect(ok.headers['x-user-roles']).toBe('user');
+    expect(ok.headers['x-envoy-auth-headers-to-remove']).toBe('x-user-email, x-auth-user');
+    expect(ok.headers['content-length']).toBe('0');
+  });
+
+  it('removes spoofed copies on an anonymous path', async () => {
+    const r = await envoy('/blog/', [['X-User-Id', 'root'], ['x.user.roles', 'admin']]);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-user-id']).toBeUndefined();
+    expect((r.headers['x-envoy-auth-headers-to-remove'] as string).split(', ').sort()).toEqual(['x-auth-user', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.roles'].sort());
+  });
+
+  it('reads the original path after the prefix, query included', async () => {
+    expect((await envoy('/~assets/app.css?v=3')).status).toBe(200);
+    expect((await envoy('')).headers['x-sessiongate-reason']).toBe('no_session');
+    expect((await envoy('?next=/~assets/')).headers['x-sessiongate-reason']).toBe('no_session');
+    // A path merely starting with the prefix is not under it: that goes to the session API (404).
+    expect((await send(`${base()}/envoyx/app`)).status).toBe(404);
+  });
+
+  it('denies with 401, 403 or 302 and a short body', async () => {
+    const api = await envoy('/app', [['Accept', 'application/json']]);
+    expect(api.status).toBe(401);
+    expect(api.body).toBe('Unauthorized\n');
+    const browser = await envoy('/app/page?q=1', [['Accept', 'text/html']]);
+    expect(browser.status).toBe(302);
+    expect(browser.headers['location']).toBe(`https://login.example.com/login?rd=${encodeURIComponent('https://app.example.com/app/page?q=1')}`);
+    const bearer = await envoy('/app', [['Authorization', `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}`]]);
+    expect(bearer.status).toBe(401);
+    expect(bearer.headers['www-authenticate']).toBe('Bearer realm="sessiongate", error="invalid_token"');
+    const cookie = await login();
+    const forbidden = await envoy('/admin/', [['Cookie', cookie]]);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body).toBe('Forbidden\n');
+  });
+
+  it('answers 503 while the store is down, so Envoy applies its failure policy', async () => {
+    const cookie = await login();
+    down = true;
+    try {
+      const r = await envoy('/app', [['Cookie', cookie]]);
+      expect(r.status).toBe(503);
+      expect(r.headers['x-sessiongate-reason']).toBe('store_unavailable');
+      expect(r.headers['x-user-id']).toBeUndefined();
+    } finally {
+      down = false;
+    }
+  });
+});

@@ -1,0 +1,143 @@
+/**
+ * envoy/*.yaml against Envoy's published v3 API (as vendored by @grpc/grpc-js-xds): every field
+ * name, enum value and @type must exist there. Then what the files must say for sessiongate:
+ * the ext_authz settings, HTTP/2 to the gRPC service, the headers of deploy/config.example.yaml.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { strictProblems, loadEnvoyApi } from '../support/envoy-api.js';
+import { ROOT } from '../support/processes.js';
+
+const api = loadEnvoyApi([
+  'envoy/config/bootstrap/v3/bootstrap.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+]);
+const Bootstrap = api.lookupType('envoy.config.bootstrap.v3.Bootstrap');
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const read = (f: string): Obj => parse(readFileSync(join(ROOT, 'envoy', f), 'utf8')) as Obj;
+const example = parse(readFileSync(join(ROOT, 'deploy/config.example.yaml'), 'utf8')) as Obj;
+const protectedHeaders = [...Object.keys(example['headers']), ...example['strip_headers']].map((h: string) => h.toLowerCase()).sort();
+
+function hcm(cfg: Obj): Obj {
+  return cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
+}
+function extAuthz(cfg: Obj): Obj {
+  return hcm(cfg).http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_authz').typed_config;
+}
+function routes(cfg: Obj): Obj[] {
+  return hcm(cfg).route_config.virtual_hosts[0].routes;
+}
+function cluster(cfg: Obj, name: string): Obj {
+  return cfg['static_resources'].clusters.find((c: Obj) => c.name === name);
+}
+
+describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
+  const cfg = read(file);
+
+  it("uses only fields, enum values and types of Envoy's v3 API", () => {
+    expect(strictProblems(api, Bootstrap, cfg)).toEqual([]);
+  });
+
+  it('refuses, never allows, when sessiongate fails', () => {
+    const f = extAuthz(cfg);
+    expect(f.transport_api_version).toBe('V3');
+    expect(f.failure_mode_allow).toBe(false);
+    expect(f.include_peer_certificate).toBe(false);
+    expect(f.status_on_error).toEqual({ code: 'ServiceUnavailable' });
+    expect(hcm(cfg).http_filters.map((x: Obj) => x.name)).toEqual(['envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
+  });
+
+  it('routes /~session to sessiongate without a check, and disables the check for public paths only', () => {
+    const r = routes(cfg);
+    const session = r.find((x) => x.match.path === '/~session')!;
+    expect(session.route.cluster).toBe('sessiongate_http');
+    const disabled = r.filter((x) => x.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true);
+    expect(disabled.map((x) => x.name).sort()).toEqual(['public-assets', 'session-api']);
+    const assets = r.find((x) => x.name === 'public-assets')!;
+    // Plain paths only: no `;`, no `%`, no `\\`, so path tricks fall through to checked routes.
+    const re = new RegExp(assets.match.safe_regex.regex);
+    expect(re.test('/~assets/app.css')).toBe(true);
+    for (const trick of ['/~assets/..;/admin/', '/~assets/%2e%2e/admin', '/~assets/a\\b', '/~assetsX/a']) expect(re.test(trick), trick).toBe(false);
+    expect([...assets.request_headers_to_remove].filter((h: string) => h !== 'x-sessiongate-degraded').sort()).toEqual(protectedHeaders);
+    expect(r.at(-1)!.match).toEqual({ prefix: '/' });
+  });
+
+  it('drops underscore header names and refuses encoded slashes', () => {
+    const h = hcm(cfg);
+    expect(h.common_http_protocol_options.headers_with_underscores_action).toBe('DROP_HEADER');
+    expect(h.path_with_escaped_slashes_action).toBe('REJECT_REQUEST');
+    expect(h.normalize_path).toBe(true);
+    expect(h.merge_slashes).toBe(true);
+  });
+});
+
+describe('envoy.yaml (gRPC)', () => {
+  const cfg = read('envoy.yaml');
+
+  it('calls sessiongate over gRPC on an HTTP/2 cluster, with a timeout and health checks', () => {
+    const f = extAuthz(cfg);
+    expect(f.grpc_service).toEqual({ envoy_grpc: { cluster_name: 'sessiongate_grpc' }, timeout: '0.25s' });
+    const c = cluster(cfg, 'sessiongate_grpc');
+    expect(c.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config).toEqual({ http2_protocol_options: {} });
+    expect(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(9181);
+    expect(c.health_checks[0].grpc_health_check.service_name).toBe('envoy.service.auth.v3.Authorization');
+  });
+
+  it('names a per-route policy that deploy/config.example.yaml defines', () => {
+    const named = routes(cfg)
+      .map((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.check_settings?.context_extensions?.policy)
+      .filter(Boolean);
+    expect(named.length).toBeGreaterThan(0);
+    for (const p of named) expect(Object.keys(example['policies'])).toContain(p);
+  });
+});
+
+describe('envoy-http.yaml (HTTP)', () => {
+  const cfg = read('envoy-http.yaml');
+  const f = extAuthz(cfg);
+
+  it("calls sessiongate's HTTP port under its Envoy prefix", () => {
+    expect(f.http_service.server_uri).toEqual({ uri: 'http://127.0.0.1:9180', cluster: 'sessiongate_http', timeout: '0.25s' });
+    expect(f.http_service.path_prefix).toBe(example['envoy']?.http_path_prefix ?? '/envoy');
+  });
+
+  it('copies exactly the identity headers upstream and Set-Cookie to the client on success', () => {
+    const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: Obj) => p.exact);
+    expect(up.filter((h: string) => h !== 'x-sessiongate-degraded').sort()).toEqual(Object.keys(example['headers']).map((h) => h.toLowerCase()).sort());
+    expect(f.http_service.authorization_response.allowed_client_headers_on_success.patterns).toEqual([{ exact: 'set-cookie' }]);
+  });
+
+  it('lets sessiongate see the cookie and every spelling of a protected header', () => {
+    const patterns: Obj[] = f.allowed_headers.patterns;
+    expect(patterns).toContainEqual({ exact: 'cookie' });
+    expect(patterns).toContainEqual({ exact: 'accept' });
+    const regexes = patterns.filter((p) => p.safe_regex).map((p) => new RegExp(p.safe_regex.regex));
+    for (const h of protectedHeaders) {
+      for (const spelling of [h, h.replace(/-/g, '_'), h.replace(/-/g, '.')]) expect(regexes.some((re) => re.test(spelling)), spelling).toBe(true);
+    }
+  });
+});
+
+describe('the API check itself', () => {
+  it('catches misspelled fields, unknown enum values, unknown @types and clashing oneofs', () => {
+    const cfg = read('envoy.yaml');
+    const f = extAuthz(cfg);
+    f.failure_mode_allowed = false;
+    f.status_on_error = { code: 'Teapot' };
+    hcm(cfg).http_filters[1].typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Routr';
+    f.http_service = { path_prefix: '/x' };
+    cluster(cfg, 'app').connect_timeout = '1 second';
+    const problems = strictProblems(api, Bootstrap, cfg).join('\n');
+    expect(problems).toContain('failure_mode_allowed: no field failure_mode_allowed in .envoy.extensions.filters.http.ext_authz.v3.ExtAuthz');
+    expect(problems).toContain('status_on_error.code: Teapot is not a value of .envoy.type.v3.StatusCode');
+    expect(problems).toContain('names no message');
+    expect(problems).toContain('oneof services already set by grpc_service');
+    expect(problems).toContain('connect_timeout: not a valid .google.protobuf.Duration');
+  });
+});
