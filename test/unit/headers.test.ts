@@ -77,3 +77,18 @@ describe('toHeaderValue', () => {
     expect(toHeaderValue(input)).toBe(expected);
   });
 });
+
+describe('headersToRemove', () => {
+  const ids = createIdentityHeaders({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' }, ['X-Auth-User']);
+  const allow = (identity: Array<[string, string]>, spoofed: string[] = []) => ({ result: 'allow' as const, reason: 'authenticated' as const, identity, spoofed });
+
+  it('lists protected headers the decision does not set, never those it sets', () => {
+    expect(ids.headersToRemove(allow([['X-User-Id', 'a']]))).toEqual(['x-user-roles', 'x-auth-user']);
+    expect(ids.headersToRemove(allow([]))).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user']);
+  });
+
+  it('adds every alias the client sent, once, lower-cased', () => {
+    const d = allow([['X-User-Id', 'a'], ['X-User-Roles', 'r']], ['x_user_id', 'X.User.Id', 'x-user-id', 'x-auth-user']);
+    expect(ids.headersToRemove(d)).toEqual(['x-auth-user', 'x_user_id', 'x.user.id']);
+  });
+});
