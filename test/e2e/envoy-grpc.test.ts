@@ -149,6 +149,30 @@ describe('allowed: OK with ok_response', () => {
     expect(browser.denied!.headers.find((h) => h.key === 'location')?.value).toContain(encodeURIComponent('https://real.example.com/app?a=1'));
   });
 
+  it('reads a realistic, large header map: a dozen browser headers and a 1 kB cookie header', async () => {
+    const cookie = await main.login();
+    const others = Array.from({ length: 28 }, (_, i) => `_ga${i}=GA1.2.${'9'.repeat(20)}`).join('; ');
+    const headers: Record<string, string> = {
+      accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+      'accept-encoding': 'gzip, deflate, br',
+      'accept-language': 'en-GB,en;q=0.9',
+      'cache-control': 'max-age=0',
+      cookie: `${others}; ${cookie}; theme=dark`,
+      'sec-fetch-dest': 'document',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-site': 'same-origin',
+      'upgrade-insecure-requests': '1',
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36',
+      'x-forwarded-for': '203.0.113.7',
+      'x-envoy-internal': 'true',
+    };
+    for (let i = 0; i < 60; i++) headers[`x-trace-${i}`] = `${i}`.repeat(20);
+    expect(headers['cookie']!.length).toBeGreaterThan(1000);
+    const r = await ok(req({ path: '/app/page?utm_source=x&q=%2Fsearch', headers }));
+    expect(r.code).toBe(GRPC.OK);
+    expect(r.metadata['user_id']).toBe('alice');
+  });
+
   it('reads the headers Envoy sends raw (encode_raw_headers: header_map with raw_value)', async () => {
     const cookie = await main.login();
     const r = await ok(
