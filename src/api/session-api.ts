@@ -16,6 +16,7 @@ import type { Policy } from '../core/policy.js';
 import type { Logger } from '../ops/logger.js';
 import type { SessionRecord } from '../session/record.js';
 import { CONTROL_CHARS, newRecord, ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
+import { sealRecord } from '../session/seal.js';
 import type { SessionStore } from '../store/types.js';
 
 export interface SessionApiDeps {
@@ -120,7 +121,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     const issued = policy.tokens.issue();
     const record = newRecord(parsed.data, policy.times, now);
     try {
-      await store.create(issued.key, record);
+      await store.create(issued.key, sealRecord(record, issued.key, issued.secret, policy.userRefs.ref(record.user_id)));
     } catch (err) {
       log.warn({ msg: 'session create failed', reason: 'store_unavailable', err: (err as Error).message });
       return problem(res, 503, 'store_unavailable');

@@ -10,6 +10,8 @@ import { decide, errorDecision, evaluate, needsLookup } from './decide.js';
 import type { Policy } from './policy.js';
 import type { AllowDecision, AuthRequest, Decision } from './types.js';
 import { successorRecord } from '../session/record.js';
+import { openRecord, sealRecord, type StoredSession } from '../session/seal.js';
+import { familyOf } from '../session/token.js';
 import type { SessionStore } from '../store/types.js';
 
 export interface CheckDeps {
@@ -29,15 +31,21 @@ const SKIPPED: Lookup = { kind: 'skipped' };
 const MISSING: Lookup = { kind: 'missing' };
 const FAILED: Lookup = { kind: 'failed' };
 
-/** Asks the store for the credential's session; a store error becomes `failed`, never a throw. */
+/**
+ * Asks the store for the credential's session and opens it with the credential's secret. A
+ * store error becomes `failed`, never a throw; a record that does not open under this secret
+ * (altered in the store) counts as missing.
+ */
 export async function lookupSession(store: SessionStore, credential: Credential): Promise<Lookup> {
   if (credential.kind !== 'valid') return SKIPPED;
+  let stored: StoredSession | null;
   try {
-    const record = await store.get(credential.key);
-    return record ? { kind: 'found', record } : MISSING;
+    stored = await store.get(credential.key);
   } catch {
     return FAILED;
   }
+  const record = stored && openRecord(stored, credential.key, credential.secret);
+  return record ? { kind: 'found', record } : MISSING;
 }
 
 export function createCheck(deps: CheckDeps): Check {
@@ -49,9 +57,11 @@ export function createCheck(deps: CheckDeps): Check {
         await store.touch(effect.key, effect.touchedAt, effect.idleExpiresAt);
         return decision;
       }
-      const issued = policy.tokens.issue();
+      // Same family tag: old and new key share a Redis Cluster slot, so the rotation is one script.
+      const issued = policy.tokens.issue(familyOf(effect.key));
       const t = policy.times;
-      const rotated = await store.rotate(effect.key, issued.key, successorRecord(effect.record, t, now), now + t.rotationGrace);
+      const next = sealRecord(successorRecord(effect.record, t, now), issued.key, issued.secret, policy.userRefs.ref(effect.record.user_id));
+      const rotated = await store.rotate(effect.key, issued.key, next, now + t.rotationGrace);
       // Lost the race: a concurrent request rotated first and its response carries the new cookie.
       if (!rotated) return { ...decision, sessionState: 'grace' };
       return { ...decision, sessionState: 'rotated', setCookie: policy.cookies.issue(issued.token, effect.record.expires_at, now) };

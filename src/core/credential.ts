@@ -10,7 +10,7 @@ import type { HeaderMap } from './types.js';
 export type Credential =
   | { readonly kind: 'none'; readonly bearer: boolean }
   | { readonly kind: 'invalid'; readonly reason: 'malformed_cookie' | 'bad_signature' | 'duplicate_cookie'; readonly bearer: boolean }
-  | { readonly kind: 'valid'; readonly key: string; readonly bearer: boolean };
+  | { readonly kind: 'valid'; readonly key: string; readonly secret: Buffer; readonly bearer: boolean };
 
 const MAX_COOKIE_VALUE = 4096;
 
@@ -32,13 +32,13 @@ export function readCredential(headers: HeaderMap, cookieName: string, tokens: T
   const bearer = bearerToken(headers);
   if (bearer !== undefined && tokens.looksLikeToken(bearer)) {
     const v = tokens.verify(bearer);
-    return v.ok ? { kind: 'valid', key: v.key, bearer: true } : { kind: 'invalid', reason: v.reason, bearer: true };
+    return v.ok ? { kind: 'valid', key: v.key, secret: v.secret, bearer: true } : { kind: 'invalid', reason: v.reason, bearer: true };
   }
   const isBearer = bearer !== undefined;
   const values = cookieValues(headers['cookie'], cookieName);
   if (values.length === 0) return { kind: 'none', bearer: isBearer };
 
-  let validKey: string | undefined;
+  let valid: { key: string; secret: Buffer } | undefined;
   let firstFailure: 'malformed_cookie' | 'bad_signature' | undefined;
   for (const value of values) {
     if (value.length > MAX_COOKIE_VALUE) {
@@ -50,11 +50,11 @@ export function readCredential(headers: HeaderMap, cookieName: string, tokens: T
       firstFailure ??= v.reason;
       continue;
     }
-    if (validKey !== undefined && validKey !== v.key) {
+    if (valid !== undefined && valid.key !== v.key) {
       return { kind: 'invalid', reason: 'duplicate_cookie', bearer: isBearer };
     }
-    validKey = v.key;
+    valid = { key: v.key, secret: v.secret };
   }
-  if (validKey !== undefined) return { kind: 'valid', key: validKey, bearer: isBearer };
+  if (valid !== undefined) return { kind: 'valid', key: valid.key, secret: valid.secret, bearer: isBearer };
   return { kind: 'invalid', reason: firstFailure ?? 'malformed_cookie', bearer: isBearer };
 }

@@ -6,6 +6,7 @@ import type { CookieWriter } from '../session/cookie.js';
 import { createCookieWriter } from '../session/cookie.js';
 import type { SessionTimes } from '../session/record.js';
 import type { TokenCodec } from '../session/token.js';
+import { createUserRefs, type UserRefs } from '../session/seal.js';
 import { createTokenCodec } from '../session/token.js';
 import type { IdentityHeaders } from './headers.js';
 import { createIdentityHeaders } from './headers.js';
@@ -21,6 +22,8 @@ export interface Policy {
   readonly identity: IdentityHeaders;
   readonly spoofGuard: SpoofGuard;
   readonly tokens: TokenCodec;
+  /** Keyed user-ID hashes for the per-user session index (revocation). */
+  readonly userRefs: UserRefs;
   readonly cookies: CookieWriter;
   readonly times: SessionTimes;
   readonly loginUrl: string | null;
@@ -47,6 +50,7 @@ export function buildPolicy(spec: PolicySpec): Policy {
     identity: createIdentityHeaders(spec.headers, spec.stripHeaders),
     spoofGuard: spec.spoofGuard,
     tokens: createTokenCodec(spec.secrets),
+    userRefs: createUserRefs(spec.secrets),
     cookies: createCookieWriter(spec.cookie),
     times: Object.freeze({ ...spec.times }),
     loginUrl: spec.loginUrl,

@@ -12,11 +12,8 @@ export const ROLE_NAME_HINT = 'must be a role name (letters, digits, _ . : / @ -
 /** C0, DEL and C1 control characters: never allowed in session data, never in a header. */
 export const CONTROL_CHARS = /[\x00-\x1f\x7f-\x9f]/;
 
-export interface SessionRecord {
-  readonly v: 1;
-  readonly user_id: string;
-  readonly roles: readonly string[];
-  readonly attributes: Readonly<Record<string, unknown>>;
+/** The clock fields of a session: all a store needs to expire, touch and rotate it. */
+export interface SessionClock {
   /** When the session (not this ID) began; kept across rotations. */
   readonly created_at: number;
   /** When this ID was issued; rotation is due at issued_at + rotate_after. */
@@ -31,6 +28,13 @@ export interface SessionRecord {
   readonly grace_until?: number | undefined;
   /** Store key of the ID this one was rotated to, so logout with an old cookie ends both. */
   readonly successor?: string | undefined;
+}
+
+/** A session as the core sees it: identity in the clear (stores hold it sealed: seal.ts). */
+export interface SessionRecord extends SessionClock {
+  readonly user_id: string;
+  readonly roles: readonly string[];
+  readonly attributes: Readonly<Record<string, unknown>>;
 }
 
 export interface SessionTimes {
@@ -50,7 +54,6 @@ export interface NewSession {
 export function newRecord(input: NewSession, t: SessionTimes, now: number): SessionRecord {
   const expires_at = now + t.absoluteTtl;
   return {
-    v: 1,
     user_id: input.user_id,
     roles: input.roles,
     attributes: input.attributes,
@@ -64,7 +67,7 @@ export function newRecord(input: NewSession, t: SessionTimes, now: number): Sess
 
 export type SessionStatus = 'valid' | 'grace' | 'expired' | 'idle_timeout' | 'rotated';
 
-export function sessionStatus(r: SessionRecord, now: number): SessionStatus {
+export function sessionStatus(r: SessionClock, now: number): SessionStatus {
   if (now >= r.expires_at) return 'expired';
   if (r.grace_until !== undefined) return now < r.grace_until ? 'grace' : 'rotated';
   if (now >= r.idle_expires_at) return 'idle_timeout';
@@ -72,7 +75,7 @@ export function sessionStatus(r: SessionRecord, now: number): SessionStatus {
 }
 
 /** The last moment the record authenticates anyone (exclusive). */
-export function validUntil(r: SessionRecord): number {
+export function validUntil(r: SessionClock): number {
   if (r.grace_until !== undefined) return Math.min(r.grace_until, r.expires_at);
   return Math.min(r.expires_at, r.idle_expires_at);
 }
@@ -85,7 +88,7 @@ export function validUntil(r: SessionRecord): number {
 export const RETENTION_MS = 10 * 60_000;
 
 /** When a store may forget the record. */
-export function storeDeadline(r: SessionRecord): number {
+export function storeDeadline(r: SessionClock): number {
   return validUntil(r) + RETENTION_MS;
 }
 
@@ -104,7 +107,6 @@ export function touchedTimes(r: SessionRecord, t: SessionTimes, now: number): { 
 /** The record a rotation writes under the new ID: same session, fresh ID clocks. */
 export function successorRecord(r: SessionRecord, t: SessionTimes, now: number): SessionRecord {
   return {
-    v: 1,
     user_id: r.user_id,
     roles: r.roles,
     attributes: r.attributes,

@@ -1,67 +1,90 @@
 /**
- * Session tokens: `<id>.<mac>`. The ID is 256 bits from the CSPRNG; the MAC is HMAC-SHA256 of
- * the ID under a key derived with HKDF from each configured secret (the first signs, all
- * verify, so secrets rotate without logging anyone out). Verification is constant-time and
- * happens before any store lookup, so forged tokens cost no round trip. The store only ever
- * sees SHA-256(id), so a store dump holds no usable token.
+ * Session tokens: `<id>.<secret>.<mac>`, 131 characters of base64url.
+ *
+ * - `id`: 32 random bytes. Its first 8 characters are the session's family tag, kept when the
+ *   session rotates, so every ID of one session hashes to the same Redis Cluster slot and a
+ *   rotation stays one atomic script.
+ * - `secret`: 32 random bytes, known only to the cookie holder: the session record is encrypted
+ *   under a key derived from it, so a store dump reveals no identity.
+ * - `mac`: HMAC-SHA256 of `id.secret` under a key derived (HKDF) from each configured server
+ *   secret: the first signs, all verify, so server secrets rotate without logging anyone out.
+ *   Checked in constant time before any store lookup: forged tokens cost no round trip.
+ *
+ * The store only ever sees `{tag}` + SHA-256(id): no usable token.
  */
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const ID_BYTES = 32;
-const B64_LEN = 43; // base64url of 32 bytes, unpadded
-const TOKEN_LEN = B64_LEN * 2 + 1;
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
+const B64 = 43; // base64url of 32 bytes, unpadded
+export const TAG_LENGTH = 8;
+export const TOKEN_LENGTH = B64 * 3 + 2;
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
 
 export type VerifyResult =
-  | { readonly ok: true; readonly key: string }
+  | { readonly ok: true; readonly key: string; readonly secret: Buffer }
   | { readonly ok: false; readonly reason: 'malformed_cookie' | 'bad_signature' };
 
 export interface IssuedToken {
   readonly token: string;
+  /** Store key: `{tag}` + SHA-256 of the ID. */
   readonly key: string;
+  /** The per-session secret the record is sealed with. */
+  readonly secret: Buffer;
 }
 
 export interface TokenCodec {
-  /** A fresh session ID, its token and its store key. */
-  issue(): IssuedToken;
+  /** A fresh session: new ID (in `family`'s tag when rotating), new secret, token and store key. */
+  issue(family?: string): IssuedToken;
   verify(token: string): VerifyResult;
-  /** True when the string has the shape of a token (says nothing about its signature). */
+  /** True when the string has the shape of a token (says nothing about its MAC). */
   looksLikeToken(s: string): boolean;
 }
 
-export function deriveMacKey(secret: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'sessiongate', 'sessiongate/v1 session token mac', 32));
+export function deriveKey(secret: Buffer, info: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'sessiongate', info, 32));
 }
 
+/** The store key of a session ID: its family tag in braces (a Redis Cluster hash tag), then SHA-256(id). */
 export function storeKeyOf(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  return `{${id.slice(0, TAG_LENGTH)}}${createHash('sha256').update(id).digest('base64url')}`;
+}
+
+/** The family tag of a store key. */
+export function familyOf(key: string): string {
+  return key.slice(1, 1 + TAG_LENGTH);
+}
+
+/** A canonical base64url encoding of exactly 32 bytes, or undefined. */
+function bytes32(s: string): Buffer | undefined {
+  const b = Buffer.from(s, 'base64url');
+  // A string whose unused low bits are set decodes to the same bytes as another: refuse it.
+  return b.length === 32 && b.toString('base64url') === s ? b : undefined;
 }
 
 export function createTokenCodec(secrets: readonly Buffer[]): TokenCodec {
   if (secrets.length === 0) throw new Error('token codec needs at least one secret');
-  const keys = secrets.map(deriveMacKey);
-  const mac = (key: Buffer, id: string) => createHmac('sha256', key).update(id).digest();
+  const keys = secrets.map((s) => deriveKey(s, 'sessiongate/v2 session token mac'));
+  const mac = (key: Buffer, body: string) => createHmac('sha256', key).update(body).digest();
 
   return {
-    issue() {
-      const id = randomBytes(ID_BYTES).toString('base64url');
-      return { token: `${id}.${mac(keys[0]!, id).toString('base64url')}`, key: storeKeyOf(id) };
+    issue(family) {
+      let id = randomBytes(32).toString('base64url');
+      if (family !== undefined) id = family + id.slice(TAG_LENGTH);
+      const secret = randomBytes(32);
+      const body = `${id}.${secret.toString('base64url')}`;
+      return { token: `${body}.${mac(keys[0]!, body).toString('base64url')}`, key: storeKeyOf(id), secret };
     },
     looksLikeToken(s) {
-      return s.length === TOKEN_LEN && TOKEN_SHAPE.test(s);
+      return s.length === TOKEN_LENGTH && TOKEN_SHAPE.test(s);
     },
     verify(token) {
-      if (token.length !== TOKEN_LEN || !TOKEN_SHAPE.test(token)) return { ok: false, reason: 'malformed_cookie' };
-      const id = token.slice(0, B64_LEN);
-      const given = Buffer.from(token.slice(B64_LEN + 1), 'base64url');
-      // Canonical encoding only: a base64url string whose unused low bits are set decodes
-      // to the same bytes as another string, which would give one ID two valid tokens.
-      if (given.length !== 32 || given.toString('base64url') !== token.slice(B64_LEN + 1)) {
-        return { ok: false, reason: 'malformed_cookie' };
-      }
+      if (token.length !== TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) return { ok: false, reason: 'malformed_cookie' };
+      const body = token.slice(0, B64 * 2 + 1);
+      const given = bytes32(token.slice(B64 * 2 + 2));
+      const secret = bytes32(token.slice(B64 + 1, B64 * 2 + 1));
+      if (!given || !secret) return { ok: false, reason: 'malformed_cookie' };
       let ok = false;
-      for (const key of keys) ok = timingSafeEqual(mac(key, id), given) || ok; // try all: no early exit
-      return ok ? { ok: true, key: storeKeyOf(id) } : { ok: false, reason: 'bad_signature' };
+      for (const key of keys) ok = timingSafeEqual(mac(key, body), given) || ok; // try all: no early exit
+      return ok ? { ok: true, key: storeKeyOf(token.slice(0, B64)), secret } : { ok: false, reason: 'bad_signature' };
     },
   };
 }

@@ -1,17 +1,17 @@
 /**
  * In-memory session store: the embedded default, for a single replica. Bounded by
  * `max_entries` (least recently used sessions are evicted first: an LRU from `lru-cache`) and
- * swept of expired records on an interval. Time comes from the injected clock, so expiry is
- * tested without sleeping.
+ * swept of dead records on an interval. Time comes from the injected clock, so expiry is tested
+ * without sleeping.
  */
 import { LRUCache } from 'lru-cache';
-import type { SessionRecord } from '../session/record.js';
 import { storeDeadline } from '../session/record.js';
+import type { StoredSession } from '../session/seal.js';
 import type { SessionStore } from './types.js';
 
 export interface MemoryStoreOptions {
   readonly maxEntries: number;
-  /** Milliseconds between sweeps of expired records; 0 disables the timer (tests sweep by hand). */
+  /** Milliseconds between sweeps of dead records; 0 disables the timer (tests sweep by hand). */
   readonly sweepInterval: number;
   readonly clock: () => number;
 }
@@ -23,8 +23,19 @@ export interface MemoryStore extends SessionStore {
 }
 
 export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
-  const cache = new LRUCache<string, SessionRecord>({ max: opts.maxEntries });
-  const live = (key: string): SessionRecord | null => {
+  const byUser = new Map<string, Set<string>>();
+  const unfile = (key: string, r: StoredSession) => {
+    const keys = byUser.get(r.user);
+    keys?.delete(key);
+    if (keys?.size === 0) byUser.delete(r.user);
+  };
+  const cache = new LRUCache<string, StoredSession>({ max: opts.maxEntries, dispose: (r, key) => unfile(key, r) });
+  const file = (key: string, r: StoredSession) => {
+    let keys = byUser.get(r.user);
+    if (!keys) byUser.set(r.user, (keys = new Set()));
+    keys.add(key);
+  };
+  const live = (key: string): StoredSession | null => {
     const r = cache.get(key);
     if (!r) return null;
     if (opts.clock() >= storeDeadline(r)) {
@@ -45,17 +56,21 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
     },
     async create(key, record) {
       cache.set(key, record);
+      file(key, record);
     },
     async touch(key, touchedAt, idleExpiresAt) {
       const r = live(key);
       if (!r || r.grace_until !== undefined) return;
       cache.set(key, { ...r, touched_at: touchedAt, idle_expires_at: idleExpiresAt });
+      file(key, r);
     },
     async rotate(oldKey, newKey, record, graceUntil) {
       const r = live(oldKey);
       if (!r || r.grace_until !== undefined) return false;
       cache.set(newKey, record);
+      file(newKey, record);
       cache.set(oldKey, { ...r, grace_until: graceUntil, successor: newKey });
+      file(oldKey, r);
       return true;
     },
     async destroy(key) {
@@ -63,17 +78,24 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
       cache.delete(key);
       if (r?.successor !== undefined) await store.destroy(r.successor);
     },
+    async destroyUser(refs) {
+      const keys = refs.flatMap((ref) => [...(byUser.get(ref) ?? [])]);
+      for (const key of keys) cache.delete(key);
+      return keys;
+    },
     async ping() {},
+    async selfTest() {},
     async close() {
       if (timer) clearInterval(timer);
       cache.clear();
+      byUser.clear();
     },
     sweep() {
       const now = opts.clock();
-      let n = 0;
       // Collect first: deleting while iterating an LRU reorders it.
       const dead: string[] = [];
       for (const [key, r] of cache.entries()) if (now >= storeDeadline(r)) dead.push(key);
+      let n = 0;
       for (const key of dead) if (cache.delete(key)) n++;
       return n;
     },

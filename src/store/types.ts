@@ -1,17 +1,18 @@
 /**
- * The session store contract. Keys are SHA-256 digests of session IDs (never IDs). Every
- * implementation passes the one contract suite in test/contract/. A store that cannot answer
- * throws StoreUnavailableError; callers turn that into `store_unavailable`, never into a
- * logout.
+ * The session store contract. Keys are `{tag}` + SHA-256 of session IDs (never IDs); values
+ * are StoredSessions, their identity sealed (session/seal.ts). Every implementation passes the
+ * one contract suite in test/contract/. A store that cannot answer throws StoreUnavailableError;
+ * callers turn that into `store_unavailable`, never into a logout.
  */
-import type { SessionRecord } from '../session/record.js';
+import type { StoredSession } from '../session/seal.js';
 
 export interface SessionStore {
   /** `memory`, `redis`, `redis-sentinel`, `redis-cluster`. */
   readonly kind: string;
-  /** The record, or null when absent or past its store deadline. */
-  get(key: string): Promise<SessionRecord | null>;
-  create(key: string, record: SessionRecord): Promise<void>;
+  /** The record, or null when absent or past its store deadline (see storeDeadline). */
+  get(key: string): Promise<StoredSession | null>;
+  /** Writes the record and files it under its user reference. */
+  create(key: string, record: StoredSession): Promise<void>;
   /** Refreshes the idle clock of a live, not rotated-away record; a no-op otherwise. */
   touch(key: string, touchedAt: number, idleExpiresAt: number): Promise<void>;
   /**
@@ -19,11 +20,15 @@ export interface SessionStore {
    * mark `oldKey` rotated (valid until `graceUntil`, pointing at `newKey`). Returns false,
    * changing nothing, when another request rotated it first or it is gone.
    */
-  rotate(oldKey: string, newKey: string, record: SessionRecord, graceUntil: number): Promise<boolean>;
+  rotate(oldKey: string, newKey: string, record: StoredSession, graceUntil: number): Promise<boolean>;
   /** Removes the record and, if it was rotated, its successor. Idempotent. */
   destroy(key: string): Promise<void>;
+  /** Removes every session filed under any of the user references; returns the keys removed. */
+  destroyUser(userRefs: readonly string[]): Promise<string[]>;
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
+  /** A real write, read and delete: start-up proof that the store works, with a clear error if not. */
+  selfTest(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,28 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryStore } from '../../src/store/memory.js';
 import { RETENTION_MS } from '../../src/session/record.js';
-import { T0, TIMES, record } from '../support/fixtures.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { T0, TIMES, stored } from '../support/fixtures.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('memory', async (clock) => createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock }));
 
 describe('memory store specifics', () => {
-  it('is bounded: the least recently used session goes first', async () => {
+  it('is bounded: the least recently used session goes first, and leaves the user index', async () => {
     const store = createMemoryStore({ maxEntries: 3, sweepInterval: 0, clock: () => T0 });
-    for (const k of ['a', 'b', 'c']) await store.create(k, record({ user_id: k }));
+    for (const k of ['a', 'b', 'c']) await store.create(k, stored({ user: k }));
     await store.get('a'); // a is now the most recently used
-    await store.create('d', record({ user_id: 'd' }));
+    await store.create('d', stored({ user: 'd' }));
     expect(store.size).toBe(3);
     expect(await store.get('b')).toBeNull();
-    expect((await store.get('a'))?.user_id).toBe('a');
+    expect((await store.get('a'))?.user).toBe('a');
+    expect(await store.destroyUser(['b'])).toEqual([]);
     await store.close();
   });
 
-  it('sweeps expired records without being asked for them', async () => {
+  it('sweeps dead records without being asked for them', async () => {
     const now = { t: T0 };
     const store = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: () => now.t });
-    await store.create('short', record({ idle_expires_at: T0 + 1000 }));
-    await store.create('long', record());
+    await store.create('short', stored({ idle_expires_at: T0 + 1000 }));
+    await store.create('long', stored());
     now.t = T0 + 1000 + RETENTION_MS;
     expect(store.sweep()).toBe(1);
     expect(store.size).toBe(1);

@@ -4,10 +4,9 @@
  * topology. Time is injected through the clock, so expiry is tested without sleeping.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SessionRecord } from '../../src/session/record.js';
-import { RETENTION_MS, storeDeadline, successorRecord } from '../../src/session/record.js';
+import { RETENTION_MS, storeDeadline } from '../../src/session/record.js';
 import type { SessionStore } from '../../src/store/types.js';
-import { M, S, T0, TIMES, record } from '../support/fixtures.js';
+import { M, S, T0, TIMES, stored, storedSuccessor } from '../support/fixtures.js';
 
 export interface Clock {
   now: number;
@@ -16,7 +15,9 @@ export interface Clock {
 export type StoreFactory = (clock: () => number) => Promise<SessionStore>;
 
 let n = 0;
-const key = () => `contract-${process.pid}-${Date.now()}-${n++}`;
+/** Keys as the service makes them: `{tag}` + hash, the tag varying so Cluster spreads them over slots. */
+const key = (tag = `t${(n % 1000).toString().padStart(7, '0')}`) => `{${tag}}${process.pid}-${Date.now()}-${n++}`;
+const sibling = (k: string) => `${k.slice(0, 10)}${process.pid}-${Date.now()}-${n++}`;
 
 export function storeContract(name: string, factory: StoreFactory): void {
   describe(`SessionStore contract: ${name}`, () => {
@@ -37,22 +38,22 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
     it('returns what was created, field for field', async () => {
       const k = key();
-      const r = record({ attributes: { email: 'a@example.com', org: { id: 7, tags: ['x', 'y'] }, ok: true } });
+      const r = stored({ grace_until: undefined, data: 'b3BhcXVl'.repeat(40) });
       await store.create(k, r);
       expect(await store.get(k)).toEqual(r);
     });
 
     it('keeps sessions apart', async () => {
       const [a, b] = [key(), key()];
-      await store.create(a, record({ user_id: 'a' }));
-      await store.create(b, record({ user_id: 'b' }));
-      expect((await store.get(a))?.user_id).toBe('a');
-      expect((await store.get(b))?.user_id).toBe('b');
+      await store.create(a, stored({ user: 'a' }));
+      await store.create(b, stored({ user: 'b' }));
+      expect((await store.get(a))?.user).toBe('a');
+      expect((await store.get(b))?.user).toBe('b');
     });
 
     it('keeps an idle-expired record for RETENTION_MS, so the answer can say why, then forgets it', async () => {
       const k = key();
-      const r = record();
+      const r = stored();
       await store.create(k, r);
       clock.now = T0 + TIMES.idleTtl;
       expect(await store.get(k)).toEqual(r);
@@ -65,22 +66,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
     it('forgets a record after its absolute expiry, however recently touched', async () => {
       const k = key();
-      const r = record({ expires_at: T0 + 10 * M, idle_expires_at: T0 + 10 * M });
-      await store.create(k, r);
+      await store.create(k, stored({ expires_at: T0 + 10 * M, idle_expires_at: T0 + 10 * M }));
       clock.now = T0 + 9 * M;
       await store.touch(k, clock.now, T0 + 10 * M);
       clock.now = T0 + 10 * M + RETENTION_MS;
       expect(await store.get(k)).toBeNull();
     });
 
-    it('touch moves the idle expiry', async () => {
+    it('touch moves the idle expiry and nothing else', async () => {
       const k = key();
-      await store.create(k, record());
+      const r = stored();
+      await store.create(k, r);
       clock.now = T0 + 20 * M;
       await store.touch(k, clock.now, clock.now + TIMES.idleTtl);
       clock.now = T0 + 45 * M;
-      const r = await store.get(k);
-      expect(r).toMatchObject({ touched_at: T0 + 20 * M, idle_expires_at: T0 + 50 * M });
+      expect(await store.get(k)).toEqual({ ...r, touched_at: T0 + 20 * M, idle_expires_at: T0 + 50 * M });
     });
 
     it('touch of an absent key creates nothing', async () => {
@@ -90,29 +90,30 @@ export function storeContract(name: string, factory: StoreFactory): void {
     });
 
     it('rotate writes the successor and marks the old ID, kept for RETENTION_MS after its grace window', async () => {
-      const [oldKey, newKey] = [key(), key()];
-      const r = record();
+      const oldKey = key();
+      const newKey = sibling(oldKey);
+      const r = stored();
       await store.create(oldKey, r);
       clock.now = T0 + 5 * M;
-      const next = successorRecord(r, TIMES, clock.now);
+      const next = storedSuccessor(r, clock.now);
       expect(await store.rotate(oldKey, newKey, next, clock.now + 30 * S)).toBe(true);
       expect(await store.get(newKey)).toEqual(next);
-      expect(await store.get(oldKey)).toMatchObject({ user_id: r.user_id, grace_until: clock.now + 30 * S, successor: newKey });
+      expect(await store.get(oldKey)).toEqual({ ...r, grace_until: clock.now + 30 * S, successor: newKey });
       clock.now += 30 * S;
       expect(await store.get(oldKey)).toMatchObject({ grace_until: T0 + 5 * M + 30 * S });
-      expect(await store.get(newKey)).toEqual(next);
       clock.now = T0 + 5 * M + 30 * S + RETENTION_MS;
       expect(await store.get(oldKey)).toBeNull();
       expect(await store.get(newKey)).toEqual(next);
     });
 
     it('rotates an ID once: a second rotation loses and changes nothing', async () => {
-      const [oldKey, first, second] = [key(), key(), key()];
-      const r = record();
+      const oldKey = key();
+      const [first, second] = [sibling(oldKey), sibling(oldKey)];
+      const r = stored();
       await store.create(oldKey, r);
       const results = await Promise.all([
-        store.rotate(oldKey, first, successorRecord(r, TIMES, T0), T0 + 30 * S),
-        store.rotate(oldKey, second, successorRecord(r, TIMES, T0), T0 + 30 * S),
+        store.rotate(oldKey, first, storedSuccessor(r, T0), T0 + 30 * S),
+        store.rotate(oldKey, second, storedSuccessor(r, T0), T0 + 30 * S),
       ]);
       expect(results.filter(Boolean)).toHaveLength(1);
       const winner = results[0] ? first : second;
@@ -122,20 +123,22 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.get(oldKey))?.successor).toBe(winner);
     });
 
-    it('does not rotate an absent or expired ID', async () => {
-      const [gone, expired, target] = [key(), key(), key()];
-      expect(await store.rotate(gone, target, record(), T0 + S)).toBe(false);
-      await store.create(expired, record());
+    it('does not rotate an absent or dead ID', async () => {
+      const gone = key();
+      const expired = key();
+      expect(await store.rotate(gone, sibling(gone), stored(), T0 + S)).toBe(false);
+      await store.create(expired, stored());
       clock.now = T0 + TIMES.idleTtl + RETENTION_MS;
-      expect(await store.rotate(expired, target, record({}, clock.now), clock.now + S)).toBe(false);
+      const target = sibling(expired);
+      expect(await store.rotate(expired, target, stored({}, clock.now), clock.now + S)).toBe(false);
       expect(await store.get(target)).toBeNull();
     });
 
     it('touch does not revive an ID in its grace window', async () => {
-      const [oldKey, newKey] = [key(), key()];
-      const r = record();
+      const oldKey = key();
+      const r = stored();
       await store.create(oldKey, r);
-      await store.rotate(oldKey, newKey, successorRecord(r, TIMES, T0), T0 + 30 * S);
+      await store.rotate(oldKey, sibling(oldKey), storedSuccessor(r, T0), T0 + 30 * S);
       await store.touch(oldKey, T0 + 10 * S, T0 + 10 * S + TIMES.idleTtl);
       expect(await store.get(oldKey)).toMatchObject({ touched_at: r.touched_at, idle_expires_at: r.idle_expires_at });
       clock.now = T0 + 30 * S + RETENTION_MS;
@@ -144,7 +147,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
     it('destroy removes the record and is idempotent', async () => {
       const k = key();
-      await store.create(k, record());
+      await store.create(k, stored());
       await store.destroy(k);
       expect(await store.get(k)).toBeNull();
       await store.destroy(k);
@@ -152,17 +155,34 @@ export function storeContract(name: string, factory: StoreFactory): void {
     });
 
     it('destroying a rotated-away ID also ends its successor', async () => {
-      const [oldKey, newKey] = [key(), key()];
-      const r: SessionRecord = record();
+      const oldKey = key();
+      const newKey = sibling(oldKey);
+      const r = stored();
       await store.create(oldKey, r);
-      await store.rotate(oldKey, newKey, successorRecord(r, TIMES, T0), T0 + 30 * S);
+      await store.rotate(oldKey, newKey, storedSuccessor(r, T0), T0 + 30 * S);
       await store.destroy(oldKey);
       expect(await store.get(oldKey)).toBeNull();
       expect(await store.get(newKey)).toBeNull();
     });
 
-    it('answers ping', async () => {
+    it("destroyUser ends every session of a user, rotated ones included, and no one else's", async () => {
+      const user = `user-${n++}`;
+      const [a, b, other] = [key(), key(), key()];
+      await store.create(a, stored({ user }));
+      await store.create(b, stored({ user }));
+      await store.create(other, stored({ user: `${user}-other` }));
+      const rotated = sibling(a);
+      await store.rotate(a, rotated, storedSuccessor(stored({ user }), T0), T0 + 30 * S);
+      const removed = await store.destroyUser([user, 'no-such-user']);
+      expect([...removed].sort()).toEqual([a, b, rotated].sort());
+      for (const k of [a, b, rotated]) expect(await store.get(k)).toBeNull();
+      expect(await store.get(other)).not.toBeNull();
+      expect(await store.destroyUser([user])).toEqual([]);
+    });
+
+    it('answers ping and passes its self-test', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
+      await expect(store.selfTest()).resolves.toBeUndefined();
     });
   });
 }

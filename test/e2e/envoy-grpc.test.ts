@@ -40,7 +40,9 @@ function switchableStore(): SessionStore & { down: boolean } {
     touch: guard(inner.touch),
     rotate: guard(inner.rotate),
     destroy: guard(inner.destroy),
+    destroyUser: guard(inner.destroyUser),
     ping: guard(inner.ping),
+    selfTest: guard(inner.selfTest),
     close: inner.close,
   });
 }
@@ -211,7 +213,7 @@ describe('allowed: OK with ok_response', () => {
       const added = out.response.ok!.responseHeadersToAdd;
       expect(added).toHaveLength(1);
       expect(added[0]).toMatchObject({ key: 'set-cookie', appendAction: APPEND_ACTION.APPEND_IF_EXISTS_OR_ADD });
-      expect(added[0]!.value).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+      expect(added[0]!.value).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
       expect(out.response.metadata['session_state']).toBe('rotated');
     } finally {
       client.close();
@@ -245,7 +247,7 @@ describe('denied: UNAUTHENTICATED or PERMISSION_DENIED with denied_response', ()
   });
 
   it('401 with WWW-Authenticate for a bearer request, never a redirect', async () => {
-    const r = await ok(req({ headers: { accept: 'text/html', authorization: `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}` } }));
+    const r = await ok(req({ headers: { accept: 'text/html', authorization: `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}` } }));
     expect(r.denied!.status).toBe(401);
     expect(r.denied!.headers.find((h) => h.key === 'www-authenticate')?.value).toBe('Bearer realm="sessiongate", error="invalid_token"');
     expect(r.denied!.headers.find((h) => h.key === 'location')).toBeUndefined();
@@ -352,7 +354,7 @@ describe('store failures', () => {
     const svc = await startService({ ...r0.config, policy: { ...r0.config.policy, failureMode: 'open' } }, quiet(), { store });
     const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
     try {
-      const forgedCookie = `sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}`; // right shape, wrong MAC
+      const forgedCookie = `sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`; // right shape, wrong MAC
       store.down = true;
       const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body: '{"user_id":"x"}' });
       expect(login.status).toBe(503);

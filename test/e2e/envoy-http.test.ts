@@ -82,7 +82,7 @@ describe('Envoy HTTP ext_authz', () => {
     const browser = await envoy('/app/page?q=1', [['Accept', 'text/html']]);
     expect(browser.status).toBe(302);
     expect(browser.headers['location']).toBe(`https://login.example.com/login?rd=${encodeURIComponent('https://app.example.com/app/page?q=1')}`);
-    const bearer = await envoy('/app', [['Authorization', `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}`]]);
+    const bearer = await envoy('/app', [['Authorization', `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`]]);
     expect(bearer.status).toBe(401);
     expect(bearer.headers['www-authenticate']).toBe('Bearer realm="sessiongate", error="invalid_token"');
     const cookie = await login();

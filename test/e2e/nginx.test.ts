@@ -99,7 +99,7 @@ describe('nginx auth_request end to end', () => {
   it('challenges a bearer caller instead of redirecting', async () => {
     const r = await through('/app', [
       ['Accept', 'text/html'],
-      ['Authorization', `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}`],
+      ['Authorization', `Bearer ${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`],
     ]);
     expect(r.reply.status).toBe(401);
     expect(r.reply.headers['www-authenticate']).toContain('Bearer realm="sessiongate"');
@@ -117,7 +117,7 @@ describe('nginx auth_request end to end', () => {
     const good = await login();
     const [name, value] = good.split('=') as [string, string];
     const forged = `${name}=${value.slice(0, 44)}${value[44] === 'A' ? 'B' : 'A'}${value.slice(45)}`;
-    for (const cookie of [forged, `${name}=garbage`, `${name}=`, `${name}=${'A'.repeat(43)}.${'B'.repeat(43)}`]) {
+    for (const cookie of [forged, `${name}=garbage`, `${name}=`, `${name}=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`]) {
       const r = await through('/app', [['Cookie', cookie]]);
       expect(r.reply.status, cookie).toBe(401);
       expect(r.seen).toBeUndefined();
@@ -247,7 +247,7 @@ describe('nginx auth_request end to end', () => {
     const rotated = await through('/app', [['Cookie', old]]);
     expect(rotated.reply.status).toBe(200);
     expect(rotated.reply.cookies).toHaveLength(1);
-    expect(rotated.reply.cookies[0]).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+    expect(rotated.reply.cookies[0]).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
     const fresh = cookiePair(rotated.reply.cookies[0]!);
     expect(fresh).not.toBe(old);
     // Session cookies are never passed on to the application as identity.

@@ -47,7 +47,7 @@ describe('POST /~session', () => {
     expect(r.status).toBe(201);
     expect(r.headers['cache-control']).toBe('no-store');
     expect(r.cookies).toHaveLength(1);
-    expect(r.cookies[0]).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+    expect(r.cookies[0]).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
     const body = r.json<{ user_id: string; expires_at: string; idle_expires_at: string }>();
     expect(body.user_id).toBe('alice');
     const expires = Date.parse(body.expires_at);

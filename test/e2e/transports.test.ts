@@ -220,7 +220,7 @@ const rows: Row[] = [
       clock.now += 10 * M;
       return { path: '/app', headers: withCookie(c) };
     },
-    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE, setCookie: expect.stringMatching(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=/) as unknown as string },
+    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE, setCookie: expect.stringMatching(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=/) as unknown as string },
   },
   { name: 'public path, no session', request: async () => ({ path: '/~assets/app.css' }), expect: { result: 'allow', reason: 'public', status: 200, identity: {} } },
   { name: 'anonymous path, no session', request: async () => ({ path: '/blog/post', headers: [BROWSER] }), expect: { result: 'allow', reason: 'anonymous', status: 200, identity: {} } },

@@ -1,7 +1,8 @@
 /** Shared fixtures for unit tests: a policy built the way production builds it. */
 import { buildPolicy, type Policy, type PolicySpec } from '../../src/core/policy.js';
 import type { AuthRequest } from '../../src/core/types.js';
-import { newRecord, type SessionRecord } from '../../src/session/record.js';
+import { newRecord, successorRecord, type SessionRecord } from '../../src/session/record.js';
+import type { StoredSession } from '../../src/session/seal.js';
 
 export const SECRET = Buffer.from('unit-test-secret-0123456789abcdef0123456789');
 export const OTHER_SECRET = Buffer.from('another-secret-0123456789abcdef0123456789ab');
@@ -52,4 +53,16 @@ export function request(over: Partial<AuthRequest> & { headers?: Record<string, 
 
 export function record(over: Partial<SessionRecord> = {}, now = T0): SessionRecord {
   return { ...newRecord({ user_id: 'alice', roles: ['user'], attributes: { email: 'alice@example.com' } }, TIMES, now), ...over };
+}
+
+/** A stored session as a store holds it: the clock in the clear, identity sealed (opaque here). */
+export function stored(over: Partial<StoredSession> = {}, now = T0): StoredSession {
+  const { user_id: _u, roles: _r, attributes: _a, ...clock } = record({}, now);
+  return { v: 2, ...clock, user: 'user-ref-alice', data: 'c2VhbGVk', ...over };
+}
+
+/** The stored successor of a stored session, rotated at `now`. */
+export function storedSuccessor(s: StoredSession, now: number): StoredSession {
+  const { user_id: _u, roles: _r, attributes: _a, ...clock } = successorRecord({ ...s, user_id: 'x', roles: [], attributes: {} }, TIMES, now);
+  return { v: 2, ...clock, user: s.user, data: 'bmV4dA' };
 }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createCheck } from '../../src/core/check.js';
 import type { AllowDecision, Decision } from '../../src/core/types.js';
 import { newRecord } from '../../src/session/record.js';
+import { sealRecord } from '../../src/session/seal.js';
 import { storeKeyOf } from '../../src/session/token.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
@@ -26,7 +27,8 @@ function setup(store?: SessionStore) {
   });
   const login = async (roles: string[] = ['user']) => {
     const issued = policy.tokens.issue();
-    await memory.create(issued.key, newRecord({ user_id: 'alice', roles, attributes: {} }, TIMES, clock.now));
+    const r = newRecord({ user_id: 'alice', roles, attributes: {} }, TIMES, clock.now);
+    await memory.create(issued.key, sealRecord(r, issued.key, issued.secret, policy.userRefs.ref('alice')));
     return issued;
   };
   const ask = (token: string, uri = '/') => check(request({ uri, headers: { cookie: `sessiongate=${token}` } }));
@@ -34,6 +36,7 @@ function setup(store?: SessionStore) {
 }
 
 const cookieToken = (setCookie: string) => /^sessiongate=([^;]+);/.exec(setCookie)![1]!;
+const idOf = (token: string) => token.split('.')[0]!;
 
 describe('check', () => {
   it('allows a live session and reports every decision once', async () => {
@@ -67,7 +70,7 @@ describe('check', () => {
     t.clock.now = T0 + 30 * M;
     const rotated = (await t.ask(first.token)) as AllowDecision;
     expect(rotated).toMatchObject({ result: 'allow', sessionState: 'rotated' });
-    expect(rotated.setCookie).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=.*; HttpOnly; Secure; SameSite=Lax$/);
+    expect(rotated.setCookie).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=.*; HttpOnly; Secure; SameSite=Lax$/);
     const next = cookieToken(rotated.setCookie!);
     expect(next).not.toBe(first.token);
 
@@ -81,7 +84,7 @@ describe('check', () => {
     expect(await t.ask(first.token)).toMatchObject({ result: 'deny', reason: 'rotated' });
     expect(await t.ask(next)).toMatchObject({ result: 'allow', userId: 'alice' });
     // The rotated session keeps the original absolute expiry.
-    expect((await t.memory.get(storeKeyOf(next.split('.')[0]!)))?.expires_at).toBe(T0 + TIMES.absoluteTtl);
+    expect((await t.memory.get(storeKeyOf(idOf(next))))?.expires_at).toBe(T0 + TIMES.absoluteTtl);
     t.clock.now = T0 + TIMES.absoluteTtl;
     expect((await t.ask(next)).result).toBe('deny');
   });

@@ -1,0 +1,81 @@
+/**
+ * Sessions at rest. A store holds a StoredSession: the clock fields in the clear (a store must
+ * expire, touch and rotate without the key), a keyed hash of the user ID (the per-user index
+ * for revocation), and the identity (user ID, roles, attributes) sealed with AES-256-GCM under a
+ * key derived from the per-session secret that only the cookie holder has. A dump of the store
+ * yields neither usable cookies nor identities.
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import type { SessionClock, SessionRecord } from './record.js';
+import { deriveKey } from './token.js';
+
+export interface StoredSession extends SessionClock {
+  readonly v: 2;
+  /** Keyed hash of the user ID (see createUserRefs). */
+  readonly user: string;
+  /** base64url(nonce ‖ ciphertext ‖ tag) of the identity JSON. */
+  readonly data: string;
+}
+
+const NONCE = 12;
+const TAG = 16;
+
+function recordKey(secret: Buffer, storeKey: string): Buffer {
+  return deriveKey(secret, `sessiongate/v2 record ${storeKey}`);
+}
+
+function clockOf(r: SessionClock): SessionClock {
+  const c: { -readonly [K in keyof SessionClock]: SessionClock[K] } = {
+    created_at: r.created_at,
+    issued_at: r.issued_at,
+    expires_at: r.expires_at,
+    touched_at: r.touched_at,
+    idle_expires_at: r.idle_expires_at,
+  };
+  if (r.grace_until !== undefined) c.grace_until = r.grace_until;
+  if (r.successor !== undefined) c.successor = r.successor;
+  return c;
+}
+
+/** Seals a session for the store under `storeKey` (bound in as associated data). */
+export function sealRecord(r: SessionRecord, storeKey: string, secret: Buffer, userRef: string): StoredSession {
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', recordKey(secret, storeKey), nonce);
+  cipher.setAAD(Buffer.from(storeKey));
+  const plain = Buffer.from(JSON.stringify({ u: r.user_id, r: r.roles, a: r.attributes }));
+  const sealed = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  return { v: 2, ...clockOf(r), user: userRef, data: sealed.toString('base64url') };
+}
+
+/** Opens a stored session; null when it was not sealed for this key and secret (or was altered). */
+export function openRecord(s: StoredSession, storeKey: string, secret: Buffer): SessionRecord | null {
+  try {
+    const sealed = Buffer.from(s.data, 'base64url');
+    if (sealed.length < NONCE + TAG) return null;
+    const decipher = createDecipheriv('aes-256-gcm', recordKey(secret, storeKey), sealed.subarray(0, NONCE));
+    decipher.setAAD(Buffer.from(storeKey));
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
+    const plain = Buffer.concat([decipher.update(sealed.subarray(NONCE, sealed.length - TAG)), decipher.final()]);
+    const id = JSON.parse(plain.toString('utf8')) as { u: string; r: string[]; a: Record<string, unknown> };
+    return { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a };
+  } catch {
+    return null;
+  }
+}
+
+export interface UserRefs {
+  /** The index reference new sessions are filed under (first server secret). */
+  ref(userId: string): string;
+  /** Every reference a user's sessions may be filed under (one per configured secret). */
+  all(userId: string): string[];
+}
+
+/** Keyed hashes of user IDs: a dictionary of e-mail addresses does not reverse them without the server secret. */
+export function createUserRefs(secrets: readonly Buffer[]): UserRefs {
+  const keys = secrets.map((s) => deriveKey(s, 'sessiongate/v2 user index'));
+  const hash = (key: Buffer, userId: string) => createHmac('sha256', key).update(userId).digest('base64url');
+  return {
+    ref: (userId) => hash(keys[0]!, userId),
+    all: (userId) => [...new Set(keys.map((k) => hash(k, userId)))],
+  };
+}
