@@ -11,6 +11,9 @@ import { z } from 'zod';
 import { normalisePath } from './core/path.js';
 import type { PolicySpec } from './core/policy.js';
 import { ROLE_NAME, ROLE_NAME_HINT } from './session/record.js';
+import { maskUrl, parseStoreUrl, type StoreUrl } from './store/url.js';
+
+export { maskUrl } from './store/url.js';
 
 // ---------------------------------------------------------------------------------------------
 // Durations: Go-style, as oauth2-proxy and Envoy users write them (`30s`, `15m`, `1h30m`,
@@ -135,11 +138,6 @@ const session = z
     if (s.rotation_grace > s.rotate_after) ctx.addIssue({ code: 'custom', path: ['rotation_grace'], message: 'must not exceed rotate_after' });
   });
 
-/** A store URL fit for a log line: any password replaced by ***. */
-export function maskUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
-
 const MIN_SECRET_BYTES = 32;
 const MIN_LOGIN_TOKEN_BYTES = 16;
 const secretValue = z.string().refine((s) => Buffer.byteLength(s) >= MIN_SECRET_BYTES, {
@@ -158,8 +156,47 @@ const schema = z
       .prefault({}),
     store: z
       .string()
-      .refine((s) => s === 'memory', { error: (i) => `unknown store ${JSON.stringify(maskUrl(String(i.input)))} (this build supports: memory)` })
+      .superRefine((s, ctx) => {
+        const u = parseStoreUrl(s);
+        if (typeof u === 'string') ctx.addIssue({ code: 'custom', message: `${JSON.stringify(maskUrl(s))}: ${u}` });
+      })
       .default('memory'),
+    redis: z
+      .strictObject({
+        key_prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9:_.-]{0,64}$/, { error: 'must be letters, digits, : _ . - (no braces: they are Cluster hash tags)' })
+          .default('sg:'),
+        command_timeout: duration('1ms').default(100),
+        connect_timeout: duration('10ms').default(1000),
+        max_retries_per_request: z.int().min(0).max(5).default(1),
+        startup_timeout: duration('0s').default(10_000),
+        password_file: z.string().nullable().default(null),
+        tls: z
+          .strictObject({
+            ca_file: z.string().nullable().default(null),
+            cert_file: z.string().nullable().default(null),
+            key_file: z.string().nullable().default(null),
+            server_name: z.string().nullable().default(null),
+          })
+          .prefault({}),
+        sentinel: z
+          .strictObject({
+            username: z.string().nullable().default(null),
+            password_file: z.string().nullable().default(null),
+            tls: z.boolean().default(false),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    cache: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        max_entries: z.int().min(1).default(10_000),
+        ttl: duration('1ms').default(2000),
+        negative_ttl: duration('0s').default(500),
+      })
+      .prefault({}),
     memory: z
       .strictObject({
         max_entries: z.int().min(1).default(100_000),
@@ -206,11 +243,23 @@ const schema = z
 // ---------------------------------------------------------------------------------------------
 // The built configuration.
 
-export interface StoreConfig {
-  readonly kind: 'memory';
-  readonly maxEntries: number;
-  readonly sweepInterval: number;
-}
+export type StoreConfig =
+  | { readonly kind: 'memory'; readonly maxEntries: number; readonly sweepInterval: number }
+  | {
+      readonly kind: 'redis' | 'redis-sentinel' | 'redis-cluster';
+      readonly url: Extract<StoreUrl, { kind: 'redis' | 'redis-sentinel' | 'redis-cluster' }>;
+      /** The URL with its password masked, for logs and errors. */
+      readonly displayUrl: string;
+      readonly keyPrefix: string;
+      readonly commandTimeout: number;
+      readonly connectTimeout: number;
+      readonly maxRetriesPerRequest: number;
+      readonly startupTimeout: number;
+      readonly password?: string | undefined;
+      readonly tls: { readonly caFile?: string | undefined; readonly certFile?: string | undefined; readonly keyFile?: string | undefined; readonly serverName?: string | undefined };
+      readonly sentinel: { readonly username?: string | undefined; readonly password?: string | undefined; readonly tls: boolean };
+      readonly cache: { readonly enabled: boolean; readonly maxEntries: number; readonly ttl: number; readonly negativeTtl: number };
+    };
 
 export interface Config {
   readonly source: string | null;
@@ -382,6 +431,8 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
 
   const c = parsed.data;
   const warnings: string[] = [];
+  const store = storeConfig(c, problems);
+  if (problems.length > 0) return { ok: false, source, problems };
   let secrets = c.secrets?.map((s) => Buffer.from(s));
   const ephemeralSecret = secrets === undefined;
   if (!secrets) {
@@ -401,7 +452,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
     config: {
       source,
       listen: { host: c.listen.host, httpPort: c.listen.http_port, grpcPort: c.listen.grpc_port, adminPort: c.listen.admin_port },
-      store: { kind: 'memory', maxEntries: c.memory.max_entries, sweepInterval: c.memory.sweep_interval },
+      store,
       ephemeralSecret,
       loginToken: c.login_token === undefined ? null : Buffer.from(c.login_token),
       logLevel: c.log_level,
@@ -433,6 +484,34 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
         failureMode: c.failure_mode,
       },
     },
+  };
+}
+
+function readSecretFile(path: string | null, key: string, problems: string[]): string | undefined {
+  if (path === null) return undefined;
+  const list = readFileList(path, key, problems, '');
+  if (list && list.length !== 1) problems.push(`${key}: must hold exactly one password`);
+  return list?.[0];
+}
+
+function storeConfig(c: z.output<typeof schema>, problems: string[]): StoreConfig {
+  const url = parseStoreUrl(c.store) as StoreUrl; // validated by the schema
+  if (url.kind === 'memory') return { kind: 'memory', maxEntries: c.memory.max_entries, sweepInterval: c.memory.sweep_interval };
+  const r = c.redis;
+  const orUndef = (v: string | null) => v ?? undefined;
+  return {
+    kind: url.kind,
+    url,
+    displayUrl: maskUrl(c.store),
+    keyPrefix: r.key_prefix,
+    commandTimeout: r.command_timeout,
+    connectTimeout: r.connect_timeout,
+    maxRetriesPerRequest: r.max_retries_per_request,
+    startupTimeout: r.startup_timeout,
+    password: readSecretFile(r.password_file, 'redis.password_file', problems),
+    tls: { caFile: orUndef(r.tls.ca_file), certFile: orUndef(r.tls.cert_file), keyFile: orUndef(r.tls.key_file), serverName: orUndef(r.tls.server_name) },
+    sentinel: { username: orUndef(r.sentinel.username), password: readSecretFile(r.sentinel.password_file, 'redis.sentinel.password_file', problems), tls: r.sentinel.tls },
+    cache: { enabled: c.cache.enabled, maxEntries: c.cache.max_entries, ttl: c.cache.ttl, negativeTtl: c.cache.negative_ttl },
   };
 }
 

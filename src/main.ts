@@ -28,6 +28,20 @@ export interface Service {
   close(): Promise<void>;
 }
 
+/** A real write, read and delete, retried while the store comes up, for at most `timeoutMs`. */
+async function proveStore(store: SessionStore, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await store.selfTest();
+      return;
+    } catch (err) {
+      if (Date.now() >= end) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -59,6 +73,13 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   const policy: Policy = buildPolicy(config.policy);
   const getPolicy = () => policy;
   const store = opts.store ?? createStore(config.store, clock);
+  const storeName = config.store.kind === 'memory' ? 'memory' : config.store.displayUrl;
+  try {
+    await proveStore(store, config.store.kind === 'memory' ? 0 : config.store.startupTimeout);
+  } catch (err) {
+    await store.close();
+    throw new Error(`store ${storeName} is not usable: ${(err as Error).message}`);
+  }
   let ready = false;
 
   const check = createCheck({
@@ -108,7 +129,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     servers.push(adminServer);
     await probe.probe();
     ready = true;
-    log.info({ msg: 'listening', host, http_port: http, grpc_port: grpcActual, admin_port: admin, envoy_http_prefix: prefix, store: store.kind, config: config.source });
+    log.info({ msg: 'listening', host, http_port: http, grpc_port: grpcActual, admin_port: admin, envoy_http_prefix: prefix, store: storeName, config: config.source });
     return { ports: { http, grpc: grpcActual, admin }, httpServer, close: stopAll };
   } catch (err) {
     await stopAll();

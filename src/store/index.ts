@@ -1,9 +1,13 @@
 /**
- * The store factory: one place that turns the configured store into an implementation, and
- * fails loudly on a kind it does not know.
+ * The store factory: one place that turns the configured store into an implementation (with
+ * the local cache and its invalidation channel in front of Redis), and fails loudly on a kind
+ * it does not know.
  */
 import type { StoreConfig } from '../config.js';
+import { createCachedStore } from './cached.js';
 import { createMemoryStore } from './memory.js';
+import { createRedisBus } from './redis-bus.js';
+import { createRedisStore } from './redis.js';
 import type { SessionStore } from './types.js';
 
 export type { SessionStore } from './types.js';
@@ -13,9 +17,16 @@ export function createStore(cfg: StoreConfig, clock: () => number): SessionStore
   switch (cfg.kind) {
     case 'memory':
       return createMemoryStore({ maxEntries: cfg.maxEntries, sweepInterval: cfg.sweepInterval, clock });
+    case 'redis':
+    case 'redis-sentinel':
+    case 'redis-cluster': {
+      const redis = createRedisStore({ ...cfg, clock });
+      if (!cfg.cache.enabled) return redis;
+      return createCachedStore(redis, cfg.cache, createRedisBus(redis), clock);
+    }
     default: {
-      const kind: never = cfg.kind;
-      throw new Error(`unknown store kind: ${String(kind)}`);
+      const kind: never = cfg;
+      throw new Error(`unknown store kind: ${JSON.stringify(kind)}`);
     }
   }
 }

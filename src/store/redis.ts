@@ -1,0 +1,308 @@
+/**
+ * Redis session store: standalone, Sentinel and Cluster through ioredis, built to fail fast.
+ *
+ * - A session is a hash at `<prefix>s:{tag}<sha256(id)>`: its clock in plain fields, the
+ *   identity sealed in `data`. Redis TTLs follow the record's own deadline (validity plus
+ *   RETENTION_MS); reads also check the deadline against the injected clock.
+ * - Touch, rotate and destroy are Lua scripts, so each is atomic; a rotation writes the new
+ *   key and marks the old one in one script, which works in Cluster because both keys carry
+ *   the session's family tag (`{tag}`) and so share a slot.
+ * - A user's sessions are filed in a set at `<prefix>u:<user ref>` that expires with them.
+ * - Fail fast: a command timeout (100 ms by default), one retry at most, no offline queue. Any
+ *   failure is a StoreUnavailableError: callers answer `store_unavailable`, never log anyone
+ *   out. ioredis reconnects on its own, so the store recovers without a restart.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { RETENTION_MS, storeDeadline, type SessionClock } from '../session/record.js';
+import type { StoredSession } from '../session/seal.js';
+import type { SessionStore } from './types.js';
+import { StoreUnavailableError } from './types.js';
+import type { StoreUrl } from './url.js';
+
+export interface RedisTlsFiles {
+  readonly caFile?: string | undefined;
+  readonly certFile?: string | undefined;
+  readonly keyFile?: string | undefined;
+  readonly serverName?: string | undefined;
+}
+
+export interface RedisStoreOptions {
+  readonly url: Extract<StoreUrl, { kind: 'redis' | 'redis-sentinel' | 'redis-cluster' }>;
+  /** Shown in errors and logs, password masked. */
+  readonly displayUrl: string;
+  readonly keyPrefix: string;
+  readonly commandTimeout: number;
+  readonly connectTimeout: number;
+  readonly maxRetriesPerRequest: number;
+  /** Overrides the URL's password (from a file). */
+  readonly password?: string | undefined;
+  readonly tls?: RedisTlsFiles | undefined;
+  readonly sentinel?: { readonly username?: string | undefined; readonly password?: string | undefined; readonly tls?: boolean | undefined } | undefined;
+  readonly clock: () => number;
+}
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisStore extends SessionStore {
+  /** A second connection for pub/sub (a subscribed connection can do nothing else). */
+  duplicateClient(): RedisClient;
+  readonly channel: string;
+  /** The command connection, for publishing. */
+  readonly client: RedisClient;
+}
+
+function tlsOptions(t: RedisTlsFiles | undefined, on: boolean): ConnectionOptions | undefined {
+  if (!on) return undefined;
+  return {
+    ...(t?.caFile ? { ca: readFileSync(t.caFile) } : {}),
+    ...(t?.certFile ? { cert: readFileSync(t.certFile) } : {}),
+    ...(t?.keyFile ? { key: readFileSync(t.keyFile) } : {}),
+    ...(t?.serverName ? { servername: t.serverName } : {}),
+  };
+}
+
+/** Builds the ioredis client for a URL: fail fast, reconnect forever in the background. */
+export function createRedisClient(o: RedisStoreOptions, forSubscriber = false): RedisClient {
+  const { url } = o;
+  const common: RedisOptions = {
+    username: url.username,
+    password: o.password ?? url.password,
+    commandTimeout: forSubscriber ? undefined : o.commandTimeout,
+    connectTimeout: o.connectTimeout,
+    maxRetriesPerRequest: o.maxRetriesPerRequest,
+    // While disconnected, fail at once instead of queueing: a dead store must be a quick error.
+    // The subscriber queues, so its SUBSCRIBE waits for the connection.
+    enableOfflineQueue: forSubscriber,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+    tls: tlsOptions(o.tls, url.tls),
+    lazyConnect: false,
+  };
+  if (url.kind === 'redis') {
+    return new Redis({ ...common, host: url.hosts[0]!.host, port: url.hosts[0]!.port, db: url.db });
+  }
+  if (url.kind === 'redis-sentinel') {
+    return new Redis({
+      ...common,
+      db: url.db,
+      sentinels: url.hosts.map((h) => ({ host: h.host, port: h.port })),
+      name: url.masterName!,
+      role: 'master',
+      sentinelUsername: o.sentinel?.username,
+      sentinelPassword: o.sentinel?.password,
+      enableTLSForSentinelMode: o.sentinel?.tls ?? false,
+      sentinelRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+      // Subscribes to +switch-master so a failover is followed at once, not at the next error.
+      failoverDetector: true,
+    });
+  }
+  const { enableOfflineQueue: _q, retryStrategy: _r, ...redisOptions } = common;
+  const cluster: ClusterOptions = {
+    redisOptions,
+    enableOfflineQueue: forSubscriber,
+    clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+    slotsRefreshTimeout: Math.max(o.connectTimeout, 1000),
+    maxRedirections: 4,
+  };
+  return new Cluster(
+    url.hosts.map((h) => ({ host: h.host, port: h.port })),
+    cluster,
+  );
+}
+
+// --- Lua. Hash fields: created_at issued_at expires_at touched_at idle_expires_at grace_until
+// successor user data v. Times are integers (ms); ARGV carries them as strings.
+
+/** KEYS[1]=session. ARGV: now, retention, then field/value pairs. Writes the hash and its TTL. */
+const CREATE = `
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('DEL', KEYS[1])
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+local h = redis.call('HMGET', KEYS[1], 'expires_at', 'idle_expires_at', 'grace_until')
+local valid = math.min(tonumber(h[1]), tonumber(h[2]))
+if h[3] then valid = math.min(tonumber(h[1]), tonumber(h[3])) end
+local ttl = valid + retention - now
+if ttl < 1 then ttl = 1 end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1`;
+
+/** The deadline check every script shares: is the hash alive at `now`? */
+const ALIVE = `
+local function alive(key, now, retention)
+  local h = redis.call('HMGET', key, 'expires_at', 'idle_expires_at', 'grace_until')
+  if not h[1] then return false end
+  local valid = math.min(tonumber(h[1]), tonumber(h[2]))
+  if h[3] then valid = math.min(tonumber(h[1]), tonumber(h[3])) end
+  return now < valid + retention, h[3]
+end`;
+
+/** KEYS[1]=session. ARGV: now, retention, touched_at, idle_expires_at. */
+const TOUCH = `${ALIVE}
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ok, grace = alive(KEYS[1], now, retention)
+if not ok or grace then return 0 end
+redis.call('HSET', KEYS[1], 'touched_at', ARGV[3], 'idle_expires_at', ARGV[4])
+local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
+local ttl = math.min(expires, tonumber(ARGV[4])) + retention - now
+if ttl < 1 then ttl = 1 end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1`;
+
+/** KEYS[1]=old, KEYS[2]=new. ARGV: now, retention, grace_until, successor store key, new fields…, new ttl last. */
+const ROTATE = `${ALIVE}
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ok, grace = alive(KEYS[1], now, retention)
+if not ok or grace then return 0 end
+local fields = {}
+for i = 5, #ARGV - 1 do fields[#fields + 1] = ARGV[i] end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[#ARGV]))
+redis.call('HSET', KEYS[1], 'grace_until', ARGV[3], 'successor', ARGV[4])
+local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
+local ttl = math.min(expires, tonumber(ARGV[3])) + retention - now
+if ttl < 1 then ttl = 1 end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1`;
+
+/** KEYS[1]=session. Deletes it; returns { existed, successor or false, user or false }, read atomically with the delete. */
+const DESTROY = `
+local h = redis.call('HMGET', KEYS[1], 'successor', 'user')
+local n = redis.call('DEL', KEYS[1])
+return { n, h[1] or false, h[2] or false }`;
+
+/** KEYS[1]=user index. ARGV: member, ttl. Files a key; the index lives as long as its longest session. */
+const FILE = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1`;
+
+type Scripted = RedisClient & {
+  sgCreate(key: string, ...args: Array<string | number>): Promise<number>;
+  sgTouch(key: string, ...args: Array<string | number>): Promise<number>;
+  sgRotate(oldKey: string, newKey: string, ...args: Array<string | number>): Promise<number>;
+  sgDestroy(key: string): Promise<[number, string | null, string | null]>;
+  sgFile(key: string, member: string, ttl: number): Promise<number>;
+};
+
+const NUMERIC: ReadonlyArray<keyof SessionClock> = ['created_at', 'issued_at', 'expires_at', 'touched_at', 'idle_expires_at', 'grace_until'];
+
+function toFields(r: StoredSession): string[] {
+  const out: string[] = ['v', String(r.v), 'user', r.user, 'data', r.data];
+  for (const f of NUMERIC) if (r[f] !== undefined) out.push(f, String(r[f]));
+  if (r.successor !== undefined) out.push('successor', r.successor);
+  return out;
+}
+
+function fromHash(h: Record<string, string>): StoredSession | null {
+  if (h['data'] === undefined || h['expires_at'] === undefined) return null;
+  const r: Record<string, unknown> = { v: 2, user: h['user'] ?? '', data: h['data'] };
+  for (const f of NUMERIC) if (h[f] !== undefined) r[f] = Number(h[f]);
+  if (h['successor'] !== undefined) r['successor'] = h['successor'];
+  return r as unknown as StoredSession;
+}
+
+export function createRedisStore(o: RedisStoreOptions): RedisStore {
+  const client = createRedisClient(o) as Scripted;
+  client.defineCommand('sgCreate', { numberOfKeys: 1, lua: CREATE });
+  client.defineCommand('sgTouch', { numberOfKeys: 1, lua: TOUCH });
+  client.defineCommand('sgRotate', { numberOfKeys: 2, lua: ROTATE });
+  client.defineCommand('sgDestroy', { numberOfKeys: 1, lua: DESTROY });
+  client.defineCommand('sgFile', { numberOfKeys: 1, lua: FILE });
+  // Connection errors are reported through command failures; an unhandled 'error' event would crash.
+  client.on('error', () => {});
+
+  const p = o.keyPrefix;
+  const sKey = (key: string) => `${p}s:${key}`;
+  const uKey = (ref: string) => `${p}u:${ref}`;
+  const kind = o.url.kind;
+
+  /** Runs a command, turning every failure into StoreUnavailableError (the message never holds a secret). */
+  async function run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StoreUnavailableError(`${o.displayUrl}: ${op} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  const indexTtl = (r: SessionClock) => Math.max(1, r.expires_at + RETENTION_MS - o.clock());
+
+  async function destroyChain(key: string): Promise<string[]> {
+    const removed: string[] = [];
+    let next: string | null = key;
+    // Each step reads the successor atomically with the delete, so a rotation racing the logout
+    // cannot leave a live successor behind.
+    for (let i = 0; next !== null && i < 64; i++) {
+      const current: string = next;
+      const [n, successor, user]: [number, string | null, string | null] = await run('destroy', () => client.sgDestroy(sKey(current)));
+      if (n > 0) removed.push(current);
+      if (user) await run('destroy', () => client.srem(uKey(user), current));
+      next = successor;
+    }
+    return removed;
+  }
+
+  return {
+    kind,
+    client,
+    channel: `${p}invalidate`,
+    duplicateClient: () => {
+      const sub = createRedisClient(o, true);
+      sub.on('error', () => {});
+      return sub;
+    },
+    async get(key) {
+      const h = await run('read', () => client.hgetall(sKey(key)));
+      const r = fromHash(h);
+      if (!r || o.clock() >= storeDeadline(r)) return null;
+      return r;
+    },
+    async create(key, record) {
+      await run('write', () => client.sgCreate(sKey(key), o.clock(), RETENTION_MS, ...toFields(record)));
+      await run('write', () => client.sgFile(uKey(record.user), key, indexTtl(record)));
+    },
+    async touch(key, touchedAt, idleExpiresAt) {
+      await run('touch', () => client.sgTouch(sKey(key), o.clock(), RETENTION_MS, touchedAt, idleExpiresAt));
+    },
+    async rotate(oldKey, newKey, record, graceUntil) {
+      const now = o.clock();
+      const ttl = Math.max(1, storeDeadline(record) - now);
+      const done = await run('rotate', () => client.sgRotate(sKey(oldKey), sKey(newKey), now, RETENTION_MS, graceUntil, newKey, ...toFields(record), ttl));
+      if (done !== 1) return false;
+      await run('rotate', () => client.sgFile(uKey(record.user), newKey, indexTtl(record)));
+      return true;
+    },
+    async destroy(key) {
+      await destroyChain(key);
+    },
+    async destroyUser(refs) {
+      const removed: string[] = [];
+      for (const ref of refs) {
+        const members = await run('revoke', () => client.smembers(uKey(ref)));
+        for (const key of members) removed.push(...(await destroyChain(key)));
+        await run('revoke', () => client.del(uKey(ref)));
+      }
+      return removed;
+    },
+    async ping() {
+      await run('ping', () => client.ping());
+    },
+    async selfTest() {
+      const key = `${p}selftest:${randomBytes(8).toString('hex')}`;
+      const value = randomBytes(8).toString('hex');
+      await run('self-test write', () => client.set(key, value, 'PX', 10_000));
+      const read = await run('self-test read', () => client.get(key));
+      if (read !== value) throw new StoreUnavailableError(`${o.displayUrl}: self-test read back ${JSON.stringify(read)} instead of what it wrote`);
+      await run('self-test delete', () => client.del(key));
+    },
+    async close() {
+      client.disconnect();
+    },
+  };
+}
