@@ -167,11 +167,36 @@ login_url: javascript:alert(1)
     expect(loadConfig({ file: '/nonexistent.yaml', env: {} })).toMatchObject({ ok: false, problems: ['config file: cannot read "/nonexistent.yaml" (ENOENT)'] });
   });
 
-  it('refuses an unknown store, masking its password', () => {
-    const text = problems(undefined, { SESSIONGATE_STORE: 'redis://user:hunter2@db:6379' }).join('\n');
-    expect(text).toContain('store (from SESSIONGATE_STORE): unknown store');
+  it('refuses an unknown or malformed store, masking its password', () => {
+    const text = problems(undefined, { SESSIONGATE_STORE: 'mongodb://user:hunter2@db:27017' }).join('\n');
+    expect(text).toContain('store (from SESSIONGATE_STORE): "mongodb://user:***@db:27017": unknown scheme mongodb://');
     expect(text).not.toContain('hunter2');
+    expect(problems('store: "redis+sentinel://:pw@s1:26379"').join('\n')).toContain('needs the master name');
     expect(maskUrl('redis://:pw@h:1/0')).toBe('redis://:***@h:1/0');
+  });
+
+  it('builds a Redis store with its options and the cache', () => {
+    const pw = file('s3cret-password\n');
+    const r = load(`
+store: "redis+sentinel://s1:26379,s2:26380/mymaster/2"
+redis: { key_prefix: "app1:", command_timeout: 50ms, password_file: "${pw}", sentinel: { tls: true } }
+cache: { ttl: 1s, negative_ttl: 0s }
+`);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.store).toMatchObject({
+      kind: 'redis-sentinel',
+      url: { kind: 'redis-sentinel', hosts: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], masterName: 'mymaster', db: 2 },
+      keyPrefix: 'app1:',
+      commandTimeout: 50,
+      password: 's3cret-password',
+      sentinel: { tls: true },
+      cache: { enabled: true, ttl: 1000, negativeTtl: 0, maxEntries: 10_000 },
+    });
+  });
+
+  it('refuses a key prefix with braces (they would break Cluster hash tags)', () => {
+    expect(problems('store: redis://h:1\nredis: { key_prefix: "a{b}:" }').join('\n')).toContain('redis.key_prefix');
   });
 
   it('formats problems for people', () => {
