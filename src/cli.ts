@@ -3,12 +3,15 @@
  * `sessiongate check-config [--config FILE]` validates a configuration and exits.
  */
 import { readFileSync } from 'node:fs';
-import { formatProblems, loadConfig } from './config.js';
+import { formatProblems, loadConfig, type Config } from './config.js';
+import { createUserRefs } from './session/seal.js';
+import { createStore, proveStore } from './store/index.js';
 import { createLogger } from './ops/logger.js';
 import { startService } from './main.js';
 
 const USAGE = `usage: sessiongate [serve] [--config FILE]
        sessiongate check-config [--config FILE]
+       sessiongate revoke-user USER_ID [--config FILE]
        sessiongate --version
 
 Configuration: a YAML file (--config or SESSIONGATE_CONFIG) with SESSIONGATE_* environment
@@ -17,11 +20,12 @@ variables overriding it. See README.md for every key and its default.
 
 interface Args {
   command: string;
+  operands: string[];
   config?: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args | string {
-  const args: Args = { command: 'serve' };
+  const args: Args = { command: 'serve', operands: [] };
   let commandSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -35,7 +39,8 @@ function parseArgs(argv: readonly string[]): Args | string {
     else if (!a.startsWith('-') && !commandSeen) {
       args.command = a;
       commandSeen = true;
-    } else return `unexpected argument ${JSON.stringify(a)}`;
+    } else if (!a.startsWith('-') && args.command === 'revoke-user' && args.operands.length === 0) args.operands.push(a);
+    else return `unexpected argument ${JSON.stringify(a)}`;
   }
   return args;
 }
@@ -43,6 +48,34 @@ function parseArgs(argv: readonly string[]): Args | string {
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** Ends every session of a user in the shared store, and tells every replica's cache. */
+async function revokeUser(userId: string | undefined, config: Config): Promise<number> {
+  if (userId === undefined || userId === '') {
+    process.stderr.write(`sessiongate: revoke-user needs a user ID\n${USAGE}`);
+    return 2;
+  }
+  if (config.store.kind === 'memory') {
+    process.stderr.write('sessiongate: revoke-user needs a shared store (redis…): memory sessions live inside the running service; call DELETE /~session/user/<id> on it instead\n');
+    return 2;
+  }
+  if (config.ephemeralSecret) {
+    process.stderr.write("sessiongate: revoke-user needs the service's secrets (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): sessions are filed under keyed hashes of user IDs\n");
+    return 2;
+  }
+  const store = createStore(config.store, Date.now);
+  try {
+    await proveStore(store, config.store.startupTimeout);
+    const removed = await store.destroyUser(createUserRefs(config.policy.secrets).all(userId));
+    process.stdout.write(`sessiongate: revoked ${removed.length} session${removed.length === 1 ? '' : 's'} of ${JSON.stringify(userId)}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`sessiongate: revoke-user failed: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await store.close();
+  }
 }
 
 export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -59,7 +92,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     process.stdout.write(`sessiongate ${version()}\n`);
     return 0;
   }
-  if (args.command !== 'serve' && args.command !== 'check-config') {
+  if (args.command !== 'serve' && args.command !== 'check-config' && args.command !== 'revoke-user') {
     process.stderr.write(`sessiongate: unknown command ${JSON.stringify(args.command)}\n${USAGE}`);
     return 2;
   }
@@ -69,6 +102,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     process.stderr.write(formatProblems(loaded.source, loaded.problems));
     return 1;
   }
+  if (args.command === 'revoke-user') return revokeUser(args.operands[0], loaded.config);
   if (args.command === 'check-config') {
     process.stdout.write(`sessiongate: configuration${loaded.config.source ? ` ${loaded.config.source}` : ''} is valid\n`);
     for (const w of loaded.warnings) process.stdout.write(`  warning: ${w}\n`);

@@ -10,7 +10,7 @@ import { createCheck } from './core/check.js';
 import { buildPolicy, type Policy } from './core/policy.js';
 import { createAdminApp } from './ops/admin.js';
 import { createDecisionLogger, type Logger } from './ops/logger.js';
-import { createStore, type SessionStore } from './store/index.js';
+import { createStore, proveStore, type SessionStore } from './store/index.js';
 import { createHttpServer } from './transport/http-server.js';
 import { createNginxHandler } from './transport/nginx.js';
 import { createEnvoyHttpHandler } from './transport/envoy-http.js';
@@ -26,20 +26,6 @@ export interface Service {
   /** The HTTP port's server (nginx /auth and the session API), for embedding and tests. */
   readonly httpServer: Server;
   close(): Promise<void>;
-}
-
-/** A real write, read and delete, retried while the store comes up, for at most `timeoutMs`. */
-async function proveStore(store: SessionStore, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await store.selfTest();
-      return;
-    } catch (err) {
-      if (Date.now() >= end) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

@@ -160,6 +160,25 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     res.status(200).set('Cache-Control', 'no-store').json(publicView(r.session));
   });
 
+  // Revoke every session of a user (account disabled, password changed): the login service's call.
+  router.delete('/~session/user/:userId', async (req, res) => {
+    if (!expected) return problem(res, 403, 'session_creation_disabled');
+    if (!loginTokenOk(req)) {
+      res.set('WWW-Authenticate', 'Bearer realm="sessiongate-login"');
+      return problem(res, 401, 'invalid_login_token');
+    }
+    const userId = String(req.params['userId']);
+    let removed: string[];
+    try {
+      removed = await store.destroyUser(deps.policy().userRefs.all(userId));
+    } catch (err) {
+      log.warn({ msg: 'user revocation failed', reason: 'store_unavailable', err: (err as Error).message });
+      return problem(res, 503, 'store_unavailable');
+    }
+    log.info({ msg: 'user sessions revoked', user_id: userId, sessions: removed.length });
+    res.status(200).set('Cache-Control', 'no-store').json({ user_id: userId, revoked: removed.length });
+  });
+
   // Body-parser failures: bad JSON is a 400, an oversize body a 413; never a stack trace.
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const e = err as { type?: string; status?: number };

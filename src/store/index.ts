@@ -30,3 +30,17 @@ export function createStore(cfg: StoreConfig, clock: () => number): SessionStore
     }
   }
 }
+
+/** A real write, read and delete, retried while the store comes up, for at most `timeoutMs`. */
+export async function proveStore(store: SessionStore, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await store.selfTest();
+      return;
+    } catch (err) {
+      if (Date.now() >= end) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
