@@ -5,17 +5,10 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { createCachedStore } from '../../src/store/cached.js';
 import { createRedisBus } from '../../src/store/redis-bus.js';
-import { createRedisStore, type RedisStoreOptions } from '../../src/store/redis.js';
-import { parseStoreUrl } from '../../src/store/url.js';
-import { startCluster, startRedisServer, startSentinelGroup } from '../support/redis.js';
+import { createRedisStore } from '../../src/store/redis.js';
+import { redisOptions, startCluster, startRedisServer, startSentinelGroup } from '../support/redis.js';
 import { waitFor } from '../support/processes.js';
 import { storeContract } from './store-contract.js';
-
-export function redisOptions(url: string, clock: () => number, over: Partial<RedisStoreOptions> = {}): RedisStoreOptions {
-  const parsed = parseStoreUrl(url);
-  if (typeof parsed === 'string' || parsed.kind === 'memory') throw new Error(`bad test url ${url}: ${String(parsed)}`);
-  return { url: parsed, displayUrl: url, keyPrefix: `sgtest${process.pid}:`, commandTimeout: 1000, connectTimeout: 1000, maxRetriesPerRequest: 1, clock, ...over };
-}
 
 /** A Redis store that is connected (the self-test passes) before the test uses it. */
 async function connected(url: string, clock: () => number) {

@@ -7,6 +7,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { RedisStoreOptions } from '../../src/store/redis.js';
+import { parseStoreUrl } from '../../src/store/url.js';
 import { freePort, tempDir, waitFor } from './processes.js';
 
 export interface RedisProcess {
@@ -174,3 +176,11 @@ export async function startCluster(size = 3): Promise<RedisCluster> {
     },
   };
 }
+
+/** Store options for a test URL, with a key prefix of this process's own. */
+export function redisOptions(url: string, clock: () => number, over: Partial<RedisStoreOptions> = {}): RedisStoreOptions {
+  const parsed = parseStoreUrl(url);
+  if (typeof parsed === 'string' || parsed.kind === 'memory') throw new Error(`bad test url ${url}: ${String(parsed)}`);
+  return { url: parsed, displayUrl: url, keyPrefix: `sgtest${process.pid}:`, commandTimeout: 1000, connectTimeout: 1000, maxRetriesPerRequest: 1, clock, ...over };
+}
+

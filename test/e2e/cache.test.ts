@@ -1,0 +1,83 @@
+/**
+ * The local cache in front of real Redis: hits, negative answers, invalidation between
+ * replicas over pub/sub, and bypass while the pub/sub connection is down.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCachedStore, type CachedStore } from '../../src/store/cached.js';
+import { createRedisBus } from '../../src/store/redis-bus.js';
+import { createRedisStore } from '../../src/store/redis.js';
+import { T0, stored } from '../support/fixtures.js';
+import { waitFor } from '../support/processes.js';
+import { redisCli, redisOptions, startRedisServer, type RedisProcess } from '../support/redis.js';
+
+let redis: RedisProcess;
+const clock = () => T0;
+async function replica(): Promise<CachedStore> {
+  const store = createRedisStore(redisOptions(`redis://127.0.0.1:${redis.port}`, clock));
+  const bus = createRedisBus(store);
+  const cached = createCachedStore(store, { maxEntries: 100, ttl: 60_000, negativeTtl: 60_000 }, bus, clock);
+  expect(await waitFor(() => cached.active && store.selfTest().then(() => true, () => false), 10_000)).toBe(true);
+  return cached;
+}
+
+let a: CachedStore;
+let b: CachedStore;
+beforeAll(async () => {
+  redis = await startRedisServer();
+  [a, b] = [await replica(), await replica()];
+}, 30_000);
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  await redis?.stop();
+});
+
+let n = 0;
+const key = () => `{cachetst}${n++}`;
+
+describe('local cache', () => {
+  it('serves a second read from memory, and caches "no such session" too', async () => {
+    const k = key();
+    await a.create(k, stored());
+    const before = { ...b.stats };
+    await b.get(k);
+    await b.get(k);
+    expect(b.stats.misses - before.misses).toBe(1);
+    expect(b.stats.hits - before.hits).toBe(1);
+    const missing = key();
+    expect(await b.get(missing)).toBeNull();
+    expect(await b.get(missing)).toBeNull();
+    expect(b.stats.hits - before.hits).toBe(2);
+  });
+
+  it("forgets at once what another replica destroyed, rotated or revoked", async () => {
+    const [d, r, u] = [key(), key(), key()];
+    await a.create(d, stored());
+    await a.create(r, stored());
+    await a.create(u, stored({ user: 'cache-user' }));
+    for (const k of [d, r, u]) expect(await b.get(k)).not.toBeNull(); // warm on b
+
+    await a.destroy(d);
+    expect(await waitFor(async () => (await b.get(d)) === null, 1000)).toBe(true);
+    await a.rotate(r, `${r}x`, stored(), T0 + 1000);
+    expect(await waitFor(async () => (await b.get(r))?.grace_until === T0 + 1000, 1000)).toBe(true);
+    await a.destroyUser(['cache-user']);
+    expect(await waitFor(async () => (await b.get(u)) === null, 1000)).toBe(true);
+  });
+
+  it('is flushed and bypassed while its pub/sub connection is down, and back after', async () => {
+    const k = key();
+    await a.create(k, stored());
+    await b.get(k);
+    redisCli(redis.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
+    expect(await waitFor(() => !b.active, 5000)).toBe(true);
+    const bypassed = b.stats.bypassed;
+    expect(await b.get(k)).not.toBeNull();
+    expect(b.stats.bypassed).toBe(bypassed + 1);
+    expect(await waitFor(() => b.active, 10_000)).toBe(true);
+    // Back: invalidations are heard again.
+    await b.get(k);
+    await a.destroy(k);
+    expect(await waitFor(async () => (await b.get(k)) === null, 1000)).toBe(true);
+  });
+});
