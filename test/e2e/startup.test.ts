@@ -68,6 +68,24 @@ rules:
     expect(await listening(admin)).toBe(false);
   });
 
+  it('refuses to start when the store fails its write/read/delete self-test, saying what failed', async () => {
+    const dir = tempDir('sg-store-');
+    const config = join(dir, 'c.yaml');
+    const dead = await freePort(); // nothing listens there
+    writeFileSync(config, `store: "redis://app:hunter2@127.0.0.1:${dead}"\nredis: { startup_timeout: 500ms }\n`);
+    const [http, admin] = [await freePort(), await freePort()];
+    const r = spawnSync(process.execPath, [BIN, '--config', config], {
+      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain(`store redis://app:***@127.0.0.1:${dead} is not usable`);
+    expect(r.stdout).toContain('self-test write failed');
+    expect(r.stdout + r.stderr).not.toContain('hunter2');
+    expect(await listening(http)).toBe(false);
+  });
+
   it('check-config validates without starting', () => {
     const ok = spawnSync(process.execPath, [BIN, 'check-config', '--config', join(ROOT, 'deploy/config.example.yaml')], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
     expect(ok.status).toBe(0);
