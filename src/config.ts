@@ -11,6 +11,8 @@ import { z } from 'zod';
 import { normalisePath } from './core/path.js';
 import type { PolicySpec } from './core/policy.js';
 import { ROLE_NAME, ROLE_NAME_HINT } from './session/record.js';
+import type { CacheOptions } from './store/cached.js';
+import type { RedisConnection } from './store/redis.js';
 import { maskUrl, parseStoreUrl, type StoreUrl } from './store/url.js';
 
 export { maskUrl } from './store/url.js';
@@ -245,21 +247,12 @@ const schema = z
 
 export type StoreConfig =
   | { readonly kind: 'memory'; readonly maxEntries: number; readonly sweepInterval: number }
-  | {
+  | (RedisConnection & {
       readonly kind: 'redis' | 'redis-sentinel' | 'redis-cluster';
-      readonly url: Extract<StoreUrl, { kind: 'redis' | 'redis-sentinel' | 'redis-cluster' }>;
-      /** The URL with its password masked, for logs and errors. */
-      readonly displayUrl: string;
-      readonly keyPrefix: string;
-      readonly commandTimeout: number;
-      readonly connectTimeout: number;
-      readonly maxRetriesPerRequest: number;
+      /** How long start-up retries the store's self-test. */
       readonly startupTimeout: number;
-      readonly password?: string | undefined;
-      readonly tls: { readonly caFile?: string | undefined; readonly certFile?: string | undefined; readonly keyFile?: string | undefined; readonly serverName?: string | undefined };
-      readonly sentinel: { readonly username?: string | undefined; readonly password?: string | undefined; readonly tls: boolean };
-      readonly cache: { readonly enabled: boolean; readonly maxEntries: number; readonly ttl: number; readonly negativeTtl: number };
-    };
+      readonly cache: CacheOptions & { readonly enabled: boolean };
+    });
 
 export interface Config {
   readonly source: string | null;

@@ -29,7 +29,8 @@ export interface RedisTlsFiles {
   readonly serverName?: string | undefined;
 }
 
-export interface RedisStoreOptions {
+/** How to reach Redis: built once from configuration (config.ts). */
+export interface RedisConnection {
   readonly url: Extract<StoreUrl, { kind: 'redis' | 'redis-sentinel' | 'redis-cluster' }>;
   /** Shown in errors and logs, password masked. */
   readonly displayUrl: string;
@@ -41,6 +42,9 @@ export interface RedisStoreOptions {
   readonly password?: string | undefined;
   readonly tls?: RedisTlsFiles | undefined;
   readonly sentinel?: { readonly username?: string | undefined; readonly password?: string | undefined; readonly tls?: boolean | undefined } | undefined;
+}
+
+export interface RedisStoreOptions extends RedisConnection {
   readonly clock: () => number;
 }
 
@@ -113,60 +117,56 @@ export function createRedisClient(o: RedisStoreOptions, forSubscriber = false): 
 }
 
 // --- Lua. Hash fields: created_at issued_at expires_at touched_at idle_expires_at grace_until
-// successor user data v. Times are integers (ms); ARGV carries them as strings.
+// successor user data v. Times are integers (ms); ARGV carries them as strings. Every script
+// starts with ARGV[1] = now (the injected clock) and ARGV[2] = retention.
 
-/** KEYS[1]=session. ARGV: now, retention, then field/value pairs. Writes the hash and its TTL. */
-const CREATE = `
+/** Shared by the scripts: a hash's validity from its own fields, and a TTL that follows it. */
+const PRELUDE = `
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('DEL', KEYS[1])
-local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-local h = redis.call('HMGET', KEYS[1], 'expires_at', 'idle_expires_at', 'grace_until')
-local valid = math.min(tonumber(h[1]), tonumber(h[2]))
-if h[3] then valid = math.min(tonumber(h[1]), tonumber(h[3])) end
-local ttl = valid + retention - now
-if ttl < 1 then ttl = 1 end
-redis.call('PEXPIRE', KEYS[1], ttl)
-return 1`;
-
-/** The deadline check every script shares: is the hash alive at `now`? */
-const ALIVE = `
-local function alive(key, now, retention)
+local function valid_until(key)
   local h = redis.call('HMGET', key, 'expires_at', 'idle_expires_at', 'grace_until')
-  if not h[1] then return false end
-  local valid = math.min(tonumber(h[1]), tonumber(h[2]))
-  if h[3] then valid = math.min(tonumber(h[1]), tonumber(h[3])) end
-  return now < valid + retention, h[3]
+  if not h[1] then return nil, nil end
+  local expires = tonumber(h[1])
+  if h[3] then return math.min(expires, tonumber(h[3])), h[3] end
+  return math.min(expires, tonumber(h[2])), nil
+end
+local function alive(key)
+  local v, grace = valid_until(key)
+  return v ~= nil and now < v + retention, grace
+end
+local function keep(key)
+  local ttl = valid_until(key) + retention - now
+  if ttl < 1 then ttl = 1 end
+  redis.call('PEXPIRE', key, ttl)
+end
+local function write(key, from)
+  local fields = {}
+  for i = from, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('DEL', key)
+  redis.call('HSET', key, unpack(fields))
+  keep(key)
 end`;
 
-/** KEYS[1]=session. ARGV: now, retention, touched_at, idle_expires_at. */
-const TOUCH = `${ALIVE}
-local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
-local ok, grace = alive(KEYS[1], now, retention)
-if not ok or grace then return 0 end
-redis.call('HSET', KEYS[1], 'touched_at', ARGV[3], 'idle_expires_at', ARGV[4])
-local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
-local ttl = math.min(expires, tonumber(ARGV[4])) + retention - now
-if ttl < 1 then ttl = 1 end
-redis.call('PEXPIRE', KEYS[1], ttl)
+/** KEYS[1]=session. ARGV: now, retention, field/value pairs. */
+const CREATE = `${PRELUDE}
+write(KEYS[1], 3)
 return 1`;
 
-/** KEYS[1]=old, KEYS[2]=new. ARGV: now, retention, grace_until, successor store key, new fields…, new ttl last. */
-const ROTATE = `${ALIVE}
-local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
-local ok, grace = alive(KEYS[1], now, retention)
+/** KEYS[1]=session. ARGV: now, retention, touched_at, idle_expires_at. Live, not rotated-away records only. */
+const TOUCH = `${PRELUDE}
+local ok, grace = alive(KEYS[1])
 if not ok or grace then return 0 end
-local fields = {}
-for i = 5, #ARGV - 1 do fields[#fields + 1] = ARGV[i] end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[#ARGV]))
+redis.call('HSET', KEYS[1], 'touched_at', ARGV[3], 'idle_expires_at', ARGV[4])
+keep(KEYS[1])
+return 1`;
+
+/** KEYS[1]=old, KEYS[2]=new (same slot: same family tag). ARGV: now, retention, grace_until, successor key, new fields…. */
+const ROTATE = `${PRELUDE}
+local ok, grace = alive(KEYS[1])
+if not ok or grace then return 0 end
+write(KEYS[2], 5)
 redis.call('HSET', KEYS[1], 'grace_until', ARGV[3], 'successor', ARGV[4])
-local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
-local ttl = math.min(expires, tonumber(ARGV[3])) + retention - now
-if ttl < 1 then ttl = 1 end
-redis.call('PEXPIRE', KEYS[1], ttl)
+keep(KEYS[1])
 return 1`;
 
 /** KEYS[1]=session. Deletes it; returns { existed, successor or false, user or false }, read atomically with the delete. */
@@ -271,9 +271,7 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
       await run('touch', () => client.sgTouch(sKey(key), o.clock(), RETENTION_MS, touchedAt, idleExpiresAt));
     },
     async rotate(oldKey, newKey, record, graceUntil) {
-      const now = o.clock();
-      const ttl = Math.max(1, storeDeadline(record) - now);
-      const done = await run('rotate', () => client.sgRotate(sKey(oldKey), sKey(newKey), now, RETENTION_MS, graceUntil, newKey, ...toFields(record), ttl));
+      const done = await run('rotate', () => client.sgRotate(sKey(oldKey), sKey(newKey), o.clock(), RETENTION_MS, graceUntil, newKey, ...toFields(record)));
       if (done !== 1) return false;
       await run('rotate', () => client.sgFile(uKey(record.user), newKey, indexTtl(record)));
       return true;
