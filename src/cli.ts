@@ -2,12 +2,12 @@
  * Command line: `sessiongate [serve] [--config FILE]` runs the service;
  * `sessiongate check-config [--config FILE]` validates a configuration and exits.
  */
-import { readFileSync } from 'node:fs';
 import { formatProblems, loadConfig, type Config } from './config.js';
 import { createUserRefs } from './session/seal.js';
 import { createStore, proveStore } from './store/index.js';
 import { createLogger } from './ops/logger.js';
 import { startService } from './main.js';
+import { VERSION } from './version.js';
 
 const USAGE = `usage: sessiongate [serve] [--config FILE]
        sessiongate check-config [--config FILE]
@@ -43,11 +43,6 @@ function parseArgs(argv: readonly string[]): Args | string {
     else return `unexpected argument ${JSON.stringify(a)}`;
   }
   return args;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 /** Ends every session of a user in the shared store, and tells every replica's cache. */
@@ -89,7 +84,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     return 0;
   }
   if (args.command === 'version') {
-    process.stdout.write(`sessiongate ${version()}\n`);
+    process.stdout.write(`sessiongate ${VERSION}\n`);
     return 0;
   }
   if (args.command !== 'serve' && args.command !== 'check-config' && args.command !== 'revoke-user') {
@@ -140,5 +135,16 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // SIGHUP: re-read the configuration file and secret files; all or nothing.
+    process.on('SIGHUP', () => {
+      const next = loadConfig({ file: args.config, env });
+      if (!next.ok) {
+        log.error({ msg: 'reload rejected: the running configuration stays', problems: next.problems });
+        return;
+      }
+      const restart = service.reload(next.config);
+      for (const w of next.warnings) log.warn({ msg: w });
+      log.info({ msg: 'configuration reloaded', config: next.config.source, ...(restart.length > 0 ? { needs_restart: restart } : {}) });
+    });
   });
 }

@@ -17,6 +17,9 @@ import { createEnvoyHttpHandler } from './transport/envoy-http.js';
 import { createEnvoyGrpcServer } from './transport/envoy-grpc.js';
 import { AUTHORIZATION_SERVICE } from './transport/envoy-proto.js';
 import { createStoreProbe } from './ops/store-probe.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
+import { VERSION } from './version.js';
+import type { Registry } from 'prom-client';
 
 /** How often the store is pinged for gRPC health. */
 const STORE_PROBE_INTERVAL_MS = 2000;
@@ -25,6 +28,13 @@ export interface Service {
   readonly ports: { readonly http: number; readonly grpc: number; readonly admin: number };
   /** The HTTP port's server (nginx /auth and the session API), for embedding and tests. */
   readonly httpServer: Server;
+  readonly metrics: Metrics;
+  /**
+   * Applies a new configuration's rules, header mappings, secrets, login token and log level
+   * at once (one atomic swap). Listeners and the store stay: the keys whose change needs a
+   * restart are returned.
+   */
+  reload(config: Config): string[];
   close(): Promise<void>;
 }
 
@@ -51,14 +61,27 @@ export interface ServiceOptions {
   readonly clock?: () => number;
   /** A store to use instead of the configured one (embedding, tests). */
   readonly store?: SessionStore;
+  /** A metrics registry of the caller's (tests use a fresh one). */
+  readonly registry?: Registry;
+}
+
+/** The parts of a configuration a reload cannot change in a running process. */
+function restartKeys(old: Config, next: Config): string[] {
+  const out: string[] = [];
+  if (JSON.stringify(old.listen) !== JSON.stringify(next.listen)) out.push('listen');
+  if (JSON.stringify(old.store) !== JSON.stringify(next.store)) out.push('store');
+  if (old.envoy.httpPathPrefix !== next.envoy.httpPathPrefix) out.push('envoy.http_path_prefix');
+  return out;
 }
 
 export async function startService(config: Config, log: Logger, opts: ServiceOptions = {}): Promise<Service> {
   const clock = opts.clock ?? Date.now;
-  // Read through a getter on every request, so a reload can swap the policy atomically.
-  const policy: Policy = buildPolicy(config.policy);
+  const metrics = createMetrics({ version: VERSION }, opts.registry);
+  // Read through getters on every request, so a reload swaps them atomically.
+  let current = config;
+  let policy: Policy = buildPolicy(config.policy);
   const getPolicy = () => policy;
-  const store = opts.store ?? createStore(config.store, clock);
+  const store = opts.store ? metrics.instrumentStore(opts.store) : createStore(config.store, clock, { instrument: metrics.instrumentStore, cache: metrics.cache });
   const storeName = config.store.kind === 'memory' ? 'memory' : config.store.displayUrl;
   try {
     await proveStore(store, config.store.kind === 'memory' ? 0 : config.store.startupTimeout);
@@ -72,13 +95,20 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     policy: getPolicy,
     store,
     clock,
-    observe: createDecisionLogger(log),
+    observe: (() => {
+      const logDecision = createDecisionLogger(log);
+      return (req, d, startedAt) => {
+        metrics.decision(req, d, startedAt);
+        logDecision(req, d, startedAt);
+      };
+    })(),
     onEffectError: (effect, err) => log.warn({ msg: `session ${effect} failed`, reason: 'store_unavailable', err: (err as Error).message }),
+    onRotate: metrics.sessionRotated,
   });
 
   const api = express();
   api.disable('x-powered-by');
-  api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: config.loginToken, log }));
+  api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: () => current.loginToken, log, metrics }));
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
 
   const prefix = config.envoy.httpPathPrefix;
@@ -88,9 +118,10 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     envoyPrefix: prefix,
     api,
   });
-  const adminServer = createServer(createAdminApp({ store, ready: () => ready }));
+  const adminServer = createServer(createAdminApp({ store, ready: () => ready, registry: metrics.registry }));
   const grpc = createEnvoyGrpcServer(check, getPolicy);
   const probe = createStoreProbe(store, STORE_PROBE_INTERVAL_MS, (up) => {
+    metrics.storeUp(up);
     const status = up ? 'SERVING' : 'NOT_SERVING';
     grpc.health.setStatus('', status);
     grpc.health.setStatus(AUTHORIZATION_SERVICE, status);
@@ -116,7 +147,23 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     await probe.probe();
     ready = true;
     log.info({ msg: 'listening', host, http_port: http, grpc_port: grpcActual, admin_port: admin, envoy_http_prefix: prefix, store: storeName, config: config.source });
-    return { ports: { http, grpc: grpcActual, admin }, httpServer, close: stopAll };
+    return {
+      ports: { http, grpc: grpcActual, admin },
+      httpServer,
+      metrics,
+      close: stopAll,
+      reload(next) {
+        // A configuration without secrets would mean a fresh random one: everyone logged out.
+        // Keep the running secrets instead.
+        const spec = next.ephemeralSecret ? { ...next.policy, secrets: current.policy.secrets } : next.policy;
+        const nextPolicy = buildPolicy(spec);
+        const needRestart = restartKeys(current, next);
+        policy = nextPolicy;
+        current = { ...next, listen: current.listen, store: current.store, envoy: current.envoy, policy: spec };
+        log.level = next.logLevel;
+        return needRestart;
+      },
+    };
   } catch (err) {
     await stopAll();
     throw err;

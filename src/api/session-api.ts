@@ -14,6 +14,7 @@ import { lookupSession } from '../core/check.js';
 import { resolveSession } from '../core/decide.js';
 import type { Policy } from '../core/policy.js';
 import type { Logger } from '../ops/logger.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { SessionRecord } from '../session/record.js';
 import { CONTROL_CHARS, newRecord, ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
@@ -23,8 +24,10 @@ export interface SessionApiDeps {
   readonly policy: () => Policy;
   readonly store: SessionStore;
   readonly clock: () => number;
-  readonly loginToken: Buffer | null;
+  /** The current login token (a getter: a reload may change it); null disables creation. */
+  readonly loginToken: () => Buffer | null;
   readonly log: Logger;
+  readonly metrics?: Pick<Metrics, 'sessionCreated' | 'sessionsDestroyed'> | undefined;
 }
 
 const MAX_DEPTH = 5;
@@ -83,12 +86,20 @@ function problem(res: Response, status: number, error: string, extra: Record<str
 }
 
 export function createSessionApi(deps: SessionApiDeps): Router {
-  const { store, clock, log } = deps;
-  const expected = deps.loginToken ? digest(deps.loginToken) : null;
+  const { store, clock, log, metrics } = deps;
   const router = express.Router();
+  let expected: { token: Buffer; digest: Buffer } | null = null;
+  /** The digest of the current login token, recomputed only when the token changes. */
+  const loginDigest = (): Buffer | null => {
+    const token = deps.loginToken();
+    if (token === null) return null;
+    if (expected?.token !== token) expected = { token, digest: digest(token) };
+    return expected.digest;
+  };
 
   /** Constant-time: both sides are hashed to equal length before comparing. */
   function loginTokenOk(req: Request): boolean {
+    const expected = loginDigest();
     if (!expected) return false;
     const auth = req.headers.authorization ?? '';
     const given = auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
@@ -96,7 +107,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   }
 
   router.post('/~session', (req, res, next) => {
-    if (!expected) return problem(res, 403, 'session_creation_disabled');
+    if (!loginDigest()) return problem(res, 403, 'session_creation_disabled');
     if (!loginTokenOk(req)) {
       res.set('WWW-Authenticate', 'Bearer realm="sessiongate-login"');
       return problem(res, 401, 'invalid_login_token');
@@ -127,6 +138,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       return problem(res, 503, 'store_unavailable');
     }
     log.info({ msg: 'session created', user_id: record.user_id });
+    metrics?.sessionCreated();
     res
       .status(201)
       .set('Cache-Control', 'no-store')
@@ -146,6 +158,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
         return problem(res, 503, 'store_unavailable');
       }
       log.info({ msg: 'session destroyed' });
+      metrics?.sessionsDestroyed('logout', 1);
     }
     res.status(204).set('Cache-Control', 'no-store').append('Set-Cookie', policy.cookies.clear()).end();
   });
@@ -162,7 +175,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
 
   // Revoke every session of a user (account disabled, password changed): the login service's call.
   router.delete('/~session/user/:userId', async (req, res) => {
-    if (!expected) return problem(res, 403, 'session_creation_disabled');
+    if (!loginDigest()) return problem(res, 403, 'session_creation_disabled');
     if (!loginTokenOk(req)) {
       res.set('WWW-Authenticate', 'Bearer realm="sessiongate-login"');
       return problem(res, 401, 'invalid_login_token');
@@ -176,6 +189,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       return problem(res, 503, 'store_unavailable');
     }
     log.info({ msg: 'user sessions revoked', user_id: userId, sessions: removed.length });
+    metrics?.sessionsDestroyed('revoked', removed.length);
     res.status(200).set('Cache-Control', 'no-store').json({ user_id: userId, revoked: removed.length });
   });
 

@@ -23,6 +23,8 @@ export interface CheckDeps {
   readonly observe?: (req: AuthRequest, decision: Decision, startedAt: bigint) => void;
   /** Called when a touch or rotation write fails (the decision stands). */
   readonly onEffectError?: (effect: Effect['kind'], err: unknown) => void;
+  /** Called when a session ID was rotated. */
+  readonly onRotate?: () => void;
 }
 
 export type Check = (req: AuthRequest) => Promise<Decision>;
@@ -49,7 +51,7 @@ export async function lookupSession(store: SessionStore, credential: Credential)
 }
 
 export function createCheck(deps: CheckDeps): Check {
-  const { store, clock, observe, onEffectError } = deps;
+  const { store, clock, observe, onEffectError, onRotate } = deps;
 
   async function apply(policy: Policy, effect: Effect, decision: AllowDecision, now: number): Promise<AllowDecision> {
     try {
@@ -64,6 +66,7 @@ export function createCheck(deps: CheckDeps): Check {
       const rotated = await store.rotate(effect.key, issued.key, next, now + t.rotationGrace);
       // Lost the race: a concurrent request rotated first and its response carries the new cookie.
       if (!rotated) return { ...decision, sessionState: 'grace' };
+      onRotate?.();
       return { ...decision, sessionState: 'rotated', setCookie: policy.cookies.issue(issued.token, effect.record.expires_at, now) };
     } catch (err) {
       onEffectError?.(effect.kind, err);
@@ -77,7 +80,7 @@ export function createCheck(deps: CheckDeps): Check {
     try {
       const policy = deps.policy();
       const e = evaluate(req, policy);
-      const found = needsLookup(e) ? await lookupSession(store, e.credential) : SKIPPED;
+      const found = needsLookup(e, policy) ? await lookupSession(store, e.credential) : SKIPPED;
       const now = clock();
       const outcome = decide(e, found, policy, now);
       decision = outcome.effect ? await apply(policy, outcome.effect, outcome.decision, now) : outcome.decision;

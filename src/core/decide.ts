@@ -64,9 +64,24 @@ function credentialFor(rule: Rule, request: AuthRequest, policy: Policy): Creden
   return rule.access === 'public' ? NO_CREDENTIAL : readCredential(request.headers, policy.cookies.name, policy.tokens);
 }
 
-/** Does the evaluated request need the store to be asked? */
-export function needsLookup(e: Evaluated): boolean {
-  return e.path !== null && !e.unknownPolicy && e.rule.access !== 'public' && e.credential.kind === 'valid';
+/**
+ * The decision when it does not depend on a session (bad request or path, unknown policy,
+ * method refused, public path, spoofed identity on a protected path); null when it does.
+ */
+function sessionless(e: Evaluated, policy: Policy): Decision | null {
+  if (e.request.uri === undefined) return deny(e, 'bad_request', policy);
+  if (e.path === null) return deny(e, 'bad_path', policy);
+  if (e.unknownPolicy) return deny(e, 'unknown_policy', policy);
+  const rule = e.rule;
+  if (rule.methods !== null && !rule.methods.has(e.request.method)) return deny(e, 'method_not_allowed', policy);
+  if (rule.access === 'public') return allow(e, 'public');
+  if (rule.access !== 'anonymous' && e.spoofed.length > 0 && policy.spoofGuard === 'deny') return deny(e, 'spoofed_header', policy);
+  return null;
+}
+
+/** Does the evaluated request need the store to be asked? Only when a session can change the answer. */
+export function needsLookup(e: Evaluated, policy: Policy): boolean {
+  return e.credential.kind === 'valid' && sessionless(e, policy) === null;
 }
 
 function header(headers: HeaderMap, name: string): string | undefined {
@@ -143,18 +158,10 @@ export function errorDecision(e: { spoofed: readonly string[] }, reason: ErrorRe
 }
 
 export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number): Outcome {
-  if (e.request.uri === undefined) return { decision: deny(e, 'bad_request', policy) };
-  if (e.path === null) return { decision: deny(e, 'bad_path', policy) };
-  if (e.unknownPolicy) return { decision: deny(e, 'unknown_policy', policy) };
+  const early = sessionless(e, policy);
+  if (early !== null) return { decision: early };
   const rule = e.rule;
-  if (rule.methods !== null && !rule.methods.has(e.request.method)) {
-    return { decision: deny(e, 'method_not_allowed', policy) };
-  }
-  if (rule.access === 'public') return { decision: allow(e, 'public') };
   const protectedRule = rule.access !== 'anonymous';
-  if (protectedRule && e.spoofed.length > 0 && policy.spoofGuard === 'deny') {
-    return { decision: deny(e, 'spoofed_header', policy) };
-  }
 
   const r = resolveSession(e.credential, lookup, now);
   if (!r.ok) {

@@ -1,12 +1,14 @@
 /**
- * The admin port: `/healthz` (the process is alive) and `/readyz` (listeners up and the store
- * answering). Metrics join here later.
+ * The admin port: `/healthz` (the process is alive), `/readyz` (listeners up and the store
+ * answering) and `/metrics` (Prometheus).
  */
 import express, { type Express } from 'express';
+import type { Registry } from 'prom-client';
 import type { SessionStore } from '../store/types.js';
 
 export interface AdminDeps {
   readonly store: SessionStore;
+  readonly registry: Registry;
   /** True once every listener is up and until shutdown begins. */
   readonly ready: () => boolean;
 }
@@ -26,6 +28,9 @@ export function createAdminApp(deps: AdminDeps): Express {
     } catch {
       res.status(503).json({ status: 'not_ready', store: deps.store.kind, reason: 'store_unavailable' });
     }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', deps.registry.contentType).send(await deps.registry.metrics());
   });
   return app;
 }

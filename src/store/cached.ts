@@ -43,7 +43,13 @@ export interface CachedStore extends SessionStore {
 
 type Entry = { readonly value: StoredSession | null };
 
-export function createCachedStore(inner: SessionStore, opts: CacheOptions, bus: InvalidationBus, clock: () => number): CachedStore {
+export function createCachedStore(
+  inner: SessionStore,
+  opts: CacheOptions,
+  bus: InvalidationBus,
+  clock: () => number,
+  observe: (result: 'hit' | 'miss' | 'bypass') => void = () => {},
+): CachedStore {
   const cache = new LRUCache<string, Entry>({ max: opts.maxEntries, ttl: opts.ttl, ttlAutopurge: false });
   const stats: CacheStats = { hits: 0, misses: 0, bypassed: 0 };
   let active = bus.up;
@@ -70,15 +76,18 @@ export function createCachedStore(inner: SessionStore, opts: CacheOptions, bus: 
     async get(key) {
       if (!active) {
         stats.bypassed++;
+        observe('bypass');
         return inner.get(key);
       }
       const hit = cache.get(key);
       if (hit) {
         stats.hits++;
+        observe('hit');
         // Past its store deadline a record is gone, cached or not.
         return hit.value && clock() >= storeDeadline(hit.value) ? null : hit.value;
       }
       stats.misses++;
+      observe('miss');
       const value = await inner.get(key);
       if (active) cache.set(key, { value }, value === null ? { ttl: opts.negativeTtl } : undefined);
       return value;

@@ -13,16 +13,24 @@ import type { SessionStore } from './types.js';
 export type { SessionStore } from './types.js';
 export { StoreUnavailableError } from './types.js';
 
-export function createStore(cfg: StoreConfig, clock: () => number): SessionStore {
+export interface StoreHooks {
+  /** Wraps the store that does real work (not the cache), e.g. to count and time its calls. */
+  readonly instrument?: <S extends SessionStore>(store: S) => S;
+  /** Told the result of every local cache lookup. */
+  readonly cache?: (result: 'hit' | 'miss' | 'bypass') => void;
+}
+
+export function createStore(cfg: StoreConfig, clock: () => number, hooks: StoreHooks = {}): SessionStore {
+  const instrument = hooks.instrument ?? (<S extends SessionStore>(s: S) => s);
   switch (cfg.kind) {
     case 'memory':
-      return createMemoryStore({ maxEntries: cfg.maxEntries, sweepInterval: cfg.sweepInterval, clock });
+      return instrument(createMemoryStore({ maxEntries: cfg.maxEntries, sweepInterval: cfg.sweepInterval, clock }));
     case 'redis':
     case 'redis-sentinel':
     case 'redis-cluster': {
       const redis = createRedisStore({ ...cfg, clock });
-      if (!cfg.cache.enabled) return redis;
-      return createCachedStore(redis, cfg.cache, createRedisBus(redis), clock);
+      if (!cfg.cache.enabled) return instrument(redis);
+      return createCachedStore(instrument(redis), cfg.cache, createRedisBus(redis), clock, hooks.cache);
     }
     default: {
       const kind: never = cfg;

@@ -20,7 +20,7 @@ let base: string;
 
 beforeAll(async () => {
   const app = express();
-  app.use(createSessionApi({ policy: () => policy, store, clock: Date.now, loginToken: Buffer.from('down-token-0123456789'), log: createLogger('silent') }));
+  app.use(createSessionApi({ policy: () => policy, store, clock: Date.now, loginToken: () => Buffer.from('down-token-0123456789'), log: createLogger('silent') }));
   server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
