@@ -48,6 +48,8 @@ export interface RunningService {
   readonly logs: () => string[];
   /** Resolves true once a log line contains `text` (logs arrive through a pipe, after the HTTP answer). */
   waitForLog(text: string, ms?: number): Promise<boolean>;
+  /** Sends a signal to the service process. */
+  signal(sig: NodeJS.Signals): void;
   stop(): Promise<number | null>;
 }
 
@@ -100,6 +102,7 @@ export async function startService(opts: { config?: string; env?: Record<string,
     url: `http://127.0.0.1:${ports.http}`,
     logs: () => lines,
     waitForLog: (text, ms = 5000) => waitFor(() => lines.some((l) => l.includes(text)), ms),
+    signal: (sig) => void child.kill(sig),
     stop: () => stopChild(child),
   };
 }
