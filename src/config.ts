@@ -151,6 +151,7 @@ const schema = z
     listen: z
       .strictObject({
         host: z.string().min(1).default('127.0.0.1'),
+        admin_host: z.string().min(1).nullable().default(null),
         http_port: port.default(9180),
         grpc_port: port.default(9181),
         admin_port: port.default(9182),
@@ -256,7 +257,7 @@ export type StoreConfig =
 
 export interface Config {
   readonly source: string | null;
-  readonly listen: { readonly host: string; readonly httpPort: number; readonly grpcPort: number; readonly adminPort: number };
+  readonly listen: { readonly host: string; readonly adminHost: string; readonly httpPort: number; readonly grpcPort: number; readonly adminPort: number };
   readonly store: StoreConfig;
   /** True when no secret was configured and a random one was made for this process. */
   readonly ephemeralSecret: boolean;
@@ -273,8 +274,9 @@ export type ConfigResult =
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Environment variables and the key each overrides. */
-const ENV_KEYS = {
+export const ENV_KEYS = {
   SESSIONGATE_HOST: 'listen.host',
+  SESSIONGATE_ADMIN_HOST: 'listen.admin_host',
   SESSIONGATE_HTTP_PORT: 'listen.http_port',
   SESSIONGATE_GRPC_PORT: 'listen.grpc_port',
   SESSIONGATE_ADMIN_PORT: 'listen.admin_port',
@@ -444,7 +446,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
     warnings,
     config: {
       source,
-      listen: { host: c.listen.host, httpPort: c.listen.http_port, grpcPort: c.listen.grpc_port, adminPort: c.listen.admin_port },
+      listen: { host: c.listen.host, adminHost: c.listen.admin_host ?? c.listen.host, httpPort: c.listen.http_port, grpcPort: c.listen.grpc_port, adminPort: c.listen.admin_port },
       store,
       ephemeralSecret,
       loginToken: c.login_token === undefined ? null : Buffer.from(c.login_token),

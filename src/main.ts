@@ -137,12 +137,12 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     await store.close();
   };
   try {
-    const { host, httpPort, grpcPort, adminPort } = config.listen;
+    const { host, adminHost, httpPort, grpcPort, adminPort } = config.listen;
     const http = await listen(httpServer, httpPort, host);
     servers.push(httpServer);
     const grpcActual = await grpc.listen(host, grpcPort);
     grpcBound = true;
-    const admin = await listen(adminServer, adminPort, host);
+    const admin = await listen(adminServer, adminPort, adminHost);
     servers.push(adminServer);
     await probe.probe();
     ready = true;

@@ -38,7 +38,7 @@ describe('loadConfig', () => {
     const r = load(undefined);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config.listen).toEqual({ host: '127.0.0.1', httpPort: 9180, grpcPort: 9181, adminPort: 9182 });
+    expect(r.config.listen).toEqual({ host: '127.0.0.1', adminHost: '127.0.0.1', httpPort: 9180, grpcPort: 9181, adminPort: 9182 });
     expect(r.config.ephemeralSecret).toBe(true);
     expect(r.config.policy.secrets[0]!.length).toBe(32);
     expect(r.config.loginToken).toBeNull();
