@@ -2,6 +2,11 @@
  * The invalidation channel over Redis pub/sub: a JSON list of store keys (hashes, never
  * secrets) on `<prefix>invalidate`. A dedicated subscriber connection; the channel counts as
  * up only while that connection is ready and subscribed.
+ *
+ * In a Cluster, classic PUBLISH reaches subscribers on other nodes over the cluster bus, after
+ * the publisher already has its reply: a replica could serve one more request from its cache.
+ * Sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7) instead delivers on the node that owns the
+ * channel's slot before it replies, as a standalone server does: so a Cluster uses that.
  */
 import type { InvalidationBus } from './cached.js';
 import type { RedisStore } from './redis.js';
@@ -18,17 +23,27 @@ export function createRedisBus(store: RedisStore): InvalidationBus {
     for (const fn of state) fn(up);
   };
 
+  const sharded = store.kind === 'redis-cluster';
   const subscribe = () =>
-    sub.subscribe(channel).then(
+    (sharded ? sub.ssubscribe(channel) : sub.subscribe(channel)).then(
       () => set(true),
       () => set(false),
     );
-  // ioredis resubscribes by itself after a reconnect; 'ready' follows, and only then is the
-  // channel trusted again.
-  sub.on('ready', () => void subscribe());
-  sub.on('close', () => set(false));
-  sub.on('end', () => set(false));
-  sub.on('message', (ch: string, message: string) => {
+  if (sharded) {
+    // The sharded subscriber group reports its own health: a lost subscriber means missed
+    // messages until it is replaced and resubscribed.
+    sub.on('-subscriber', () => set(false));
+    sub.on('nodeError', () => set(false));
+    sub.on('subscribersReady', () => void subscribe());
+    void subscribe();
+  } else {
+    // ioredis resubscribes by itself after a reconnect; 'ready' follows, and only then is the
+    // channel trusted again.
+    sub.on('ready', () => void subscribe());
+    sub.on('close', () => set(false));
+    sub.on('end', () => set(false));
+  }
+  sub.on(sharded ? 'smessage' : 'message', (ch: string, message: string) => {
     if (ch !== channel) return;
     try {
       const keys = JSON.parse(message) as unknown;
@@ -43,7 +58,8 @@ export function createRedisBus(store: RedisStore): InvalidationBus {
       return up;
     },
     async publish(keys) {
-      await store.client.publish(channel, JSON.stringify(keys));
+      const message = JSON.stringify(keys);
+      await (sharded ? store.client.spublish(channel, message) : store.client.publish(channel, message));
     },
     onInvalidate: (fn) => void invalidate.push(fn),
     onState: (fn) => void state.push(fn),

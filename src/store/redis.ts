@@ -106,6 +106,8 @@ export function createRedisClient(o: RedisStoreOptions, forSubscriber = false): 
   const cluster: ClusterOptions = {
     redisOptions,
     enableOfflineQueue: forSubscriber,
+    // Invalidations use sharded pub/sub in a Cluster (see redis-bus.ts).
+    shardedSubscribers: forSubscriber,
     clusterRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
     slotsRefreshTimeout: Math.max(o.connectTimeout, 1000),
     maxRedirections: 4,

@@ -31,6 +31,23 @@ async function login(sg: RunningService, user = 'alice'): Promise<string> {
   return cookiePair(r.cookies[0]!);
 }
 
+/** B's local cache counters, from its /metrics. */
+async function cacheCounts(sg: RunningService): Promise<Record<string, number>> {
+  const text = (await send(`http://127.0.0.1:${sg.adminPort}/metrics`)).body;
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^sessiongate_store_cache_requests_total\{result="(\w+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+/** Serves the cookie from B a few times and proves B's cache, not Redis, answered. */
+async function warm(sg: RunningService, cookie: string): Promise<void> {
+  const before = await cacheCounts(sg);
+  for (let i = 0; i < 3; i++) expect((await auth(sg, cookie)).status).toBe(200);
+  const after = await cacheCounts(sg);
+  expect(after['hit']! - before['hit']!).toBeGreaterThanOrEqual(2);
+  expect(after['bypass']).toBe(before['bypass']);
+}
+
 const auth = (sg: RunningService, cookie: string, path = '/app'): Promise<Reply> =>
   send(`${sg.url}/auth`, { headers: [['X-Original-URI', path], ['Cookie', cookie]] });
 const reason = (r: Reply) => r.headers['x-sessiongate-reason'];
@@ -66,7 +83,7 @@ describe.each([
 
   it('a logout on one replica is honoured by the other on the very next request', async () => {
     const cookie = await login(a);
-    for (let i = 0; i < 3; i++) expect((await auth(b, cookie)).status).toBe(200); // B's cache is warm
+    await warm(b, cookie);
     expect((await send(`${a.url}/~session`, { method: 'DELETE', headers: [['Cookie', cookie]] })).status).toBe(204);
     const next = await auth(b, cookie);
     expect(next.status).toBe(401);
@@ -75,7 +92,7 @@ describe.each([
 
   it('revoking a user on one replica ends all their sessions on the other at once', async () => {
     const [c1, c2, other] = [await login(a, 'mallory'), await login(b, 'mallory'), await login(a, 'trent')];
-    for (const c of [c1, c2, other]) expect((await auth(b, c)).status).toBe(200);
+    for (const c of [c1, c2, other]) await warm(b, c);
     const r = await send(`${a.url}/~session/user/mallory`, { method: 'DELETE', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
     expect(r.json()).toEqual({ user_id: 'mallory', revoked: 2 });
     expect((await auth(b, c1)).status).toBe(401);
@@ -85,7 +102,7 @@ describe.each([
 
   it('sessiongate revoke-user does the same from the command line', async () => {
     const cookie = await login(a, 'eve');
-    expect((await auth(b, cookie)).status).toBe(200);
+    await warm(b, cookie);
     const cli = spawnSync(process.execPath, [BIN, 'revoke-user', 'eve'], { env: { PATH: process.env['PATH'] ?? '', ...env(redis.url) }, encoding: 'utf8', timeout: 20_000 });
     expect(cli.stderr).toBe('');
     expect(cli.stdout).toBe('sessiongate: revoked 1 session of "eve"\n');
