@@ -5,48 +5,20 @@
  * prove errors are gRPC statuses and health follows the store.
  */
 import { connect } from 'node:net';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
-import { createLogger } from '../../src/ops/logger.js';
-import { createMemoryStore } from '../../src/store/memory.js';
-import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
+import type { SessionStore } from '../../src/store/types.js';
 import { APPEND_ACTION, F, GRPC, RawEnvoyClient, encodeCheckRequest, type DecodedCheckResponse, type EnvoyRequest } from '../support/envoy-wire.js';
 import { cookiePair, send } from '../support/http.js';
-import { ROOT, waitFor } from '../support/processes.js';
+import { waitFor } from '../support/processes.js';
+import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'grpc-login-token-0123456789';
 const SECRET = 'grpc-secret-0123456789abcdef0123456789abcdef';
 const HOST = 'app.example.com';
-const quiet = () => createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
-
-/** A memory store that can be switched off, as a Redis outage would. */
-function switchableStore(): SessionStore & { down: boolean } {
-  const inner = createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock: Date.now });
-  const state = { down: false };
-  const guard =
-    <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
-    (...a: A): Promise<R> =>
-      state.down ? Promise.reject(new StoreUnavailableError('connection refused')) : fn(...a);
-  return Object.assign(state, {
-    kind: 'memory',
-    get: guard(inner.get),
-    create: guard(inner.create),
-    touch: guard(inner.touch),
-    rotate: guard(inner.rotate),
-    destroy: guard(inner.destroy),
-    destroyUser: guard(inner.destroyUser),
-    ping: guard(inner.ping),
-    selfTest: guard(inner.selfTest),
-    close: inner.close,
-  });
-}
-
 interface Running {
   svc: Service;
   client: RawEnvoyClient;
@@ -56,13 +28,8 @@ interface Running {
 }
 
 async function start(env: Record<string, string> = {}): Promise<Running> {
-  const r = loadConfig({
-    file: join(ROOT, 'deploy/config.example.yaml'),
-    env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...env },
-  });
-  if (!r.ok) throw new Error(r.problems.join('\n'));
   const store = switchableStore();
-  const svc = await startService(r.config, quiet(), { store });
+  const svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...env }, { example: true }), quietLogger(), { store });
   const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
   return {
     svc,
@@ -194,9 +161,7 @@ describe('allowed: OK with ok_response', () => {
 
   it('adds Set-Cookie for the client, appended, when the session rotates', async () => {
     const clock = { now: Date.now() };
-    const r0 = loadConfig({ file: join(ROOT, 'deploy/config.example.yaml'), env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN } });
-    if (!r0.ok) throw new Error('config');
-    const svc = await startService(r0.config, quiet(), { clock: () => clock.now });
+    const svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger(), { clock: () => clock.now });
     const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
     try {
       const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
@@ -345,13 +310,9 @@ describe('store failures', () => {
   });
 
   it('in failure_mode open, answers OK with the marker header instead', async () => {
-    const r0 = loadConfig({
-      file: join(ROOT, 'deploy/config.example.yaml'),
-      env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN },
-    });
-    if (!r0.ok) throw new Error('config');
+    const config = testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true });
     const store = switchableStore();
-    const svc = await startService({ ...r0.config, policy: { ...r0.config.policy, failureMode: 'open' } }, quiet(), { store });
+    const svc = await startService({ ...config, policy: { ...config.policy, failureMode: 'open' } }, quietLogger(), { store });
     const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
     try {
       const forgedCookie = `sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`; // right shape, wrong MAC

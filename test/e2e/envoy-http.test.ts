@@ -3,31 +3,18 @@
  * (identity headers, x-envoy-auth-headers-to-remove, Set-Cookie, deny status and Location),
  * and a 5xx on store failure, which Envoy treats as an authorization error.
  */
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
-import { createLogger } from '../../src/ops/logger.js';
-import { createMemoryStore } from '../../src/store/memory.js';
-import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
 import { cookiePair, send } from '../support/http.js';
-import { ROOT } from '../support/processes.js';
+import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'http-login-token-0123456789';
 let svc: Service;
-let down = false;
+const store = switchableStore();
 const base = () => `http://127.0.0.1:${svc.ports.http}`;
 
 beforeAll(async () => {
-  const r = loadConfig({
-    file: join(ROOT, 'deploy/config.example.yaml'),
-    env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: 'h'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN },
-  });
-  if (!r.ok) throw new Error(r.problems.join('\n'));
-  const inner = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: Date.now });
-  const store: SessionStore = { ...inner, get: (k) => (down ? Promise.reject(new StoreUnavailableError('down')) : inner.get(k)) };
-  svc = await startService(r.config, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })), { store });
+  svc = await startService(testConfig({ SESSIONGATE_SECRET: 'h'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger(), { store });
 });
 afterAll(() => svc?.close());
 
@@ -93,14 +80,14 @@ describe('Envoy HTTP ext_authz', () => {
 
   it('answers 503 while the store is down, so Envoy applies its failure policy', async () => {
     const cookie = await login();
-    down = true;
+    store.down = true;
     try {
       const r = await envoy('/app', [['Cookie', cookie]]);
       expect(r.status).toBe(503);
       expect(r.headers['x-sessiongate-reason']).toBe('store_unavailable');
       expect(r.headers['x-user-id']).toBeUndefined();
     } finally {
-      down = false;
+      store.down = false;
     }
   });
 });

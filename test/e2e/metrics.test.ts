@@ -3,35 +3,22 @@
  * after a scripted mix of allowed, denied, spoofed and store-failed decisions over all three
  * transports. No label value may carry a user ID, path or session ID.
  */
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
-import { createLogger } from '../../src/ops/logger.js';
-import { createMemoryStore } from '../../src/store/memory.js';
-import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
 import { RawEnvoyClient } from '../support/envoy-wire.js';
 import { cookiePair, send } from '../support/http.js';
-import { ROOT } from '../support/processes.js';
+import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'metrics-login-token-0123456789';
 let svc: Service;
-let down = false;
 let grpc: RawEnvoyClient;
+const store = switchableStore();
 const http = () => `http://127.0.0.1:${svc.ports.http}`;
 
 beforeAll(async () => {
-  const r = loadConfig({
-    file: join(ROOT, 'deploy/config.example.yaml'),
-    env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: 'm'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN },
-  });
-  if (!r.ok) throw new Error(r.problems.join('\n'));
-  const inner = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: Date.now });
-  const fail = () => Promise.reject(new StoreUnavailableError('down'));
-  const store: SessionStore = { ...inner, get: (k) => (down ? fail() : inner.get(k)), ping: () => (down ? fail() : inner.ping()) };
-  svc = await startService(r.config, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })), { store, registry: new Registry() });
+  const config = testConfig({ SESSIONGATE_SECRET: 'm'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true });
+  svc = await startService(config, quietLogger(), { store, registry: new Registry() });
   grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
 });
 afterAll(async () => {
@@ -118,11 +105,11 @@ describe('/metrics', () => {
       expect('response' in out && out.response.code).toBe(0);
     }
     expect((await send(`${http()}/envoy/app`, { headers: [['x_user_id', 'root']] })).status).toBe(403);
-    down = true;
+    store.down = true;
     try {
       for (let i = 0; i < 2; i++) expect((await nginx([['Cookie', alice]])).status).toBe(500);
     } finally {
-      down = false;
+      store.down = false;
     }
     expect((await send(`${http()}/~session`, { method: 'DELETE', headers: [['Cookie', bob]] })).status).toBe(204);
 

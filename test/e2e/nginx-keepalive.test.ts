@@ -4,10 +4,9 @@
  * allowed and denied alike.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
-import { createLogger } from '../../src/ops/logger.js';
 import { send } from '../support/http.js';
+import { quietLogger, testConfig } from '../support/service.js';
 import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../support/processes.js';
 
 let svc: Service;
@@ -16,9 +15,7 @@ let app: EchoUpstream;
 let accepted = 0;
 
 beforeAll(async () => {
-  const r = loadConfig({ env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_LOGIN_TOKEN: 'keepalive-token-0123456789' } });
-  if (!r.ok) throw new Error(r.problems.join('\n'));
-  svc = await startService(r.config, createLogger('silent'));
+  svc = await startService(testConfig({ SESSIONGATE_LOGIN_TOKEN: 'keepalive-token-0123456789' }), quietLogger());
   svc.httpServer.on('connection', () => accepted++);
   app = await startEchoUpstream();
   nginx = await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port });

@@ -4,10 +4,11 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { cookiePair, send } from '../support/http.js';
+import { testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'api-login-token-0123456789';
 const SECRET = 'api-test-secret-0123456789abcdef0123456789';
@@ -15,11 +16,7 @@ const logLines: string[] = [];
 let svc: Service;
 let base: string;
 
-function config(env: Record<string, string>): Config {
-  const r = loadConfig({ env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, ...env } });
-  if (!r.ok) throw new Error(r.problems.join('\n'));
-  return r.config;
-}
+const config = (env: Record<string, string>): Config => testConfig({ SESSIONGATE_SECRET: SECRET, ...env });
 
 const sink = new Writable({
   write(chunk, _enc, cb) {

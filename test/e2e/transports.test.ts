@@ -4,15 +4,11 @@
  * service started in-process with deploy/config.example.yaml and an injected clock (expiry and
  * rotation without sleeping). Every transport must reach the same decision.
  */
-import { Writable } from 'node:stream';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
-import { createLogger } from '../../src/ops/logger.js';
 import { APPEND_ACTION, GRPC, RawEnvoyClient, type DecodedCheckResponse } from '../support/envoy-wire.js';
 import { cookiePair, send } from '../support/http.js';
-import { ROOT } from '../support/processes.js';
+import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'table-login-token-0123456789';
 const SECRET = 'table-secret-0123456789abcdef0123456789abc';
@@ -25,13 +21,7 @@ let grpc: RawEnvoyClient;
 const http = () => `http://127.0.0.1:${svc.ports.http}`;
 
 beforeAll(async () => {
-  const r = loadConfig({
-    file: join(ROOT, 'deploy/config.example.yaml'),
-    env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN },
-  });
-  if (!r.ok) throw new Error(r.problems.join('\n'));
-  const quiet = new Writable({ write: (_c, _e, cb) => cb() });
-  svc = await startService(r.config, createLogger('info', quiet), { clock: () => clock.now });
+  svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger('info'), { clock: () => clock.now });
   grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
 });
 afterAll(async () => {
