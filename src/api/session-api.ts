@@ -166,7 +166,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   router.get('/~session', async (req, res) => {
     const policy = deps.policy();
     const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
-    const lookup = await lookupSession(store, cred);
+    const lookup = await lookupSession(store, cred, policy.records);
     if (lookup.kind === 'failed') return problem(res, 503, 'store_unavailable');
     const r = resolveSession(cred, lookup, clock());
     if (!r.ok) return problem(res, 401, 'unauthenticated', { reason: r.reason });

@@ -10,7 +10,7 @@ import { decide, errorDecision, evaluate, needsLookup } from './decide.js';
 import type { Policy } from './policy.js';
 import type { AllowDecision, AuthRequest, Decision } from './types.js';
 import { successorRecord } from '../session/record.js';
-import { openRecord, sealRecord, type StoredSession } from '../session/seal.js';
+import { sealRecord, type RecordOpener, type StoredSession } from '../session/seal.js';
 import { familyOf } from '../session/token.js';
 import type { SessionStore } from '../store/types.js';
 
@@ -38,7 +38,7 @@ const FAILED: Lookup = { kind: 'failed' };
  * store error becomes `failed`, never a throw; a record that does not open under this secret
  * (altered in the store) counts as missing.
  */
-export async function lookupSession(store: SessionStore, credential: Credential): Promise<Lookup> {
+export async function lookupSession(store: SessionStore, credential: Credential, records: RecordOpener): Promise<Lookup> {
   if (credential.kind !== 'valid') return SKIPPED;
   let stored: StoredSession | null;
   try {
@@ -46,7 +46,7 @@ export async function lookupSession(store: SessionStore, credential: Credential)
   } catch {
     return FAILED;
   }
-  const record = stored && openRecord(stored, credential.key, credential.secret);
+  const record = stored && records.open(stored, credential.key, credential.secret);
   return record ? { kind: 'found', record } : MISSING;
 }
 
@@ -80,7 +80,7 @@ export function createCheck(deps: CheckDeps): Check {
     try {
       const policy = deps.policy();
       const e = evaluate(req, policy);
-      const found = needsLookup(e, policy) ? await lookupSession(store, e.credential) : SKIPPED;
+      const found = needsLookup(e, policy) ? await lookupSession(store, e.credential, policy.records) : SKIPPED;
       const now = clock();
       const outcome = decide(e, found, policy, now);
       decision = outcome.effect ? await apply(policy, outcome.effect, outcome.decision, now) : outcome.decision;

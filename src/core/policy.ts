@@ -6,7 +6,7 @@ import type { CookieWriter } from '../session/cookie.js';
 import { createCookieWriter } from '../session/cookie.js';
 import type { SessionTimes } from '../session/record.js';
 import type { TokenCodec } from '../session/token.js';
-import { createUserRefs, type UserRefs } from '../session/seal.js';
+import { createRecordOpener, createUserRefs, type RecordOpener, type UserRefs } from '../session/seal.js';
 import { createTokenCodec } from '../session/token.js';
 import type { IdentityHeaders } from './headers.js';
 import { createIdentityHeaders } from './headers.js';
@@ -24,6 +24,8 @@ export interface Policy {
   readonly tokens: TokenCodec;
   /** Keyed user-ID hashes for the per-user session index (revocation). */
   readonly userRefs: UserRefs;
+  /** Opens sealed records, remembering recent identities. */
+  readonly records: RecordOpener;
   readonly cookies: CookieWriter;
   readonly times: SessionTimes;
   readonly loginUrl: string | null;
@@ -51,6 +53,7 @@ export function buildPolicy(spec: PolicySpec): Policy {
     spoofGuard: spec.spoofGuard,
     tokens: createTokenCodec(spec.secrets),
     userRefs: createUserRefs(spec.secrets),
+    records: createRecordOpener(10_000),
     cookies: createCookieWriter(spec.cookie),
     times: Object.freeze({ ...spec.times }),
     loginUrl: spec.loginUrl,

@@ -6,6 +6,7 @@
  * yields neither usable cookies nor identities.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { SessionClock, SessionRecord } from './record.js';
 import { deriveKey } from './token.js';
 
@@ -61,6 +62,32 @@ export function openRecord(s: StoredSession, storeKey: string, secret: Buffer): 
   } catch {
     return null;
   }
+}
+
+type Identity = Pick<SessionRecord, 'user_id' | 'roles' | 'attributes'>;
+
+export interface RecordOpener {
+  /** openRecord, remembering the last identity opened for each store key. */
+  open(s: StoredSession, storeKey: string, secret: Buffer): SessionRecord | null;
+}
+
+/**
+ * Opening a record costs a key derivation and an AES-GCM pass on every request; a session's
+ * sealed identity changes only on rotation. So the identity opened from a given ciphertext
+ * under a given secret is remembered (bounded LRU) and reused while both stay the same; the
+ * clock fields always come from the stored record as read.
+ */
+export function createRecordOpener(maxEntries: number): RecordOpener {
+  const memo = new LRUCache<string, { data: string; secret: Buffer; identity: Identity }>({ max: maxEntries });
+  return {
+    open(s, storeKey, secret) {
+      const hit = memo.get(storeKey);
+      if (hit && hit.data === s.data && hit.secret.equals(secret)) return { ...clockOf(s), ...hit.identity };
+      const r = openRecord(s, storeKey, secret);
+      if (r) memo.set(storeKey, { data: s.data, secret, identity: { user_id: r.user_id, roles: r.roles, attributes: r.attributes } });
+      return r;
+    },
+  };
 }
 
 export interface UserRefs {

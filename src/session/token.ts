@@ -12,7 +12,7 @@
  *
  * The store only ever sees `{tag}` + SHA-256(id): no usable token.
  */
-import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const B64 = 43; // base64url of 32 bytes, unpadded
 export const TAG_LENGTH = 8;
@@ -39,8 +39,16 @@ export interface TokenCodec {
   looksLikeToken(s: string): boolean;
 }
 
+const SALT = 'sessiongate';
+const ONE = Buffer.from([1]);
+
+/**
+ * HKDF-SHA256 (RFC 5869) for one 32-byte block: extract, then expand with counter 1. The same
+ * bytes as crypto.hkdfSync, at half the cost (no KeyObjects): it runs once per request.
+ */
 export function deriveKey(secret: Buffer, info: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'sessiongate', info, 32));
+  const prk = createHmac('sha256', SALT).update(secret).digest();
+  return createHmac('sha256', prk).update(info).update(ONE).digest();
 }
 
 /** The store key of a session ID: its family tag in braces (a Redis Cluster hash tag), then SHA-256(id). */
