@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the real servers the tests start (redis-server, nginx) when
-# they are missing, builds the service, and runs every test. Ends with `N passed, N failed`.
+# The whole test suite: installs the real servers the tests start (redis-server, nginx) and
+# the benchmark's load generators (wrk, h2load) when they are missing, builds the service, and runs every test. Ends with `N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,9 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# The load generators of the benchmark, which the test run smoke-tests.
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
@@ -24,5 +27,6 @@ fi
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npx tsc -p tsconfig.build.json
+npx tsc -p tsconfig.bench.json
 npx tsc -p tsconfig.json --noEmit
 exec npx vitest run "$@"

@@ -3,10 +3,21 @@
  * loaded once with one set of proto-loader options, and the shapes of the decoded messages
  * as those options deliver them (keepCase field names, enums as strings, int64 as strings).
  */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 
-export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
+/** proto/ of the package: two levels above this module in src/ and dist/, found by walking up from other builds. */
+export const PROTO_DIR = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'proto/envoy/service/auth/v3/external_auth.proto'))) return join(dir, 'proto/');
+    const up = dirname(dir);
+    if (up === dir) throw new Error('proto/ not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+})();
 
 /** The one set of loader options, for the service and for any test client. */
 export const LOADER_OPTIONS: Options = {

@@ -11,7 +11,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository root: the nearest folder above this file with a package.json (also from a compiled copy). */
+export const ROOT = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'nginx'))) {
+    const up = resolve(dir, '..');
+    if (up === dir) throw new Error('repository root not found');
+    dir = up;
+  }
+  return dir;
+})();
 
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -43,7 +52,9 @@ export function tempDir(prefix: string): string {
 
 export interface RunningService {
   readonly httpPort: number;
+  readonly grpcPort: number;
   readonly adminPort: number;
+  readonly pid: number | undefined;
   readonly url: string;
   readonly logs: () => string[];
   /** Resolves true once a log line contains `text` (logs arrive through a pipe, after the HTTP answer). */
@@ -69,7 +80,7 @@ export async function startService(opts: { config?: string; env?: Record<string,
   });
   const lines: string[] = [];
   let buffered = '';
-  const ports = await new Promise<{ http: number; admin: number }>((res, rej) => {
+  const ports = await new Promise<{ http: number; grpc: number; admin: number }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`sessiongate did not start:\n${lines.join('\n')}`)), 15_000);
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -79,10 +90,10 @@ export async function startService(opts: { config?: string; env?: Record<string,
         buffered = buffered.slice(nl + 1);
         lines.push(line);
         try {
-          const j = JSON.parse(line) as { msg?: string; http_port?: number; admin_port?: number };
+          const j = JSON.parse(line) as { msg?: string; http_port?: number; grpc_port?: number; admin_port?: number };
           if (j.msg === 'listening') {
             clearTimeout(timer);
-            res({ http: j.http_port!, admin: j.admin_port! });
+            res({ http: j.http_port!, grpc: j.grpc_port!, admin: j.admin_port! });
           }
         } catch {
           /* not JSON */
@@ -98,7 +109,9 @@ export async function startService(opts: { config?: string; env?: Record<string,
   });
   return {
     httpPort: ports.http,
+    grpcPort: ports.grpc,
     adminPort: ports.admin,
+    pid: child.pid,
     url: `http://127.0.0.1:${ports.http}`,
     logs: () => lines,
     waitForLog: (text, ms = 5000) => waitFor(() => lines.some((l) => l.includes(text)), ms),

@@ -1,0 +1,398 @@
+/**
+ * `npm run bench`: sessiongate side by side with the floors of its transports, on loopback,
+ * everything started here: redis-server, nginx (the shipped config), the built service, bare
+ * responders. Load comes from real external generators: wrk (HTTP through nginx) and h2load
+ * (gRPC, framed CheckRequests shaped as Envoy sends them). Rows alternate round by round so
+ * drift hits all alike. Prints one table with ratios to each row's floor and writes it to
+ * bench/results/latest.md.
+ *
+ *   node dist-bench/bench/run.js [--duration S] [--warmup S] [--rounds N] [--sessions N] [--rows F1,S1,…] [--smoke]
+ *
+ * --smoke: one 1-second pass over every row with a few sessions; exits non-zero on any error
+ * (this is what CI runs; timings are never asserted).
+ */
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { encodeCheckRequest } from '../test/support/envoy-wire.js';
+import { send } from '../test/support/http.js';
+import { freePort, nginxBinary, ROOT, startService, tempDir, waitFor, type RunningService } from '../test/support/processes.js';
+import { startRedisServer, type RedisProcess } from '../test/support/redis.js';
+
+// ------------------------------------------------------------------------------------------
+// Options
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const opt = (name: string, fallback: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+};
+const SMOKE = flag('smoke');
+const DURATION = Number(opt('duration', SMOKE ? '1' : '10'));
+const WARMUP = Number(opt('warmup', SMOKE ? '0' : '3'));
+const ROUNDS = Number(opt('rounds', SMOKE ? '1' : '2'));
+const SESSIONS = Number(opt('sessions', SMOKE ? '200' : '10000'));
+const CONNECTIONS = Number(opt('connections', '32'));
+const ALL_ROWS = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4'] as const;
+type RowId = (typeof ALL_ROWS)[number];
+const ROWS = opt('rows', ALL_ROWS.join(',')).split(',') as RowId[];
+const LOGIN_TOKEN = 'bench-login-token-0123456789';
+const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+
+const FLOOR: Record<RowId, RowId | null> = { F1: null, F2: null, F3: null, F4: null, S1: 'F2', S2: 'F2', S3: 'F3', S4: 'F4' };
+const TARGET: Partial<Record<RowId, number>> = { S1: 0.9, S2: 0.9, S3: 0.9, S4: 1.0 };
+const WHAT: Record<RowId, string> = {
+  F1: 'nginx auth_request answered inside nginx (return 204)',
+  F2: 'nginx auth_request to a bare node:http responder (cookie → Map)',
+  F3: 'F2, the responder doing one Redis GET',
+  F4: 'bare @grpc/grpc-js Check server, proto-loader objects, always OK',
+  S1: 'sessiongate via nginx, memory store',
+  S2: 'sessiongate via nginx, Redis, local cache warm',
+  S3: 'sessiongate via nginx, Redis, local cache off',
+  S4: 'sessiongate gRPC Check, Redis, local cache warm',
+};
+
+// ------------------------------------------------------------------------------------------
+// Processes
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const dir = tempDir('sg-bench-');
+
+function forkFloor(script: string, args: string[]): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(ROOT, 'dist-bench/bench', script), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    child.once('message', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+/** nginx running the shipped config, with its auth location pointed at `authPort` (or answered inside nginx). */
+async function startBenchNginx(authPort: number | 'inside'): Promise<{ port: number; pid: number }> {
+  const d = join(dir, `nginx-${authPort}`);
+  mkdirSync(join(d, 'sessiongate'), { recursive: true });
+  mkdirSync(join(d, 'logs'), { recursive: true });
+  mkdirSync(join(d, 'html'), { recursive: true });
+  writeFileSync(join(d, 'html/index.html'), 'ok\n');
+  const port = await freePort();
+  const app = await freePort();
+  let conf = readFileSync(join(ROOT, 'nginx/nginx.conf'), 'utf8')
+    .replace('worker_processes auto;', 'worker_processes 1;')
+    .replace('listen 8000;', `listen 127.0.0.1:${port};`)
+    .replace('server 127.0.0.1:9180;', `server 127.0.0.1:${authPort === 'inside' ? 9 : authPort};`)
+    .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${app};`)
+    .replace('    access_log logs/access.log;', '    access_log off;');
+  // The application: a static answer from nginx itself, so it is never the bottleneck.
+  conf = conf.replace(/\n}\s*$/, `\n    server {\n        listen 127.0.0.1:${app};\n        location / { root html; try_files /index.html =404; }\n    }\n}\n`);
+  writeFileSync(join(d, 'nginx.conf'), conf);
+  let endpoints = readFileSync(join(ROOT, 'nginx/sessiongate/endpoints.conf'), 'utf8');
+  if (authPort === 'inside') endpoints = endpoints.replace('    proxy_pass http://sessiongate/auth;', '    return 204;');
+  writeFileSync(join(d, 'sessiongate/endpoints.conf'), endpoints);
+  writeFileSync(join(d, 'sessiongate/protect.conf'), readFileSync(join(ROOT, 'nginx/sessiongate/protect.conf'), 'utf8'));
+  const child = spawn(nginxBinary(), ['-p', d, '-c', join(d, 'nginx.conf'), '-e', join(d, 'logs/error.log'), '-g', 'daemon off;'], { stdio: 'ignore' });
+  cleanups.push(() => child.kill('SIGKILL'));
+  const up = await waitFor(async () => (await send(`http://127.0.0.1:${port}/~assets/x`).then(() => true, () => false)), 5000);
+  if (!up) throw new Error(`nginx for ${authPort} did not start: ${readFileSync(join(d, 'logs/error.log'), 'utf8')}`);
+  return { port, pid: child.pid! };
+}
+
+async function startSessiongate(env: Record<string, string>, config?: string): Promise<RunningService> {
+  const sg = await startService({ ...(config ? { config } : {}), env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...env } });
+  cleanups.push(() => sg.stop());
+  return sg;
+}
+
+async function createSessions(sg: RunningService, n: number): Promise<string[]> {
+  const cookies: string[] = [];
+  for (let i = 0; i < n; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, (_, j) =>
+        send(`${sg.url}/~session`, {
+          method: 'POST',
+          headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+          body: JSON.stringify({ user_id: `user${i + j}@example.com`, roles: ['user'], attributes: { email: `user${i + j}@example.com` } }),
+        }),
+      ),
+    );
+    for (const r of batch) {
+      if (r.status !== 201) throw new Error(`session creation failed: ${r.status} ${r.body}`);
+      cookies.push(r.cookies[0]!.split(';')[0]!.slice('sessiongate='.length));
+    }
+  }
+  return cookies;
+}
+
+function peakRss(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Load
+
+/** A wrk script: a dozen browser headers, a ~1 kB Cookie header, a different session per request. */
+function wrkScript(cookieFile: string): string {
+  const others = Array.from({ length: 14 }, (_, i) => `_ga${i}=GA1.2.${'1234567890'.repeat(4)}`).join('; ');
+  const file = join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
+  writeFileSync(
+    file,
+    `
+local cookies = {}
+for line in io.lines("${cookieFile}") do cookies[#cookies + 1] = line end
+local n = #cookies
+local i = 0
+local headers = {
+  ["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+  ["Accept-Encoding"] = "gzip, deflate, br",
+  ["Accept-Language"] = "en-GB,en;q=0.9",
+  ["Cache-Control"] = "max-age=0",
+  ["Sec-Fetch-Dest"] = "document",
+  ["Sec-Fetch-Mode"] = "navigate",
+  ["Sec-Fetch-Site"] = "same-origin",
+  ["Upgrade-Insecure-Requests"] = "1",
+  ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36",
+  ["X-Forwarded-For"] = "203.0.113.7",
+  ["Referer"] = "https://app.example.com/home",
+}
+request = function()
+  i = (i % n) + 1
+  headers["Cookie"] = "theme=dark; ${others}; sessiongate=" .. cookies[i] .. "; lang=en"
+  return wrk.format("GET", "/app/page?id=" .. i, headers)
+end
+`,
+  );
+  return file;
+}
+
+interface Result {
+  rps: number;
+  p50: number; // ms
+  p99: number; // ms
+  errors: number;
+  rss: number; // bytes
+}
+
+function ms(s: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(s);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+function runWrk(port: number, script: string, seconds: number): Omit<Result, 'rss'> {
+  const r = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  const out = r.stdout;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    errors: non2xx + sockErrors,
+  };
+}
+
+function runH2load(port: number, body: string, seconds: number): Omit<Result, 'rss'> {
+  const log = join(dir, `h2load-${Math.random().toString(36).slice(2)}.log`);
+  const r = spawnSync(
+    'h2load',
+    ['-D', String(seconds), '-c', String(Math.max(2, CONNECTIONS / 8)), '-m', '16', '-t', '1', '--log-file', log, '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`],
+    { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
+  );
+  if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}${r.stdout}`);
+  const out = r.stdout;
+  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+  const lat = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Number(l.split('\t')[2]) / 1000)
+    .sort((a, b) => a - b);
+  return {
+    rps: Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0),
+    p50: lat[Math.floor(lat.length * 0.5)] ?? NaN,
+    p99: lat[Math.floor(lat.length * 0.99)] ?? NaN,
+    errors: req ? Number(req[5]) + Number(req[6]) + Number(req[7]) : 1,
+  };
+}
+
+/** A CheckRequest as Envoy sends it, gRPC-framed (flag byte, 4-byte length, message). */
+function grpcBody(cookie: string): string {
+  const msg = encodeCheckRequest({
+    method: 'GET',
+    path: '/app/page?id=1',
+    host: 'app.example.com',
+    headers: {
+      accept: 'text/html,application/xhtml+xml',
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36',
+      'accept-language': 'en-GB,en;q=0.9',
+      cookie: `theme=dark; ${Array.from({ length: 14 }, (_, i) => `_ga${i}=GA1.2.${'1234567890'.repeat(4)}`).join('; ')}; sessiongate=${cookie}`,
+      'x-forwarded-for': '203.0.113.7',
+      'x-envoy-internal': 'true',
+    },
+  });
+  const frame = Buffer.alloc(5 + msg.length);
+  frame.writeUInt32BE(msg.length, 1);
+  Buffer.from(msg).copy(frame, 5);
+  const file = join(dir, `check-${Math.random().toString(36).slice(2)}.bin`);
+  writeFileSync(file, frame);
+  return file;
+}
+
+// ------------------------------------------------------------------------------------------
+
+interface Row {
+  id: RowId;
+  run(seconds: number): Omit<Result, 'rss'>;
+  pid(): number | undefined;
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const redis: RedisProcess = await startRedisServer();
+  cleanups.push(() => redis.stop());
+  const rows = new Map<RowId, Row>();
+  const need = (id: RowId) => ROWS.includes(id);
+
+  // Floors.
+  const floorCookies = Array.from({ length: SESSIONS }, (_, i) => `floor-${i}-${'x'.repeat(100)}`);
+  const floorFile = join(dir, 'cookies-floor.txt');
+  writeFileSync(floorFile, floorCookies.join('\n') + '\n');
+  if (need('F1')) {
+    const n = await startBenchNginx('inside');
+    const script = wrkScript(floorFile);
+    rows.set('F1', { id: 'F1', run: (s) => runWrk(n.port, script, s), pid: () => n.pid });
+  }
+  if (need('F2')) {
+    const port = await freePort();
+    const floor = await forkFloor('floor-http.js', [String(port), floorFile]);
+    const n = await startBenchNginx(port);
+    const script = wrkScript(floorFile);
+    rows.set('F2', { id: 'F2', run: (s) => runWrk(n.port, script, s), pid: () => floor.pid });
+  }
+  if (need('F3')) {
+    const client = new Redis({ port: redis.port, host: '127.0.0.1' });
+    const pipe = client.pipeline();
+    floorCookies.forEach((c, i) => pipe.set(`floor:${c}`, `user${i}`));
+    await pipe.exec();
+    client.disconnect();
+    const port = await freePort();
+    const floor = await forkFloor('floor-http.js', [String(port), floorFile, String(redis.port)]);
+    const n = await startBenchNginx(port);
+    const script = wrkScript(floorFile);
+    rows.set('F3', { id: 'F3', run: (s) => runWrk(n.port, script, s), pid: () => floor.pid });
+  }
+  if (need('F4')) {
+    const port = await freePort();
+    const floor = await forkFloor('floor-grpc.js', [String(port)]);
+    const body = grpcBody('x');
+    rows.set('F4', { id: 'F4', run: (s) => runH2load(port, body, s), pid: () => floor.pid });
+  }
+
+  // sessiongate.
+  const storeUrl = `redis://127.0.0.1:${redis.port}`;
+  const noCache = join(dir, 'no-cache.yaml');
+  writeFileSync(noCache, 'cache: { enabled: false }\n');
+  if (need('S1')) {
+    const sg = await startSessiongate({});
+    const file = join(dir, 'cookies-memory.txt');
+    writeFileSync(file, (await createSessions(sg, SESSIONS)).join('\n') + '\n');
+    const n = await startBenchNginx(sg.httpPort);
+    const script = wrkScript(file);
+    rows.set('S1', { id: 'S1', run: (s) => runWrk(n.port, script, s), pid: () => sg.pid });
+  }
+  let redisCookies: string[] | undefined;
+  if (need('S2') || need('S3') || need('S4')) {
+    const cached = await startSessiongate({ SESSIONGATE_STORE: storeUrl });
+    redisCookies = await createSessions(cached, SESSIONS);
+    const file = join(dir, 'cookies-redis.txt');
+    writeFileSync(file, redisCookies.join('\n') + '\n');
+    const script = wrkScript(file);
+    if (need('S2')) {
+      const n = await startBenchNginx(cached.httpPort);
+      rows.set('S2', { id: 'S2', run: (s) => runWrk(n.port, script, s), pid: () => cached.pid });
+    }
+    if (need('S3')) {
+      const uncached = await startSessiongate({ SESSIONGATE_STORE: storeUrl }, noCache);
+      const n = await startBenchNginx(uncached.httpPort);
+      rows.set('S3', { id: 'S3', run: (s) => runWrk(n.port, script, s), pid: () => uncached.pid });
+    }
+    if (need('S4')) {
+      const body = grpcBody(redisCookies[0]!);
+      rows.set('S4', { id: 'S4', run: (s) => runH2load(cached.grpcPort, body, s), pid: () => cached.pid });
+    }
+  }
+
+  // Rounds: warm-up, then measure; the order alternates so drift hits every row alike.
+  const results = new Map<RowId, Result[]>();
+  const order = ROWS.filter((r) => rows.has(r));
+  for (let round = 0; round < ROUNDS; round++) {
+    const seq = round % 2 === 0 ? order : [...order].reverse();
+    for (const id of seq) {
+      const row = rows.get(id)!;
+      if (WARMUP > 0) row.run(WARMUP);
+      const r = row.run(DURATION);
+      const list = results.get(id) ?? [];
+      list.push({ ...r, rss: peakRss(row.pid()) });
+      results.set(id, list);
+      process.stderr.write(`round ${round + 1} ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}\n`);
+    }
+  }
+
+  // Table: per row, the median round by req/s.
+  const pick = (id: RowId): Result | undefined => {
+    const list = [...(results.get(id) ?? [])].sort((a, b) => a.rps - b.rps);
+    return list[Math.floor(list.length / 2)];
+  };
+  const lines = [
+    '| row | what | req/s | p50 ms | p99 ms | errors | peak RSS MB | ratio to floor | target |',
+    '|---|---|---:|---:|---:|---:|---:|---|---|',
+  ];
+  let errors = 0;
+  for (const id of order) {
+    const r = pick(id)!;
+    errors += (results.get(id) ?? []).reduce((a, x) => a + x.errors, 0);
+    const floor = FLOOR[id] ? pick(FLOOR[id]!) : undefined;
+    const ratio = floor ? `${(r.rps / floor.rps).toFixed(2)} × ${FLOOR[id]}` : 'floor';
+    const target = TARGET[id] ? `≥ ${TARGET[id]!.toFixed(1)} × ${FLOOR[id]}: ${floor && r.rps / floor.rps >= TARGET[id]! ? 'met' : 'not met'}` : '';
+    lines.push(`| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} |`);
+  }
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const version = (cmd: string, args: string[]) => (spawnSync(cmd, args, { encoding: 'utf8' }).stderr + spawnSync(cmd, args, { encoding: 'utf8' }).stdout).split('\n')[0]!.trim();
+  const machine = [
+    `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generators share these cores`,
+    `- node ${process.version}; ${version(nginxBinary(), ['-v'])}; ${version('redis-server', ['--version'])}; ${version('wrk', ['-v'])}; ${version('h2load', ['--version'])}`,
+    `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${Math.max(2, CONNECTIONS / 8)} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating; the median round is shown`,
+    '- S5 (nginx with the proxy-side decision cache) is not measured yet.',
+  ];
+  const report = `# sessiongate benchmark\n\n${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${machine.join('\n')}\n\n${lines.join('\n')}\n`;
+  process.stdout.write(`\n${report}`);
+  if (!SMOKE) {
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+    writeFileSync(join(ROOT, 'bench/results/latest.md'), report);
+  }
+  if (errors > 0) process.stderr.write(`bench: ${errors} errors\n`);
+  return errors > 0 ? 1 : 0;
+}
+
+main()
+  .then(
+    (code) => code,
+    (err) => {
+      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+      return 1;
+    },
+  )
+  .then(async (code) => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+    process.exit(code);
+  });
