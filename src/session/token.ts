@@ -13,6 +13,7 @@
  * The store only ever sees `{tag}` + SHA-256(id): no usable token.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 const B64 = 43; // base64url of 32 bytes, unpadded
 export const TAG_LENGTH = 8;
@@ -68,10 +69,14 @@ function bytes32(s: string): Buffer | undefined {
   return b.length === 32 && b.toString('base64url') === s ? b : undefined;
 }
 
-export function createTokenCodec(secrets: readonly Buffer[]): TokenCodec {
+export function createTokenCodec(secrets: readonly Buffer[], rememberValid = 10_000): TokenCodec {
   if (secrets.length === 0) throw new Error('token codec needs at least one secret');
   const keys = secrets.map((s) => deriveKey(s, 'sessiongate/v2 session token mac'));
   const mac = (key: Buffer, body: string) => createHmac('sha256', key).update(body).digest();
+  // A token that verified once verifies again under the same secrets (a new secret list builds a
+  // new codec): the recently seen valid ones skip the HMAC and the SHA-256. Only valid tokens
+  // are remembered, so garbage cannot crowd them out faster than real traffic refreshes them.
+  const valid = new LRUCache<string, { key: string; secret: Buffer }>({ max: Math.max(1, rememberValid) });
 
   return {
     issue(family) {
@@ -85,6 +90,8 @@ export function createTokenCodec(secrets: readonly Buffer[]): TokenCodec {
       return s.length === TOKEN_LENGTH && TOKEN_SHAPE.test(s);
     },
     verify(token) {
+      const known = valid.get(token);
+      if (known) return { ok: true, key: known.key, secret: known.secret };
       if (token.length !== TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) return { ok: false, reason: 'malformed_cookie' };
       const body = token.slice(0, B64 * 2 + 1);
       const given = bytes32(token.slice(B64 * 2 + 2));
@@ -92,7 +99,10 @@ export function createTokenCodec(secrets: readonly Buffer[]): TokenCodec {
       if (!given || !secret) return { ok: false, reason: 'malformed_cookie' };
       let ok = false;
       for (const key of keys) ok = timingSafeEqual(mac(key, body), given) || ok; // try all: no early exit
-      return ok ? { ok: true, key: storeKeyOf(token.slice(0, B64)), secret } : { ok: false, reason: 'bad_signature' };
+      if (!ok) return { ok: false, reason: 'bad_signature' };
+      const key = storeKeyOf(token.slice(0, B64));
+      valid.set(token, { key, secret });
+      return { ok: true, key, secret };
     },
   };
 }

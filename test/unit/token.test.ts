@@ -68,6 +68,18 @@ describe('token codec', () => {
     expect(codec.verify(token.slice(0, 86) + twin(token[86]!) + token.slice(87))).toEqual({ ok: false, reason: 'malformed_cookie' });
   });
 
+  it('remembers valid tokens, never invalid ones, and forgets them with the secret list', () => {
+    const a = createTokenCodec([SECRET]);
+    const { token, key, secret } = a.issue();
+    expect(a.verify(token)).toEqual({ ok: true, key, secret });
+    expect(a.verify(token)).toEqual({ ok: true, key, secret }); // from memory
+    const flipped = token.slice(0, -2) + (token.endsWith('AA') ? 'BA' : 'AA');
+    expect(a.verify(flipped)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(a.verify(flipped)).toEqual({ ok: false, reason: 'bad_signature' });
+    // A reload with the secret retired builds a new codec: the remembered answer is gone.
+    expect(createTokenCodec([OTHER_SECRET]).verify(token)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
   it.each([
     ['empty', ''],
     ['two parts (the old format)', 'a'.repeat(43) + '.' + 'b'.repeat(43)],
