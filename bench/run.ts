@@ -366,12 +366,25 @@ async function main(): Promise<number> {
     const target = TARGET[id] ? `≥ ${TARGET[id]!.toFixed(1)} × ${FLOOR[id]}: ${floor && r.rps / floor.rps >= TARGET[id]! ? 'met' : 'not met'}` : '';
     lines.push(`| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} |`);
   }
+  // Memory per session: the memory store at 100,000 sessions, and one Redis record.
+  const memN = SMOKE ? 1000 : 100_000;
+  const mem = spawnSync(process.execPath, ['--expose-gc', join(ROOT, 'dist-bench/bench/memory.js'), String(memN)], { encoding: 'utf8' });
+  const memoryBytes = mem.status === 0 ? Number(mem.stdout.trim()) : NaN;
+  let redisBytes = NaN;
+  if (redisCookies) {
+    const probe = new Redis({ port: redis.port, host: '127.0.0.1' });
+    const [, keys] = await probe.scan('0', 'MATCH', 'sg:s:*', 'COUNT', 1000);
+    const sizes = await Promise.all(keys.slice(0, 100).map((k) => probe.memory('USAGE', k)));
+    redisBytes = sizes.length ? Math.round(sizes.reduce((a: number, b) => a + Number(b), 0) / sizes.length) : NaN;
+    probe.disconnect();
+  }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const version = (cmd: string, args: string[]) => (spawnSync(cmd, args, { encoding: 'utf8' }).stderr + spawnSync(cmd, args, { encoding: 'utf8' }).stdout).split('\n')[0]!.trim();
   const machine = [
     `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generators share these cores`,
     `- node ${process.version}; ${version(nginxBinary(), ['-v'])}; ${version('redis-server', ['--version'])}; ${version('wrk', ['-v'])}; ${version('h2load', ['--version'])}`,
     `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${Math.max(2, CONNECTIONS / 8)} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating; the median round is shown`,
+    `- memory store: ${memoryBytes} bytes per session at ${memN.toLocaleString('en')} sessions (heap after full GC); Redis: ${redisBytes} bytes per session record (MEMORY USAGE, mean of up to 100 keys)`,
     '- S5 (nginx with the proxy-side decision cache) is not measured yet.',
   ];
   const report = `# sessiongate benchmark\n\n${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${machine.join('\n')}\n\n${lines.join('\n')}\n`;
