@@ -236,6 +236,11 @@ const schema = z
       .nullable()
       .default(null),
     failure_mode: z.enum(['closed', 'open'], { error: 'must be closed or open' }).default('closed'),
+    proxy_cache: z
+      .strictObject({
+        ttl: duration('0s').default(0),
+      })
+      .prefault({}),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be a log level' }).default('info'),
   })
   .superRefine((c, ctx) => {
@@ -439,6 +444,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
   }
   if (!c.cookie.secure) warnings.push('cookie.secure is false: the session cookie will be sent over plain HTTP');
   if (c.failure_mode === 'open') warnings.push('failure_mode is open: requests are allowed (without identity) while the store is unavailable');
+  if (c.proxy_cache.ttl > 0) warnings.push(`proxy_cache.ttl is ${c.proxy_cache.ttl / 1000}s: a proxy that caches decisions keeps honouring a session for up to that long after logout or revocation`);
   if (c.spoof_guard === 'strip') warnings.push('spoof_guard is strip: requests carrying identity headers are let on; the proxy must remove those headers');
 
   return {
@@ -477,6 +483,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
         },
         loginUrl: c.login_url,
         failureMode: c.failure_mode,
+        proxyCacheTtl: c.proxy_cache.ttl,
       },
     },
   };

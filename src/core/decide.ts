@@ -74,7 +74,7 @@ function sessionless(e: Evaluated, policy: Policy): Decision | null {
   if (e.unknownPolicy) return deny(e, 'unknown_policy', policy);
   const rule = e.rule;
   if (rule.methods !== null && !rule.methods.has(e.request.method)) return deny(e, 'method_not_allowed', policy);
-  if (rule.access === 'public') return allow(e, 'public');
+  if (rule.access === 'public') return allow(e, 'public', policy);
   if (rule.access !== 'anonymous' && e.spoofed.length > 0 && policy.spoofGuard === 'deny') return deny(e, 'spoofed_header', policy);
   return null;
 }
@@ -108,8 +108,23 @@ export function loginRedirect(loginUrl: string, req: AuthRequest): string {
   return `${loginUrl}${loginUrl.includes('?') ? '&' : '?'}rd=${encodeURIComponent(original)}`;
 }
 
-function allow(e: Evaluated, reason: AllowDecision['reason']): AllowDecision {
-  return { result: 'allow', reason, spoofed: e.spoofed, identity: [] };
+function allow(e: Evaluated, reason: AllowDecision['reason'], policy?: Policy): AllowDecision {
+  const d: AllowDecision = { result: 'allow', reason, spoofed: e.spoofed, identity: [] };
+  // Answers without a session depend on nothing that expires; a degraded answer is never reused.
+  if (!policy || policy.proxyCacheTtl <= 0) return d;
+  return { ...d, cacheFor: reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000) };
+}
+
+/**
+ * How long a proxy may reuse an allow for this session: the configured TTL, but never past the
+ * session's idle, rotation or absolute deadline, and not at all when this answer asks for a
+ * store write (touch, rotation) or is served from a rotated-away ID.
+ */
+function cacheForSession(policy: Policy, session: SessionRecord, now: number, effect: Effect | undefined, grace: boolean): number | undefined {
+  if (policy.proxyCacheTtl <= 0) return undefined;
+  if (effect !== undefined || grace) return 0;
+  const until = Math.min(now + policy.proxyCacheTtl, session.idle_expires_at, session.issued_at + policy.times.rotateAfter, session.expires_at);
+  return Math.max(0, Math.floor((until - now) / 1000));
 }
 
 function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, state: 'active' | 'grace'): AllowDecision {
@@ -167,9 +182,9 @@ export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number
   if (!r.ok) {
     if (r.reason === 'store_failed') {
       if (policy.failureMode === 'closed') return { decision: errorDecision(e, 'store_unavailable') };
-      return { decision: { ...allow(e, 'store_unavailable_open'), identity: [[DEGRADED_HEADER, 'store_unavailable']] } };
+      return { decision: { ...allow(e, 'store_unavailable_open', policy), identity: [[DEGRADED_HEADER, 'store_unavailable']] } };
     }
-    return { decision: protectedRule ? deny(e, r.reason, policy) : allow(e, 'anonymous') };
+    return { decision: protectedRule ? deny(e, r.reason, policy) : allow(e, 'anonymous', policy) };
   }
   const session = r.session;
 
@@ -185,5 +200,7 @@ export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number
     const times = touchedTimes(session, t, now);
     effect = { kind: 'touch', key: r.key, touchedAt: times.touched_at, idleExpiresAt: times.idle_expires_at };
   }
-  return { decision: allowSession(e, session, policy, r.grace ? 'grace' : 'active'), effect };
+  const decision = allowSession(e, session, policy, r.grace ? 'grace' : 'active');
+  const cacheFor = cacheForSession(policy, session, now, effect, r.grace);
+  return { decision: cacheFor === undefined ? decision : { ...decision, cacheFor }, effect };
 }

@@ -30,6 +30,8 @@ export interface Policy {
   readonly times: SessionTimes;
   readonly loginUrl: string | null;
   readonly failureMode: FailureMode;
+  /** Milliseconds a proxy may reuse an allow (nginx proxy_cache via X-Accel-Expires); 0: never. */
+  readonly proxyCacheTtl: number;
 }
 
 export interface PolicySpec {
@@ -44,6 +46,7 @@ export interface PolicySpec {
   readonly times: SessionTimes;
   readonly loginUrl: string | null;
   readonly failureMode: FailureMode;
+  readonly proxyCacheTtl?: number | undefined;
 }
 
 export function buildPolicy(spec: PolicySpec): Policy {
@@ -58,5 +61,6 @@ export function buildPolicy(spec: PolicySpec): Policy {
     times: Object.freeze({ ...spec.times }),
     loginUrl: spec.loginUrl,
     failureMode: spec.failureMode,
+    proxyCacheTtl: spec.proxyCacheTtl ?? 0,
   });
 }

@@ -47,6 +47,11 @@ export interface AllowDecision extends DecisionBase {
   /** Set-Cookie value for the client when the session was rotated. */
   readonly setCookie?: string | undefined;
   readonly sessionState?: SessionState | undefined;
+  /**
+   * Whole seconds a proxy may reuse this answer (proxy_cache.ttl bounded by the session's own
+   * idle, rotation and absolute deadlines); 0: not at all. Undefined when proxy caching is off.
+   */
+  readonly cacheFor?: number | undefined;
 }
 
 export interface DenyDecision extends DecisionBase {

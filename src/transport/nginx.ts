@@ -42,8 +42,12 @@ export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
 export function httpAnswer(d: Decision): { status: number; headers: ReadonlyArray<readonly [string, string]> } {
   const reason = [REASON_HEADER, d.reason] as const;
   if (d.result === 'allow') {
-    if (d.setCookie === undefined) return { status: 200, headers: [...d.identity, reason] };
-    return { status: 200, headers: [...d.identity, ['Set-Cookie', d.setCookie], reason] };
+    const headers: Array<readonly [string, string]> = [...d.identity, reason];
+    if (d.setCookie !== undefined) headers.push(['Set-Cookie', d.setCookie]);
+    // nginx proxy_cache obeys X-Accel-Expires before anything else; an answer that carries a
+    // new cookie is never reused.
+    if (d.cacheFor !== undefined) headers.push(['X-Accel-Expires', d.setCookie === undefined ? String(d.cacheFor) : '0']);
+    return { status: 200, headers };
   }
   if (d.result === 'error') return { status: 500, headers: [reason] };
   const headers: Array<readonly [string, string]> = [reason];

@@ -194,7 +194,7 @@ function substitute(text: string, from: string, to: string, file: string): strin
 }
 
 /** Runs the shipped nginx/ config with sessiongate and the app on the given ports. */
-export async function startNginx(opts: { sessiongatePort: number; appPort: number }): Promise<RunningNginx> {
+export async function startNginx(opts: { sessiongatePort: number; appPort: number; decisionCache?: boolean }): Promise<RunningNginx> {
   const dir = tempDir('sg-nginx-');
   cpSync(join(ROOT, 'nginx'), dir, { recursive: true });
   mkdirSync(join(dir, 'logs'), { recursive: true });
@@ -207,6 +207,10 @@ export async function startNginx(opts: { sessiongatePort: number; appPort: numbe
     conf = substitute(conf, 'server 127.0.0.1:8080;', `server 127.0.0.1:${opts.appPort};`, 'nginx.conf');
     conf = substitute(conf, 'listen 8000;', `listen 127.0.0.1:${port};`, 'nginx.conf');
     conf = substitute(conf, 'worker_processes auto;', 'worker_processes 1;', 'nginx.conf');
+    if (opts.decisionCache) {
+      conf = substitute(conf, '    # proxy_cache_path ', '    proxy_cache_path ', 'nginx.conf');
+      cpSync(join(ROOT, 'nginx/sessiongate/decision-cache.conf.example'), join(dir, 'sessiongate/decision-cache.conf'));
+    }
     writeFileSync(confPath, conf);
     const child = spawn(bin, ['-p', dir, '-c', confPath, '-e', join(dir, 'logs/error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -191,3 +191,37 @@ describe('loginRedirect', () => {
     expect(loginRedirect('https://l/login?client=a', base)).toBe('https://l/login?client=a&rd=https%3A%2F%2Fapp.example.com%2Fx');
   });
 });
+
+describe('proxy decision cache lifetime', () => {
+  const cached = testPolicy({ proxyCacheTtl: 60 * S });
+  const at = (now: number, over = {}, p = cached, uri = '/') => decide(evaluate(request({ uri, headers: cookie(good.token) }), p), found(over), p, now);
+
+  it('is absent when proxy caching is off', () => {
+    expect(at(T0 + S, {}, policy).decision).not.toHaveProperty('cacheFor');
+  });
+
+  it('is the configured TTL for a fresh session', () => {
+    expect(at(T0 + S).decision).toMatchObject({ result: 'allow', cacheFor: 60 });
+  });
+
+  it('never outlives the idle deadline, the rotation point or the absolute expiry', () => {
+    // idle: 30 min after T0; 20 s before it only 20 s are left.
+    expect(at(T0 + 30 * M - 20 * S, { touched_at: T0 + 30 * M - 20 * S - 1, issued_at: T0 + 30 * M - 20 * S - 1 }).decision).toMatchObject({ cacheFor: 20 });
+    expect(at(T0 + 10 * S, { issued_at: T0 - 30 * M + 15 * S, idle_expires_at: T0 + H }).decision).toMatchObject({ cacheFor: 5 });
+    expect(at(T0 + S, { expires_at: T0 + 8 * S }).decision).toMatchObject({ cacheFor: 7 });
+  });
+
+  it('is 0 when the answer asks for a touch or a rotation, or comes from a rotated-away ID', () => {
+    expect(at(T0 + 2 * M).decision).toMatchObject({ cacheFor: 0 }); // touch due
+    expect(at(T0 + 30 * M, { touched_at: T0 + 29 * M, idle_expires_at: T0 + 59 * M }).decision).toMatchObject({ cacheFor: 0 }); // rotation due
+    expect(at(T0 + S, { grace_until: T0 + 10 * S }).decision).toMatchObject({ sessionState: 'grace', cacheFor: 0 });
+  });
+
+  it('is the TTL for public and anonymous answers, 0 for degraded ones, and absent on denies', () => {
+    expect(decide(evaluate(request({ uri: '/~assets/a' }), cached), { kind: 'skipped' }, cached, T0).decision).toMatchObject({ reason: 'public', cacheFor: 60 });
+    expect(decide(evaluate(request({ uri: '/blog/' }), cached), { kind: 'skipped' }, cached, T0).decision).toMatchObject({ reason: 'anonymous', cacheFor: 60 });
+    const open = testPolicy({ proxyCacheTtl: 60 * S, failureMode: 'open' });
+    expect(decide(evaluate(request({ headers: cookie(good.token) }), open), { kind: 'failed' }, open, T0).decision).toMatchObject({ reason: 'store_unavailable_open', cacheFor: 0 });
+    expect(decide(evaluate(request(), cached), { kind: 'skipped' }, cached, T0).decision).not.toHaveProperty('cacheFor');
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * The proxy-side decision cache through a real nginx (the shipped decision-cache.conf): answers
+ * are reused within sessiongate's X-Accel-Expires, never across cookies or rules, and a logout
+ * reaches the cached proxy only when the cached allow runs out.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cookiePair, send } from '../support/http.js';
+import { startEchoUpstream, startNginx, startService, tempDir, waitFor, type EchoUpstream, type RunningNginx, type RunningService } from '../support/processes.js';
+
+const TOKEN = 'cache-login-token-0123456789';
+let sg: RunningService;
+let nginx: RunningNginx;
+let app: EchoUpstream;
+
+beforeAll(async () => {
+  const dir = tempDir('sg-cache-');
+  const config = join(dir, 'sessiongate.yaml');
+  writeFileSync(
+    config,
+    `proxy_cache: { ttl: 3s }
+login_token: ${TOKEN}
+rules:
+  - { path: /admin/, access: roles, roles: [admin] }
+  - { path: /, access: authenticated }
+`,
+  );
+  app = await startEchoUpstream();
+  sg = await startService({ config, env: { SESSIONGATE_SECRET: 'c'.repeat(40) } });
+  nginx = await startNginx({ sessiongatePort: sg.httpPort, appPort: app.port, decisionCache: true });
+});
+afterAll(async () => {
+  await nginx?.stop();
+  await sg?.stop();
+  await app?.close();
+});
+
+async function login(user: string, roles: string[] = ['user']): Promise<string> {
+  const r = await send(`${sg.url}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${TOKEN}`], ['Content-Type', 'application/json']], body: JSON.stringify({ user_id: user, roles }) });
+  return cookiePair(r.cookies[0]!);
+}
+
+/** How many decisions sessiongate has made, from its metrics. */
+async function decisions(): Promise<number> {
+  const text = (await send(`http://127.0.0.1:${sg.adminPort}/metrics`)).body;
+  return [...text.matchAll(/^sessiongate_decisions_total\{[^}]*transport="nginx"[^}]*\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+}
+
+const get = (path: string, cookie: string) => send(nginx.url, { path, headers: [['Cookie', cookie]] });
+
+describe('nginx decision cache', () => {
+  it('reuses an allow: repeated requests reach sessiongate once', async () => {
+    const alice = await login('alice');
+    const before = await decisions();
+    for (let i = 0; i < 5; i++) {
+      const r = await get('/app/page', alice);
+      expect(r.status).toBe(200);
+      expect(app.seen.at(-1)?.headers['x-user-id']).toBe('alice');
+    }
+    expect((await decisions()) - before).toBe(1);
+  });
+
+  it("never serves one cookie's answer to another cookie or another rule", async () => {
+    const alice = await login('alice2');
+    const bob = await login('bob');
+    expect((await get('/app/x', alice)).status).toBe(200);
+    const asBob = await get('/app/x', bob);
+    expect(asBob.status).toBe(200);
+    expect(app.seen.at(-1)?.headers['x-user-id']).toBe('bob');
+    // Same cookie, a path under a stricter rule: decided afresh, and refused.
+    expect((await get('/admin/x', alice)).status).toBe(403);
+    // A second session cookie beside the cached one changes the key, and the decision.
+    expect((await get('/app/x', `${alice}; ${bob}`)).status).toBe(401);
+    // No cookie at all: not the cached allow.
+    expect((await send(nginx.url, { path: '/app/x' })).status).toBe(401);
+  });
+
+  it('lets a logout through only when the cached allow runs out (proxy_cache.ttl)', async () => {
+    const carol = await login('carol');
+    expect((await get('/app/bye', carol)).status).toBe(200);
+    const out = await send(`${nginx.url}/~session`, { method: 'DELETE', headers: [['Cookie', carol]] });
+    expect(out.status).toBe(204);
+    // The trade-off: this nginx still has the allow...
+    expect((await get('/app/bye', carol)).status).toBe(200);
+    // ...for at most the 3 s TTL.
+    expect(await waitFor(async () => (await get('/app/bye', carol)).status === 401, 6000)).toBe(true);
+  });
+});
