@@ -36,13 +36,13 @@ const WARMUP = Number(opt('warmup', SMOKE ? '0' : '3'));
 const ROUNDS = Number(opt('rounds', SMOKE ? '1' : '2'));
 const SESSIONS = Number(opt('sessions', SMOKE ? '200' : '10000'));
 const CONNECTIONS = Number(opt('connections', '32'));
-const ALL_ROWS = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4', 'S5'] as const;
+const ALL_ROWS = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4', 'S5', 'W2'] as const;
 type RowId = (typeof ALL_ROWS)[number];
 const ROWS = opt('rows', ALL_ROWS.join(',')).split(',') as RowId[];
 const LOGIN_TOKEN = 'bench-login-token-0123456789';
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 
-const FLOOR: Record<RowId, RowId | null> = { F1: null, F2: null, F3: null, F4: null, S1: 'F2', S2: 'F2', S3: 'F3', S4: 'F4', S5: 'F1' };
+const FLOOR: Record<RowId, RowId | null> = { F1: null, F2: null, F3: null, F4: null, S1: 'F2', S2: 'F2', S3: 'F3', S4: 'F4', S5: 'F1', W2: 'S2' };
 const TARGET: Partial<Record<RowId, number>> = { S1: 0.9, S2: 0.9, S3: 0.9, S4: 1.0, S5: 0.8 };
 const WHAT: Record<RowId, string> = {
   F1: 'nginx auth_request answered inside nginx (return 204)',
@@ -54,6 +54,7 @@ const WHAT: Record<RowId, string> = {
   S3: 'sessiongate via nginx, Redis, local cache off',
   S4: 'sessiongate gRPC Check, Redis, local cache warm',
   S5: 'sessiongate via nginx with the proxy-side decision cache (memory store)',
+  W2: 'S2 with SESSIONGATE_WORKERS=2 (scaling from 1 to 2 workers; Redis, as workers need a shared store)',
 };
 
 // ------------------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ async function main(): Promise<number> {
     rows.set('S5', { id: 'S5', run: (s) => runWrk(n.port, script, s), pid: () => sg.pid });
   }
   let redisCookies: string[] | undefined;
-  if (need('S2') || need('S3') || need('S4')) {
+  if (need('S2') || need('S3') || need('S4') || need('W2')) {
     const cached = await startSessiongate({ SESSIONGATE_STORE: storeUrl });
     redisCookies = await createSessions(cached, SESSIONS);
     const file = join(dir, 'cookies-redis.txt');
@@ -350,6 +351,11 @@ async function main(): Promise<number> {
       const uncached = await startSessiongate({ SESSIONGATE_STORE: storeUrl }, noCache);
       const n = await startBenchNginx(uncached.httpPort);
       rows.set('S3', { id: 'S3', run: (s) => runWrk(n.port, script, s), pid: () => uncached.pid });
+    }
+    if (need('W2')) {
+      const two = await startSessiongate({ SESSIONGATE_STORE: storeUrl, SESSIONGATE_WORKERS: '2' });
+      const n = await startBenchNginx(two.httpPort);
+      rows.set('W2', { id: 'W2', run: (s) => runWrk(n.port, script, s), pid: () => two.pid });
     }
     if (need('S4')) {
       const body = grpcBody(redisCookies[0]!);
@@ -389,7 +395,7 @@ async function main(): Promise<number> {
     errors += (results.get(id) ?? []).reduce((a, x) => a + x.errors, 0);
     const floor = FLOOR[id] ? pick(FLOOR[id]!) : undefined;
     const ratio = floor ? `${(r.rps / floor.rps).toFixed(2)} × ${FLOOR[id]}` : FLOOR[id] ? `(${FLOOR[id]} not run)` : 'floor';
-    const target = TARGET[id] ? `≥ ${TARGET[id]!.toFixed(1)} × ${FLOOR[id]}: ${floor && r.rps / floor.rps >= TARGET[id]! ? 'met' : 'not met'}` : '';
+    const target = TARGET[id] && floor ? `≥ ${TARGET[id]!.toFixed(1)} × ${FLOOR[id]}: ${r.rps / floor.rps >= TARGET[id]! ? 'met' : 'not met'}` : '';
     lines.push(`| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} |`);
   }
   // Memory per session: the memory store at 100,000 sessions, and one Redis record.
@@ -410,6 +416,7 @@ async function main(): Promise<number> {
     `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generators share these cores`,
     `- node ${process.version}; ${version(nginxBinary(), ['-v'])}; ${version('redis-server', ['--version'])}; ${version('wrk', ['-v'])}; ${version('h2load', ['--version'])}`,
     `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${Math.max(2, CONNECTIONS / 8)} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating; the median round is shown`,
+    '- W2: peak RSS is the primary\'s; on two cores shared with nginx and wrk, a second worker has no core of its own.',
     `- memory store: ${memoryBytes} bytes per session at ${memN.toLocaleString('en')} sessions (heap after full GC); Redis: ${redisBytes} bytes per session record (MEMORY USAGE, mean of up to 100 keys)`,
     '- S5: proxy_cache.ttl 60s; its first pass over the sessions fills the cache, then nginx answers most requests itself.',
   ];

@@ -8,6 +8,8 @@ import { createStore, proveStore } from './store/index.js';
 import { createLogger } from './ops/logger.js';
 import { startService } from './main.js';
 import { VERSION } from './version.js';
+import cluster from 'node:cluster';
+import { runPrimary } from './ops/workers.js';
 
 const USAGE = `usage: sessiongate [serve] [--config FILE]
        sessiongate check-config [--config FILE]
@@ -105,7 +107,11 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
   }
 
   const log = createLogger(loaded.config.logLevel);
-  for (const w of loaded.warnings) log.warn({ msg: w });
+  if (loaded.config.workers > 1 && cluster.isPrimary) {
+    for (const w of loaded.warnings) log.warn({ msg: w });
+    return runPrimary(loaded.config.workers, log);
+  }
+  if (!cluster.isWorker) for (const w of loaded.warnings) log.warn({ msg: w });
   let service;
   try {
     service = await startService(loaded.config, log);

@@ -241,11 +241,15 @@ const schema = z
         ttl: duration('0s').default(0),
       })
       .prefault({}),
+    workers: z.int({ error: 'must be a whole number of worker processes' }).min(1).max(64).default(1),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be a log level' }).default('info'),
   })
   .superRefine((c, ctx) => {
     const ports = [c.listen.http_port, c.listen.grpc_port, c.listen.admin_port].filter((p) => p !== 0);
     if (new Set(ports).size !== ports.length) ctx.addIssue({ code: 'custom', path: ['listen'], message: 'http_port, grpc_port and admin_port must differ' });
+    if (c.workers > 1 && c.store === 'memory') {
+      ctx.addIssue({ code: 'custom', path: ['workers'], message: 'more than one worker needs a shared store (redis…): with the memory store each worker would keep its own sessions' });
+    }
   });
 
 // ---------------------------------------------------------------------------------------------
@@ -270,6 +274,8 @@ export interface Config {
   readonly policy: PolicySpec;
   readonly envoy: { readonly httpPathPrefix: string };
   readonly logLevel: string;
+  /** Worker processes sharing the listeners (node:cluster); 1 runs in this process. */
+  readonly workers: number;
 }
 
 export type ConfigResult =
@@ -293,6 +299,7 @@ export const ENV_KEYS = {
   SESSIONGATE_COOKIE_NAME: 'cookie.name',
   SESSIONGATE_COOKIE_SECURE: 'cookie.secure',
   SESSIONGATE_LOG_LEVEL: 'log_level',
+  SESSIONGATE_WORKERS: 'workers',
 } as const;
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
@@ -315,7 +322,7 @@ export function splitList(s: string): string[] {
 }
 
 function envValue(key: string, value: string): unknown {
-  if (key.endsWith('_port')) return /^\d+$/.test(value) ? Number(value) : value;
+  if (key.endsWith('_port') || key === 'workers') return /^\d+$/.test(value) ? Number(value) : value;
   if (key === 'cookie.secure') return value === 'true' ? true : value === 'false' ? false : value;
   if (key === 'secrets') return splitList(value);
   return value;
@@ -435,6 +442,9 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
   if (problems.length > 0) return { ok: false, source, problems };
   let secrets = c.secrets?.map((s) => Buffer.from(s));
   const ephemeralSecret = secrets === undefined;
+  if (ephemeralSecret && c.workers > 1) {
+    return { ok: false, source, problems: [`workers${from('workers')}: more than one worker needs configured secrets (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): a random one would differ per worker`] };
+  }
   if (!secrets) {
     secrets = [randomBytes(32)];
     warnings.push('no secret configured (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): using a random one; sessions will not survive a restart and replicas will not share them');
@@ -457,6 +467,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
       ephemeralSecret,
       loginToken: c.login_token === undefined ? null : Buffer.from(c.login_token),
       logLevel: c.log_level,
+      workers: c.workers,
       envoy: { httpPathPrefix: c.envoy.http_path_prefix },
       policy: {
         rules: c.rules,

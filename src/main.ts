@@ -19,6 +19,7 @@ import { AUTHORIZATION_SERVICE } from './transport/envoy-proto.js';
 import { createStoreProbe } from './ops/store-probe.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { VERSION } from './version.js';
+import { instanceMetrics, isWorker, shareWorkerMetrics } from './ops/workers.js';
 import type { Registry } from 'prom-client';
 
 /** How often the store is pinged for gRPC health. */
@@ -118,7 +119,10 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     envoyPrefix: prefix,
     api,
   });
-  const adminServer = createServer(createAdminApp({ store, ready: () => ready, registry: metrics.registry }));
+  if (isWorker()) shareWorkerMetrics(metrics.registry);
+  const adminServer = createServer(
+    createAdminApp({ store, ready: () => ready, registry: metrics.registry, ...(isWorker() ? { metricsText: instanceMetrics } : {}) }),
+  );
   const grpc = createEnvoyGrpcServer(check, getPolicy);
   const probe = createStoreProbe(store, STORE_PROBE_INTERVAL_MS, (up) => {
     metrics.storeUp(up);

@@ -9,6 +9,8 @@ import type { SessionStore } from '../store/types.js';
 export interface AdminDeps {
   readonly store: SessionStore;
   readonly registry: Registry;
+  /** The metrics text to serve; defaults to this registry's (a worker asks the primary for the whole instance's). */
+  readonly metricsText?: () => Promise<string>;
   /** True once every listener is up and until shutdown begins. */
   readonly ready: () => boolean;
 }
@@ -17,7 +19,7 @@ export function createAdminApp(deps: AdminDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+    res.set('Cache-Control', 'no-store').json({ status: 'ok', pid: process.pid });
   });
   app.get('/readyz', async (_req, res) => {
     res.set('Cache-Control', 'no-store');
@@ -29,8 +31,13 @@ export function createAdminApp(deps: AdminDeps): Express {
       res.status(503).json({ status: 'not_ready', store: deps.store.kind, reason: 'store_unavailable' });
     }
   });
+  const metricsText = deps.metricsText ?? (() => deps.registry.metrics());
   app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', deps.registry.contentType).send(await deps.registry.metrics());
+    try {
+      res.set('Content-Type', deps.registry.contentType).send(await metricsText());
+    } catch (err) {
+      res.status(503).set('Content-Type', 'text/plain').send(`metrics unavailable: ${(err as Error).message}\n`);
+    }
   });
   return app;
 }

@@ -40,7 +40,7 @@ function resultOf(reason: Reason): 'allow' | 'deny' | 'error' {
 
 export function createMetrics(info: { version: string }, registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry });
-  new Gauge({ name: 'sessiongate_build_info', help: 'Build information; always 1.', labelNames: ['version', 'node_version'], registers: [registry] })
+  new Gauge({ name: 'sessiongate_build_info', help: 'Build information; always 1.', labelNames: ['version', 'node_version'], registers: [registry], aggregator: 'first' })
     .labels(info.version, process.version)
     .set(1);
 
@@ -59,7 +59,7 @@ export function createMetrics(info: { version: string }, registry = new Registry
   });
   const storeOps = new Counter({ name: 'sessiongate_store_operations_total', help: 'Session store calls by operation and result (ok, error).', labelNames: ['op', 'result'], registers: [registry] });
   const storeSeconds = new Histogram({ name: 'sessiongate_store_duration_seconds', help: 'Session store call latency by operation.', labelNames: ['op'], buckets: BUCKETS, registers: [registry] });
-  const storeUp = new Gauge({ name: 'sessiongate_store_up', help: '1 while the session store answers its health probe, else 0.', registers: [registry] });
+  const storeUp = new Gauge({ name: 'sessiongate_store_up', help: '1 while the session store answers its health probe, else 0.', registers: [registry], aggregator: 'min' });
   const cache = new Counter({ name: 'sessiongate_store_cache_requests_total', help: 'Local session cache lookups by result (hit, miss, bypass while invalidation is down).', labelNames: ['result'], registers: [registry] });
   const created = new Counter({ name: 'sessiongate_sessions_created_total', help: 'Sessions created through the session API.', registers: [registry] });
   const destroyed = new Counter({ name: 'sessiongate_sessions_destroyed_total', help: 'Sessions ended on purpose, by reason (logout, revoked).', labelNames: ['reason'], registers: [registry] });
