@@ -9,12 +9,13 @@
  * headers_to_remove. A store failure is a gRPC UNAVAILABLE error, not a deny, so Envoy's own
  * failure_mode_allow / status_on_error decide.
  */
-import { Server, ServerCredentials, status as GrpcStatus, loadPackageDefinition, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Check } from '../core/check.js';
 import type { Policy } from '../core/policy.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
-import { authorizationPackage, AUTHORIZATION_SERVICE, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueOptionMsg, type HttpRequestMsg } from './envoy-proto.js';
+import { decodeCheckRequest, encodeCheckResponse } from './envoy-codec.js';
+import { AUTHORIZATION_SERVICE, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueOptionMsg, type HttpRequestMsg } from './envoy-proto.js';
 
 /** Header maps past these bounds are refused (`bad_request`): Envoy's own defaults are 100 headers and 60 KiB. */
 export const MAX_HEADERS = 512;
@@ -110,6 +111,23 @@ export function grpcError(d: Extract<Decision, { result: 'error' }>): { code: nu
   return { code: d.reason === 'store_unavailable' ? GrpcStatus.UNAVAILABLE : GrpcStatus.INTERNAL, details: d.reason };
 }
 
+/** envoy.service.auth.v3.Authorization with the lean codec (envoy-codec.ts) on the wire. */
+const AUTHORIZATION_DEFINITION: ServiceDefinition<UntypedServiceImplementation> = {
+  Check: {
+    path: '/envoy.service.auth.v3.Authorization/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: () => {
+      throw new Error('sessiongate does not send CheckRequests');
+    },
+    requestDeserialize: decodeCheckRequest,
+    responseSerialize: encodeCheckResponse,
+    responseDeserialize: () => {
+      throw new Error('sessiongate does not read CheckResponses');
+    },
+  },
+};
+
 export interface EnvoyGrpcServer {
   readonly server: Server;
   readonly health: HealthImplementation;
@@ -119,10 +137,7 @@ export interface EnvoyGrpcServer {
 
 export function createEnvoyGrpcServer(check: Check, policy: () => Policy): EnvoyGrpcServer {
   const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
-  const pkg = loadPackageDefinition(authorizationPackage()) as unknown as {
-    envoy: { service: { auth: { v3: { Authorization: { service: Parameters<Server['addService']>[0] } } } } };
-  };
-  server.addService(pkg.envoy.service.auth.v3.Authorization.service, {
+  server.addService(AUTHORIZATION_DEFINITION, {
     Check(call: ServerUnaryCall<CheckRequestMsg, CheckResponseMsg>, callback: sendUnaryData<CheckResponseMsg>) {
       check(authRequestFromCheck(call.request ?? {})).then(
         (d) => (d.result === 'error' ? callback(grpcError(d)) : callback(null, checkResponse(d, policy()))),
