@@ -64,8 +64,6 @@ export function openRecord(s: StoredSession, storeKey: string, secret: Buffer): 
   }
 }
 
-type Identity = Pick<SessionRecord, 'user_id' | 'roles' | 'attributes'>;
-
 export interface RecordOpener {
   /** openRecord, remembering the last identity opened for each store key. */
   open(s: StoredSession, storeKey: string, secret: Buffer): SessionRecord | null;
@@ -78,13 +76,19 @@ export interface RecordOpener {
  * clock fields always come from the stored record as read.
  */
 export function createRecordOpener(maxEntries: number): RecordOpener {
-  const memo = new LRUCache<string, { data: string; secret: Buffer; identity: Identity }>({ max: maxEntries });
+  const memo = new LRUCache<string, { stored: StoredSession; secret: Buffer; record: SessionRecord }>({ max: maxEntries });
   return {
     open(s, storeKey, secret) {
       const hit = memo.get(storeKey);
-      if (hit && hit.data === s.data && hit.secret.equals(secret)) return { ...clockOf(s), ...hit.identity };
+      if (hit && hit.stored.data === s.data && hit.secret.equals(secret)) {
+        // The very record object a store hands out again (memory store, local cache): no copy.
+        if (hit.stored === s) return hit.record;
+        const record: SessionRecord = { ...clockOf(s), user_id: hit.record.user_id, roles: hit.record.roles, attributes: hit.record.attributes };
+        memo.set(storeKey, { stored: s, secret, record });
+        return record;
+      }
       const r = openRecord(s, storeKey, secret);
-      if (r) memo.set(storeKey, { data: s.data, secret, identity: { user_id: r.user_id, roles: r.roles, attributes: r.attributes } });
+      if (r) memo.set(storeKey, { stored: s, secret, record: r });
       return r;
     },
   };
