@@ -9,19 +9,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
+import { firstHop, one } from './http-headers.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { Policy } from '../core/policy.js';
 import type { AuthRequest, Decision } from '../core/types.js';
-
-function one(v: string | string[] | undefined): string | undefined {
-  return typeof v === 'string' ? v : v?.[0];
-}
-
-function firstHop(v: string | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  const comma = v.indexOf(',');
-  return (comma < 0 ? v : v.slice(0, comma)).trim();
-}
 
 /** True when `url` is the prefix itself or lies below it. */
 export function underPrefix(url: string | undefined, prefix: string): boolean {

@@ -8,20 +8,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
+import { firstHop, one } from './http-headers.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { AuthRequest, Decision } from '../core/types.js';
-
-function one(v: string | string[] | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v[0];
-}
-
-/** First element of a comma-separated forwarding header (the hop closest to the client). */
-function firstHop(v: string | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  const comma = v.indexOf(',');
-  return (comma < 0 ? v : v.slice(0, comma)).trim();
-}
 
 export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
   const h = req.headers;

@@ -19,8 +19,14 @@ export default class CountReporter implements Reporter {
         else if (state === 'failed') failed++;
         else skipped++;
       }
-      if (mod.state() === 'failed' && tests === 0) failed++;
-      if (mod.errors().length > 0 && tests > 0) failed++;
+      // A failed hook fails its suite (its tests then count as skipped): count the suite.
+      let failedTests = 0;
+      for (const test of mod.children.allTests()) if (test.result().state === 'failed') failedTests++;
+      let failedSuites = 0;
+      for (const suite of mod.children.allSuites()) if (suite.state() === 'failed' && suite.errors().length > 0) failedSuites++;
+      failed += failedSuites;
+      if (mod.errors().length > 0) failed++;
+      else if (mod.state() === 'failed' && failedTests === 0 && failedSuites === 0) failed++;
     }
     failed += unhandledErrors.length;
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`);

@@ -44,9 +44,24 @@ export function redisCli(port: number, ...args: string[]): string {
   return r.stdout;
 }
 
-/** Starts redis-server with `args` (or a config file's text) and waits for PING. */
-export async function startRedisServer(opts: { args?: string[]; config?: string; sentinel?: boolean; port?: number; dir?: string } = {}): Promise<RedisProcess> {
-  const port = opts.port ?? (await freePort());
+type Args = string[] | ((port: number) => string[]);
+
+/**
+ * Starts redis-server with `args` (or a config file's text) and waits for PING. A free port can
+ * be taken by another process before redis-server binds it (tests start many servers at once):
+ * then it tries again on another port.
+ */
+export async function startRedisServer(opts: { args?: Args; config?: string; sentinel?: boolean; dir?: string } = {}): Promise<RedisProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOn(await freePort(), opts);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startRedisOn(port: number, opts: { args?: Args; config?: string; sentinel?: boolean; dir?: string }): Promise<RedisProcess> {
   const dir = opts.dir ?? tempDir('sg-redis-');
   mkdirSync(dir, { recursive: true });
   const launch = () => {
@@ -56,11 +71,14 @@ export async function startRedisServer(opts: { args?: string[]; config?: string;
       const file = join(dir, `redis-${port}.conf`);
       writeFileSync(file, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nprotected-mode no\nlogfile ${join(dir, `redis-${port}.log`)}\n${opts.config}`);
       argv = [file, ...(opts.sentinel ? ['--sentinel'] : [])];
-    } else argv = [...base, ...(opts.args ?? [])];
+    } else argv = [...base, ...(typeof opts.args === 'function' ? opts.args(port) : (opts.args ?? []))];
     return spawn('redis-server', argv, { stdio: 'ignore' });
   };
   let child = launch();
-  if (!(await waitFor(() => ping(port), 10_000, () => child.exitCode !== null))) throw new Error(`redis-server on ${port} did not start (see ${dir})`);
+  if (!(await waitFor(() => ping(port), 10_000, () => child.exitCode !== null))) {
+    child.kill('SIGKILL');
+    throw new Error(`redis-server on ${port} did not start (see ${dir})`);
+  }
   const proc: RedisProcess = {
     port,
     get child() {
@@ -155,12 +173,10 @@ export async function startCluster(size = 3): Promise<RedisCluster> {
   const dir = tempDir('sg-cluster-');
   const nodes: RedisProcess[] = [];
   for (let i = 0; i < size; i++) {
-    const port = await freePort();
     nodes.push(
       await startRedisServer({
         dir,
-        port,
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000'],
+        args: (port) => ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000'],
       }),
     );
   }
