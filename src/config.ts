@@ -334,14 +334,20 @@ function pathString(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function readFileList(path: string, key: string, problems: string[], origin: string): string[] | undefined {
+/** A file's text, or undefined with the problem recorded under `key`. */
+function readText(path: string, key: string, problems: string[], origin: string): string | undefined {
   try {
-    return splitList(readFileSync(path, 'utf8'));
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     problems.push(`${key}${origin}: cannot read ${JSON.stringify(path)} (${code})`);
     return undefined;
   }
+}
+
+function readFileList(path: string, key: string, problems: string[], origin: string): string[] | undefined {
+  const text = readText(path, key, problems, origin);
+  return text === undefined ? undefined : splitList(text);
 }
 
 export interface LoadOptions {
@@ -357,12 +363,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
   let raw: Record<string, unknown> = {};
 
   if (source !== null) {
-    let text: string | undefined;
-    try {
-      text = readFileSync(source, 'utf8');
-    } catch (err) {
-      problems.push(`config file: cannot read ${JSON.stringify(source)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
+    const text = readText(source, 'config file', problems, '');
     if (text !== undefined) {
       try {
         const doc: unknown = parseYaml(text);
@@ -409,10 +410,9 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
     delete raw['secret_file'];
   }
   if (typeof raw['login_token_file'] === 'string') {
-    const list = readFileList(raw['login_token_file'], 'login_token_file', problems, from('login_token_file'));
-    if (list) {
-      if (list.length !== 1) problems.push(`login_token_file${from('login_token_file')}: must hold exactly one token`);
-      else raw['login_token'] = list[0];
+    const token = readOneValue(raw['login_token_file'], 'login_token_file', problems, from('login_token_file'), 'token');
+    if (token !== undefined) {
+      raw['login_token'] = token;
       if (origin.has('login_token_file')) origin.set('login_token', origin.get('login_token_file')!);
     }
     delete raw['login_token_file'];
@@ -500,11 +500,23 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
   };
 }
 
+/** A file holding one value (a token, a password): the whole first line, commas included. */
+function readOneValue(path: string, key: string, problems: string[], origin: string, what: string): string | undefined {
+  const text = readText(path, key, problems, origin);
+  if (text === undefined) return undefined;
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (lines.length !== 1) {
+    problems.push(`${key}${origin}: must hold exactly one ${what}`);
+    return undefined;
+  }
+  return lines[0];
+}
+
 function readSecretFile(path: string | null, key: string, problems: string[]): string | undefined {
-  if (path === null) return undefined;
-  const list = readFileList(path, key, problems, '');
-  if (list && list.length !== 1) problems.push(`${key}: must hold exactly one password`);
-  return list?.[0];
+  return path === null ? undefined : readOneValue(path, key, problems, '', 'password');
 }
 
 function storeConfig(c: z.output<typeof schema>, problems: string[]): StoreConfig {

@@ -15,6 +15,7 @@ import type { Check } from '../core/check.js';
 import type { Policy } from '../core/policy.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
 import { decodeCheckRequest, encodeCheckResponse } from './envoy-codec.js';
+import { envoyDenial } from './envoy-denial.js';
 import { AUTHORIZATION_SERVICE, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueOptionMsg, type HttpRequestMsg } from './envoy-proto.js';
 
 /** Header maps past these bounds are refused (`bad_request`): Envoy's own defaults are 100 headers and 60 KiB. */
@@ -77,8 +78,6 @@ const hvo = (key: string, value: string, append_action: HeaderValueOptionMsg['ap
   append_action,
 });
 
-const DENY_BODY: Record<number, string> = { 302: 'Found\n', 401: 'Unauthorized\n', 403: 'Forbidden\n' };
-
 /** The CheckResponse for an allow or deny; errors are gRPC statuses instead (grpcError). */
 export function checkResponse(d: Exclude<Decision, { result: 'error' }>, policy: Policy): CheckResponseMsg {
   if (d.result === 'allow') {
@@ -96,13 +95,10 @@ export function checkResponse(d: Exclude<Decision, { result: 'error' }>, policy:
       dynamic_metadata: { fields },
     };
   }
-  const status = d.location !== undefined ? 302 : d.status;
-  const headers = [hvo('content-type', 'text/plain; charset=utf-8'), hvo('cache-control', 'no-store')];
-  if (d.location !== undefined) headers.push(hvo('location', d.location));
-  if (d.wwwAuthenticate !== undefined) headers.push(hvo('www-authenticate', d.wwwAuthenticate));
+  const denial = envoyDenial(d);
   return {
     status: { code: d.status === 401 ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED, message: d.reason },
-    denied_response: { status: { code: status }, headers, body: DENY_BODY[status] ?? '' },
+    denied_response: { status: { code: denial.status }, headers: denial.headers.map(([k, v]) => hvo(k, v)), body: denial.body },
     dynamic_metadata: { fields: { reason: { stringValue: d.reason } } },
   };
 }

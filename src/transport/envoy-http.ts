@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
+import { envoyDenial } from './envoy-denial.js';
 import { firstHop, one } from './http-headers.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { Policy } from '../core/policy.js';
@@ -36,8 +37,6 @@ export function envoyHttpAuthRequest(req: IncomingMessage, prefix: string): Auth
   };
 }
 
-const DENY_BODY: Record<number, string> = { 302: 'Found\n', 401: 'Unauthorized\n', 403: 'Forbidden\n' };
-
 export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: Policy): void {
   const out: string[] = [REASON_HEADER, d.reason];
   if (d.result === 'allow') {
@@ -55,11 +54,9 @@ export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: P
     res.end();
     return;
   }
-  const status = d.location !== undefined ? 302 : d.status;
-  if (d.location !== undefined) out.push('Location', d.location);
-  if (d.wwwAuthenticate !== undefined) out.push('WWW-Authenticate', d.wwwAuthenticate);
-  const body = DENY_BODY[status] ?? '';
-  out.push('Content-Type', 'text/plain; charset=utf-8', 'Cache-Control', 'no-store', 'Content-Length', String(body.length));
+  const { status, headers, body } = envoyDenial(d);
+  for (const [name, value] of headers) out.push(name, value);
+  out.push('Content-Length', String(body.length));
   res.writeHead(status, out);
   res.end(body);
 }

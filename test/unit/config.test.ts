@@ -203,3 +203,16 @@ cache: { ttl: 1s, negative_ttl: 0s }
     expect(formatProblems('/etc/sg.yaml', ['a: x', 'b: y'])).toBe('sessiongate: invalid configuration (/etc/sg.yaml): 2 problems\n  - a: x\n  - b: y\n');
   });
 });
+
+describe('single-value secret files', () => {
+  it('take the whole line, commas included, and refuse several lines', () => {
+    const token = file('tok,en-with,commas-0123456789\n');
+    const r = load(undefined, { SESSIONGATE_LOGIN_TOKEN_FILE: token });
+    expect(r.ok && r.config.loginToken?.toString()).toBe('tok,en-with,commas-0123456789');
+    const two = file('first-token-0123456789\nsecond-token-0123456789\n');
+    expect(problems(undefined, { SESSIONGATE_LOGIN_TOKEN_FILE: two }).join('\n')).toContain('login_token_file (from SESSIONGATE_LOGIN_TOKEN_FILE): must hold exactly one token');
+    const pw = file('pa,ss\n');
+    const redis = load(`store: redis://h:1\nredis: { password_file: "${pw}" }\n`);
+    expect(redis.ok && redis.config.store.kind !== 'memory' && redis.config.store.password).toBe('pa,ss');
+  });
+});
