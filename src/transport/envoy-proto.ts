@@ -32,6 +32,10 @@ export const LOADER_OPTIONS: Options = {
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 
 let cached: PackageDefinition | undefined;
+/**
+ * proto/ through proto-loader's generic codec. The service itself speaks the lean codec
+ * (envoy-codec.ts); this is the reference it is compared with (the benchmark's F4 floor).
+ */
 export function authorizationPackage(): PackageDefinition {
   cached ??= loadSync('envoy/service/auth/v3/external_auth.proto', LOADER_OPTIONS);
   return cached;
