@@ -39,6 +39,7 @@ const CONNECTIONS = Number(opt('connections', '32'));
 const ALL_ROWS = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4', 'S5', 'W2'] as const;
 type RowId = (typeof ALL_ROWS)[number];
 const ROWS = opt('rows', ALL_ROWS.join(',')).split(',') as RowId[];
+const H2_CLIENTS = Math.max(2, CONNECTIONS / 8);
 const LOGIN_TOKEN = 'bench-login-token-0123456789';
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 
@@ -106,7 +107,8 @@ async function startBenchNginx(authPort: number | 'inside', decisionCache = fals
 }
 
 async function startSessiongate(env: Record<string, string>, config?: string): Promise<RunningService> {
-  const sg = await startService({ ...(config ? { config } : {}), env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...env } });
+  const nodeOptions = opt('node-options', '');
+  const sg = await startService({ ...(config ? { config } : {}), env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...env } });
   cleanups.push(() => sg.stop());
   return sg;
 }
@@ -155,7 +157,7 @@ function peakRss(pid: number | undefined): number {
 // Load
 
 /** A wrk script: a dozen browser headers, a ~1 kB Cookie header, a different session per request. */
-function wrkScript(cookieFile: string): string {
+function wrkScript(cookieFile: string, pace?: { rate: number; latencyMs: number }): string {
   const others = Array.from({ length: 14 }, (_, i) => `_ga${i}=GA1.2.${'1234567890'.repeat(4)}`).join('; ');
   const file = join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
   writeFileSync(
@@ -183,9 +185,27 @@ request = function()
   headers["Cookie"] = "theme=dark; ${others}; sessiongate=" .. cookies[i] .. "; lang=en"
   return wrk.format("GET", "/app/page?id=" .. i, headers)
 end
+${pace ? paceLua(pace.rate, pace.latencyMs) : ''}
 `,
   );
   return file;
+}
+
+/**
+ * Paced load for wrk (wrk2 is not in Debian): each connection waits before its next request so
+ * that the connections together send about \`rate\` requests/s. wrk's delay() is whole
+ * milliseconds, so the wait is rounded up or down at random to keep the mean exact.
+ */
+function paceLua(rate: number, latencyMs: number): string {
+  const wait = Math.max(0, (CONNECTIONS * 1000) / rate - latencyMs);
+  return `
+local wait = ${wait.toFixed(4)}
+delay = function()
+  local whole = math.floor(wait)
+  if math.random() < wait - whole then return whole + 1 end
+  return whole
+end
+`;
 }
 
 interface Result {
@@ -218,11 +238,11 @@ function runWrk(port: number, script: string, seconds: number): Omit<Result, 'rs
   };
 }
 
-function runH2load(port: number, body: string, seconds: number): Omit<Result, 'rss'> {
+function runH2load(port: number, body: string, seconds: number, rate?: number): Omit<Result, 'rss'> {
   const log = join(dir, `h2load-${Math.random().toString(36).slice(2)}.log`);
   const r = spawnSync(
     'h2load',
-    ['-D', String(seconds), '-c', String(Math.max(2, CONNECTIONS / 8)), '-m', '16', '-t', '1', '--log-file', log, '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`],
+    ['-D', String(seconds), '-c', String(H2_CLIENTS), '-m', '16', '-t', '1', ...(rate ? [`--rps=${Math.max(1, Math.round(rate / H2_CLIENTS))}`] : []), '--log-file', log, '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`],
     { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
   );
   if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}${r.stdout}`);
@@ -269,7 +289,18 @@ function grpcBody(cookie: string): string {
 interface Row {
   id: RowId;
   run(seconds: number): Omit<Result, 'rss'>;
+  /** The same load paced to \`rate\` requests/s (for p99 at 50 % of the peak). */
+  paced(seconds: number, rate: number, latencyMs: number): Omit<Result, 'rss'>;
   pid(): number | undefined;
+}
+
+function wrkRow(id: RowId, port: number, cookieFile: string, pid: () => number | undefined): Row {
+  const script = wrkScript(cookieFile);
+  return { id, run: (s) => runWrk(port, script, s), paced: (s, rate, latencyMs) => runWrk(port, wrkScript(cookieFile, { rate, latencyMs }), s), pid };
+}
+
+function grpcRow(id: RowId, port: number, body: string, pid: () => number | undefined): Row {
+  return { id, run: (s) => runH2load(port, body, s), paced: (s, rate) => runH2load(port, body, s, rate), pid };
 }
 
 async function main(): Promise<number> {
@@ -285,15 +316,13 @@ async function main(): Promise<number> {
   writeFileSync(floorFile, floorCookies.join('\n') + '\n');
   if (need('F1')) {
     const n = await startBenchNginx('inside');
-    const script = wrkScript(floorFile);
-    rows.set('F1', { id: 'F1', run: (s) => runWrk(n.port, script, s), pid: () => n.pid });
+    rows.set('F1', wrkRow('F1', n.port, floorFile, () => n.pid));
   }
   if (need('F2')) {
     const port = await freePort();
     const floor = await forkFloor('floor-http.js', [String(port), floorFile]);
     const n = await startBenchNginx(port);
-    const script = wrkScript(floorFile);
-    rows.set('F2', { id: 'F2', run: (s) => runWrk(n.port, script, s), pid: () => floor.pid });
+    rows.set('F2', wrkRow('F2', n.port, floorFile, () => floor.pid));
   }
   if (need('F3')) {
     const client = new Redis({ port: redis.port, host: '127.0.0.1' });
@@ -304,14 +333,13 @@ async function main(): Promise<number> {
     const port = await freePort();
     const floor = await forkFloor('floor-http.js', [String(port), floorFile, String(redis.port)]);
     const n = await startBenchNginx(port);
-    const script = wrkScript(floorFile);
-    rows.set('F3', { id: 'F3', run: (s) => runWrk(n.port, script, s), pid: () => floor.pid });
+    rows.set('F3', wrkRow('F3', n.port, floorFile, () => floor.pid));
   }
   if (need('F4')) {
     const port = await freePort();
     const floor = await forkFloor('floor-grpc.js', [String(port)]);
     const body = grpcBody('x');
-    rows.set('F4', { id: 'F4', run: (s) => runH2load(port, body, s), pid: () => floor.pid });
+    rows.set('F4', grpcRow('F4', port, body, () => floor.pid));
   }
 
   // sessiongate.
@@ -323,8 +351,7 @@ async function main(): Promise<number> {
     const file = join(dir, 'cookies-memory.txt');
     writeFileSync(file, (await createSessions(sg, SESSIONS)).join('\n') + '\n');
     const n = await startBenchNginx(sg.httpPort);
-    const script = wrkScript(file);
-    rows.set('S1', { id: 'S1', run: (s) => runWrk(n.port, script, s), pid: () => sg.pid });
+    rows.set('S1', wrkRow('S1', n.port, file, () => sg.pid));
   }
   if (need('S5')) {
     const cacheConfig = join(dir, 'proxy-cache.yaml');
@@ -333,8 +360,7 @@ async function main(): Promise<number> {
     const file = join(dir, 'cookies-s5.txt');
     writeFileSync(file, (await createSessions(sg, SESSIONS)).join('\n') + '\n');
     const n = await startBenchNginx(sg.httpPort, true);
-    const script = wrkScript(file);
-    rows.set('S5', { id: 'S5', run: (s) => runWrk(n.port, script, s), pid: () => sg.pid });
+    rows.set('S5', wrkRow('S5', n.port, file, () => sg.pid));
   }
   let redisCookies: string[] | undefined;
   if (need('S2') || need('S3') || need('S4') || need('W2')) {
@@ -342,24 +368,23 @@ async function main(): Promise<number> {
     redisCookies = await createSessions(cached, SESSIONS);
     const file = join(dir, 'cookies-redis.txt');
     writeFileSync(file, redisCookies.join('\n') + '\n');
-    const script = wrkScript(file);
     if (need('S2')) {
       const n = await startBenchNginx(cached.httpPort);
-      rows.set('S2', { id: 'S2', run: (s) => runWrk(n.port, script, s), pid: () => cached.pid });
+      rows.set('S2', wrkRow('S2', n.port, file, () => cached.pid));
     }
     if (need('S3')) {
       const uncached = await startSessiongate({ SESSIONGATE_STORE: storeUrl }, noCache);
       const n = await startBenchNginx(uncached.httpPort);
-      rows.set('S3', { id: 'S3', run: (s) => runWrk(n.port, script, s), pid: () => uncached.pid });
+      rows.set('S3', wrkRow('S3', n.port, file, () => uncached.pid));
     }
     if (need('W2')) {
       const two = await startSessiongate({ SESSIONGATE_STORE: storeUrl, SESSIONGATE_WORKERS: '2' });
       const n = await startBenchNginx(two.httpPort);
-      rows.set('W2', { id: 'W2', run: (s) => runWrk(n.port, script, s), pid: () => two.pid });
+      rows.set('W2', wrkRow('W2', n.port, file, () => two.pid));
     }
     if (need('S4')) {
       const body = grpcBody(redisCookies[0]!);
-      rows.set('S4', { id: 'S4', run: (s) => runH2load(cached.grpcPort, body, s), pid: () => cached.pid });
+      rows.set('S4', grpcRow('S4', cached.grpcPort, body, () => cached.pid));
     }
   }
 
@@ -376,7 +401,7 @@ async function main(): Promise<number> {
       const list = results.get(id) ?? [];
       list.push({ ...r, rss: peakRss(row.pid()) });
       results.set(id, list);
-      process.stderr.write(`round ${round + 1} ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}\n`);
+      process.stderr.write(`round ${round + 1} ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, peak RSS ${(list.at(-1)!.rss / 1048576).toFixed(0)} MB\n`);
     }
   }
 
@@ -385,9 +410,18 @@ async function main(): Promise<number> {
     const list = [...(results.get(id) ?? [])].sort((a, b) => a.rps - b.rps);
     return list[Math.floor(list.length / 2)];
   };
+  // p99 at half load: each row again, paced to 50 % of its peak (median round); the floors too,
+  // so the share of the proxy, the load generator and the scheduler is visible.
+  const half = new Map<RowId, Omit<Result, 'rss'>>();
+  for (const id of order) {
+    const peak = pick(id)!;
+    const r = rows.get(id)!.paced(DURATION, peak.rps / 2, peak.p50 / 2);
+    half.set(id, r);
+    process.stderr.write(`half load ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}\n`);
+  }
   const lines = [
-    '| row | what | req/s | p50 ms | p99 ms | errors | peak RSS MB (during the row) | ratio to floor | target |',
-    '|---|---|---:|---:|---:|---:|---:|---|---|',
+    '| row | what | req/s | p50 ms | p99 ms | errors | peak RSS MB (during the row) | ratio to floor | target | p99 ms at ~50 % load (req/s) |',
+    '|---|---|---:|---:|---:|---:|---:|---|---|---|',
   ];
   let errors = 0;
   for (const id of order) {
@@ -396,7 +430,11 @@ async function main(): Promise<number> {
     const floor = FLOOR[id] ? pick(FLOOR[id]!) : undefined;
     const ratio = floor ? `${(r.rps / floor.rps).toFixed(2)} × ${FLOOR[id]}` : FLOOR[id] ? `(${FLOOR[id]} not run)` : 'floor';
     const target = TARGET[id] && floor ? `≥ ${TARGET[id]!.toFixed(1)} × ${FLOOR[id]}: ${r.rps / floor.rps >= TARGET[id]! ? 'met' : 'not met'}` : '';
-    lines.push(`| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} |`);
+    const h = half.get(id);
+    if (h) errors += h.errors;
+    const viaNginx = id !== 'S4' && id.startsWith('S');
+    const halfCell = h ? `${h.p99.toFixed(2)} (${h.rps.toFixed(0)})${viaNginx ? (h.p99 < 2 ? ': under 2 ms' : ': over 2 ms') : ''}` : '';
+    lines.push(`| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} | ${halfCell} |`);
   }
   // Memory per session: the memory store at 100,000 sessions, and one Redis record.
   const memN = SMOKE ? 1000 : 100_000;
@@ -415,7 +453,7 @@ async function main(): Promise<number> {
   const machine = [
     `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generators share these cores`,
     `- node ${process.version}; ${version(nginxBinary(), ['-v'])}; ${version('redis-server', ['--version'])}; ${version('wrk', ['-v'])}; ${version('h2load', ['--version'])}`,
-    `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${Math.max(2, CONNECTIONS / 8)} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating; the median round is shown`,
+    `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${H2_CLIENTS} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating; the median round is shown`,
     '- W2: peak RSS is the primary\'s; on two cores shared with nginx and wrk, a second worker has no core of its own.',
     `- memory store: ${memoryBytes} bytes per session at ${memN.toLocaleString('en')} sessions (heap after full GC); Redis: ${redisBytes} bytes per session record (MEMORY USAGE, mean of up to 100 keys)`,
     '- S5: proxy_cache.ttl 60s; its first pass over the sessions fills the cache, then nginx answers most requests itself.',
