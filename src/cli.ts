@@ -8,12 +8,14 @@ import { createStore, proveStore } from './store/index.js';
 import { createLogger } from './ops/logger.js';
 import { startService } from './main.js';
 import { VERSION } from './version.js';
+import { runDoctor } from './doctor.js';
 import cluster from 'node:cluster';
 import { runPrimary } from './ops/workers.js';
 
 const USAGE = `usage: sessiongate [serve] [--config FILE]
        sessiongate check-config [--config FILE]
        sessiongate revoke-user USER_ID [--config FILE]
+       sessiongate doctor --url URL [--cookie VALUE]   (checks a live deployment; --help)
        sessiongate --version
 
 Configuration: a YAML file (--config or SESSIONGATE_CONFIG) with SESSIONGATE_* environment
@@ -76,6 +78,7 @@ async function revokeUser(userId: string | undefined, config: Config): Promise<n
 }
 
 export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv[0] === 'doctor') return runDoctor(argv.slice(1));
   const args = parseArgs(argv);
   if (typeof args === 'string') {
     process.stderr.write(`sessiongate: ${args}\n${USAGE}`);

@@ -10,6 +10,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { normalisePath } from './core/path.js';
 import type { PolicySpec } from './core/policy.js';
+import { REDIRECT_HOST } from './core/redirect.js';
 import { ROLE_NAME, ROLE_NAME_HINT } from './session/record.js';
 import type { CacheOptions } from './store/cached.js';
 import type { RedisConnection } from './store/redis.js';
@@ -235,6 +236,9 @@ const schema = z
       .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
       .nullable()
       .default(null),
+    allowed_redirect_hosts: z
+      .array(z.string().regex(REDIRECT_HOST, { error: 'must be a host name (app.example.com), a domain with a leading dot (.example.com), optionally with :port' }))
+      .default([]),
     failure_mode: z.enum(['closed', 'open'], { error: 'must be closed or open' }).default('closed'),
     proxy_cache: z
       .strictObject({
@@ -300,6 +304,8 @@ export const ENV_KEYS = {
   SESSIONGATE_COOKIE_SECURE: 'cookie.secure',
   SESSIONGATE_LOG_LEVEL: 'log_level',
   SESSIONGATE_WORKERS: 'workers',
+  SESSIONGATE_LOGIN_URL: 'login_url',
+  SESSIONGATE_ALLOWED_REDIRECT_HOSTS: 'allowed_redirect_hosts',
 } as const;
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
@@ -324,7 +330,7 @@ export function splitList(s: string): string[] {
 function envValue(key: string, value: string): unknown {
   if (key.endsWith('_port') || key === 'workers') return /^\d+$/.test(value) ? Number(value) : value;
   if (key === 'cookie.secure') return value === 'true' ? true : value === 'false' ? false : value;
-  if (key === 'secrets') return splitList(value);
+  if (key === 'secrets' || key === 'allowed_redirect_hosts') return splitList(value);
   return value;
 }
 
@@ -493,6 +499,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
           rotationGrace: c.session.rotation_grace,
         },
         loginUrl: c.login_url,
+        allowedRedirectHosts: c.allowed_redirect_hosts,
         failureMode: c.failure_mode,
         proxyCacheTtl: c.proxy_cache.ttl,
       },

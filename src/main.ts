@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { createProbe } from './api/probe.js';
 import { createSessionApi } from './api/session-api.js';
 import type { Config } from './config.js';
 import { createCheck } from './core/check.js';
@@ -109,6 +110,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
 
   const api = express();
   api.disable('x-powered-by');
+  api.use(createProbe({ policy: getPolicy }));
   api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: () => current.loginToken, log, metrics }));
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
 

@@ -146,8 +146,19 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       .json({ user_id: record.user_id, expires_at: iso(record.expires_at), idle_expires_at: iso(record.idle_expires_at) });
   });
 
+  // Logout. `?rd=<url>`: where the page should go next, answered as JSON for the page to follow
+  // (a DELETE is sent by script, not by navigation). An unsafe rd is refused before anything
+  // changes: the session stays, and the answer says why.
   router.delete('/~session', async (req, res) => {
     const policy = deps.policy();
+    let redirect: string | undefined;
+    const rd = req.query['rd'];
+    if (rd !== undefined) {
+      // The Host the proxy passed on (nginx: `proxy_set_header Host $host`); never a client's
+      // X-Forwarded-Host, which would let the caller name the host it may be sent to.
+      redirect = typeof rd === 'string' ? policy.redirects.safeTarget(rd, req.headers.host) : undefined;
+      if (redirect === undefined) return problem(res, 400, 'invalid_redirect');
+    }
     const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
     if (cred.kind === 'valid') {
       try {
@@ -160,7 +171,9 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       log.info({ msg: 'session destroyed' });
       metrics?.sessionsDestroyed('logout', 1);
     }
-    res.status(204).set('Cache-Control', 'no-store').append('Set-Cookie', policy.cookies.clear()).end();
+    res.set('Cache-Control', 'no-store').append('Set-Cookie', policy.cookies.clear());
+    if (redirect === undefined) res.status(204).end();
+    else res.status(200).json({ redirect });
   });
 
   router.get('/~session', async (req, res) => {

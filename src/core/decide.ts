@@ -10,6 +10,7 @@ import { normalisePath } from './path.js';
 import type { Policy } from './policy.js';
 import type { DenyReason, ErrorReason } from './reasons.js';
 import { isUnauthenticated } from './reasons.js';
+import type { RedirectPolicy } from './redirect.js';
 import type { Rule } from './rules.js';
 import { DEFAULT_RULE } from './rules.js';
 import type { AllowDecision, AuthRequest, Decision, DenyDecision, ErrorDecision, HeaderMap } from './types.js';
@@ -99,12 +100,16 @@ export function isBrowserNavigation(req: AuthRequest): boolean {
 
 const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
-/** `login_url?rd=<original URL>`; without rd when the original URL cannot be rebuilt safely. */
-export function loginRedirect(loginUrl: string, req: AuthRequest): string {
+/**
+ * `login_url?rd=<original URL>`; without rd when the original URL cannot be rebuilt safely or
+ * its host is not one a browser may be sent back to (`allowed_redirect_hosts`).
+ */
+export function loginRedirect(loginUrl: string, req: AuthRequest, redirects?: RedirectPolicy): string {
   const scheme = req.scheme === 'https' || req.scheme === 'http' ? req.scheme : undefined;
   const uri = req.uri;
-  if (scheme === undefined || !HOST.test(req.host) || uri === undefined || uri[0] !== '/' || uri[1] === '/') return loginUrl;
+  if (scheme === undefined || !HOST.test(req.host) || uri === undefined || uri[0] !== '/' || uri[1] === '/' || uri[1] === '\\') return loginUrl;
   const original = `${scheme}://${req.host}${uri}`;
+  if (redirects !== undefined && redirects.safeTarget(original, req.host) === undefined) return loginUrl;
   return `${loginUrl}${loginUrl.includes('?') ? '&' : '?'}rd=${encodeURIComponent(original)}`;
 }
 
@@ -163,7 +168,7 @@ function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string)
   if (bearer) {
     wwwAuthenticate = e.credential.kind === 'none' ? 'Bearer realm="sessiongate"' : 'Bearer realm="sessiongate", error="invalid_token"';
   } else if (policy.loginUrl !== null && isBrowserNavigation(e.request)) {
-    location = loginRedirect(policy.loginUrl, e.request);
+    location = loginRedirect(policy.loginUrl, e.request, policy.redirects);
   }
   return { result: 'deny', reason, status: 401, spoofed: e.spoofed, location, wwwAuthenticate };
 }

@@ -4,7 +4,12 @@
  * than guessed: encoded slashes and backslashes, NUL and other control characters, invalid or
  * overlong UTF-8, raw non-ASCII bytes. What is unambiguous is canonicalised: unreserved
  * percent-escapes are decoded, `;params` are cut from segments (Tomcat and Spring treat
- * `/..;/` as `/../`), `.`/`..` resolved, repeated slashes collapsed, query and fragment dropped.
+ * `/..;/` as `/../`), `.` segments and repeated slashes collapsed, the query dropped. A `..`
+ * segment (raw, `%2e%2e`, `.%2e`, `..;x`) is refused: see below.
+ *
+ * Also refused: a `#` anywhere (clients never send a fragment; an application that does not
+ * cut at `#` would resolve `/public/#/../../admin` to `/admin` where a cut gives `/public/`),
+ * and double-encoded escapes (`%252e`: `%2e` to an application that decodes twice).
  */
 
 const HEX = '0123456789ABCDEF';
@@ -47,16 +52,10 @@ export function normalisePath(target: string): string | null {
   let raw = target[0] === '/' ? target : stripAbsoluteForm(target);
   if (raw === null || raw[0] !== '/') return null;
 
-  // Query and fragment do not take part in matching.
-  let end = raw.length;
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw.charCodeAt(i);
-    if (c === 63 /* ? */ || c === 35 /* # */) {
-      end = i;
-      break;
-    }
-  }
-  raw = raw.slice(0, end);
+  if (raw.includes('#')) return null;
+  // The query does not take part in matching.
+  const q = raw.indexOf('?');
+  if (q >= 0) raw = raw.slice(0, q);
 
   // One pass: validate characters, decode unreserved escapes, keep the rest upper-cased,
   // and collect the fully decoded bytes to prove they are valid UTF-8.
@@ -85,6 +84,9 @@ export function normalisePath(target: string): string | null {
     if (isUnreserved(b)) out += String.fromCharCode(b);
     else out += '%' + HEX[hi] + HEX[lo];
   }
+  // `%25` followed by two hex digits, once unreserved escapes are decoded (`%252e`, and
+  // `%25%32%65` too): an escape encoded twice.
+  if (decodedBytes && /%25[0-9A-Fa-f]{2}/.test(out)) return null;
   if (decodedBytes) {
     try {
       utf8.decode(Uint8Array.from(decodedBytes));
@@ -105,11 +107,10 @@ export function normalisePath(target: string): string | null {
       trailing = last;
       continue;
     }
-    if (seg === '..') {
-      segments.pop();
-      trailing = last;
-      continue;
-    }
+    // `..` is refused, not resolved: browsers resolve it before sending, so only a crafted
+    // request carries one, and the two readings differ. Resolved, `/private/..` is `/`; an
+    // application routing by prefix on the raw path (nginx forwards it raw) serves /private.
+    if (seg === '..') return null;
     segments.push(seg);
     trailing = false;
   }

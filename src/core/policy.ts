@@ -2,6 +2,7 @@
  * The policy: everything a decision needs from configuration, compiled once at start-up (or
  * reload) into lookup tables and closures, and applied cheaply per request.
  */
+import { createRedirectPolicy, type RedirectPolicy } from './redirect.js';
 import type { CookieWriter } from '../session/cookie.js';
 import { createCookieWriter } from '../session/cookie.js';
 import type { SessionTimes } from '../session/record.js';
@@ -29,6 +30,8 @@ export interface Policy {
   readonly cookies: CookieWriter;
   readonly times: SessionTimes;
   readonly loginUrl: string | null;
+  /** Where a browser may be sent back to (login `rd`, logout return URL). */
+  readonly redirects: RedirectPolicy;
   readonly failureMode: FailureMode;
   /** Milliseconds a proxy may reuse an allow (nginx proxy_cache via X-Accel-Expires); 0: never. */
   readonly proxyCacheTtl: number;
@@ -45,6 +48,8 @@ export interface PolicySpec {
   readonly cookie: CookieSettings;
   readonly times: SessionTimes;
   readonly loginUrl: string | null;
+  /** `allowed_redirect_hosts`; empty: only the host a request came to. */
+  readonly allowedRedirectHosts?: readonly string[] | undefined;
   readonly failureMode: FailureMode;
   readonly proxyCacheTtl?: number | undefined;
 }
@@ -60,6 +65,7 @@ export function buildPolicy(spec: PolicySpec): Policy {
     cookies: createCookieWriter(spec.cookie),
     times: Object.freeze({ ...spec.times }),
     loginUrl: spec.loginUrl,
+    redirects: createRedirectPolicy(spec.allowedRedirectHosts ?? []),
     failureMode: spec.failureMode,
     proxyCacheTtl: spec.proxyCacheTtl ?? 0,
   });

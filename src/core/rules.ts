@@ -72,8 +72,20 @@ export interface RuleSet {
   named(name: string): Rule | undefined;
 }
 
+/**
+ * sessiongate's own paths, ahead of every configured rule: the probe `sessiongate doctor`
+ * sends requests to through the proxy. `/~sessiongate/probe/public` needs no session (the
+ * spoofing checks), everything else under `/~sessiongate/probe/` needs one (the forged-cookie,
+ * traversal and forwarded-header checks). GET only.
+ */
+export const PROBE_PREFIX = '/~sessiongate/probe';
+export const BUILT_IN_RULES: readonly Rule[] = [
+  compileRule({ path: `${PROBE_PREFIX}/public`, access: 'public', methods: ['GET'] }, -2),
+  compileRule({ path: `${PROBE_PREFIX}/`, access: 'authenticated', methods: ['GET'] }, -3),
+];
+
 export function compileRules(specs: readonly RuleSpec[], policies: Readonly<Record<string, PolicyRuleSpec>> = {}): RuleSet {
-  const rules = specs.map(compileRule);
+  const rules = [...BUILT_IN_RULES, ...specs.map(compileRule)];
   const anyInsensitive = rules.some((r) => !r.caseSensitive);
   const named = new Map(Object.entries(policies).map(([name, spec]) => [name, compileRule({ ...spec, path: '/' }, -1)]));
   return {

@@ -194,7 +194,7 @@ function substitute(text: string, from: string, to: string, file: string): strin
 }
 
 /** Runs the shipped nginx/ config with sessiongate and the app on the given ports. */
-export async function startNginx(opts: { sessiongatePort: number; appPort: number; decisionCache?: boolean }): Promise<RunningNginx> {
+export async function startNginx(opts: { sessiongatePort: number; appPort: number; decisionCache?: boolean; mutate?: (dir: string) => void }): Promise<RunningNginx> {
   const dir = tempDir('sg-nginx-');
   cpSync(join(ROOT, 'nginx'), dir, { recursive: true });
   mkdirSync(join(dir, 'logs'), { recursive: true });
@@ -212,6 +212,7 @@ export async function startNginx(opts: { sessiongatePort: number; appPort: numbe
       cpSync(join(ROOT, 'nginx/sessiongate/decision-cache.conf.example'), join(dir, 'sessiongate/decision-cache.conf'));
     }
     writeFileSync(confPath, conf);
+    opts.mutate?.(dir);
     const child = spawn(bin, ['-p', dir, '-c', confPath, '-e', join(dir, 'logs/error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -35,9 +35,9 @@ const rows: Row[] = [
   { name: 'public path, no cookie', uri: '/~assets/app.css', expect: { result: 'allow', reason: 'public' } },
   { name: 'public path ignores a forged cookie', uri: '/~assets/app.css', headers: cookie(forged.token), expect: { result: 'allow', reason: 'public' } },
   { name: 'public path with spoofed header is allowed (proxy strips)', uri: '/~assets/x', headers: { 'x-user-id': 'root' }, expect: { result: 'allow', reason: 'public', spoofed: ['x-user-id'] } },
-  // traversal out of the public prefix lands on protected rules
-  { name: 'traversal ../', uri: '/~assets/../admin/', expect: { result: 'deny', reason: 'no_session', status: 401 } },
-  { name: 'traversal %2e%2e', uri: '/~assets/%2e%2e/admin', expect: { result: 'deny', reason: 'no_session', status: 401 } },
+  // traversal out of the public prefix is refused outright (403 bad_path), never public
+  { name: 'traversal ../', uri: '/~assets/../admin/', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
+  { name: 'traversal %2e%2e', uri: '/~assets/%2e%2e/admin', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
   { name: 'double slash', uri: '//admin', expect: { result: 'deny', reason: 'no_session', status: 401 } },
   { name: 'path params', uri: '/admin;x', expect: { result: 'deny', reason: 'no_session', status: 401 } },
   { name: 'query holding a public prefix', uri: '/private?x=/~assets/', expect: { result: 'deny', reason: 'no_session' } },

@@ -7,22 +7,12 @@ describe('normalisePath', () => {
     ['/a/b', '/a/b'],
     ['/a/b/', '/a/b/'],
     ['/a/b?x=1', '/a/b'],
-    ['/a/b#frag', '/a/b'],
-    ['/a#frag?x', '/a'],
     ['/private?x=/~assets/', '/private'],
     ['//admin', '/admin'],
     ['/a//b///c', '/a/b/c'],
     ['/./a/./b', '/a/b'],
-    ['/a/b/..', '/a/'],
-    ['/a/b/../c', '/a/c'],
-    ['/../../a', '/a'],
-    ['/~assets/../admin', '/admin'],
-    ['/~assets/%2e%2e/admin', '/admin'],
-    ['/~assets/%2E%2E/admin', '/admin'],
-    ['/~assets/.%2e/admin', '/admin'],
     ['/admin;x', '/admin'],
     ['/admin;jsessionid=1/x', '/admin/x'],
-    ['/~assets/..;/admin', '/admin'],
     ['/%61dmin', '/admin'],
     ['/%7Euser', '/~user'],
     ['/a%20b', '/a%20b'],
@@ -37,6 +27,20 @@ describe('normalisePath', () => {
   it.each([
     ['empty', ''],
     ['no leading slash', 'admin'],
+    ['a fragment (never sent by clients; /pub/#/../../admin is /admin to some apps)', '/a/b#frag'],
+    ['a fragment after the query', '/a?x#/../../admin'],
+    ['a double-encoded dot', '/~assets/%252e%252e/admin'],
+    ['a double-encoded dot with encoded hex digits', '/%25%32%65%25%32%65/admin'],
+    ['.. (resolved, /private/.. is / but /private to a prefix router on the raw path)', '/private/..'],
+    ['.. in the middle', '/a/b/../c'],
+    ['.. above the root', '/../../a'],
+    ['.. out of a public prefix', '/~assets/../admin'],
+    ['encoded ..', '/~assets/%2e%2e/admin'],
+    ['encoded .. (upper case)', '/~assets/%2E%2E/admin'],
+    ['half-encoded ..', '/~assets/.%2e/admin'],
+    ['..;', '/~assets/..;/admin'],
+    ['..; after an empty param segment', '/private/;/..'],
+    ['a double-encoded slash', '/a%252fb'],
     ['asterisk form', '*'],
     ['encoded slash', '/~assets/..%2fadmin'],
     ['encoded slash upper', '/~assets/..%2Fadmin'],
@@ -60,7 +64,7 @@ describe('normalisePath', () => {
   });
 
   it('is idempotent on its own output', () => {
-    for (const p of ['/a/./b/../c/', '//x//y', '/%61%62%2C', '/a;b/c;d']) {
+    for (const p of ['/a/./b/c/', '//x//y', '/%61%62%2C', '/a;b/c;d']) {
       const once = normalisePath(p)!;
       expect(normalisePath(once)).toBe(once);
     }

@@ -1,0 +1,135 @@
+/**
+ * The gRPC Check port under abuse: missing fields, huge header maps, messages over the size
+ * limit, bytes that are not protobuf, bytes that are not HTTP/2, many concurrent streams.
+ * Every answer is a deny or a refusal, never an allow, and the server keeps serving.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_MESSAGE_BYTES } from '../../src/transport/envoy-grpc.js';
+import { GRPC, RawEnvoyClient } from '../support/envoy-wire.js';
+import { HOST, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+/** After each abuse: a good session is still allowed and a missing one still denied. */
+async function stillServing(): Promise<void> {
+  const cookie = await h.login('after');
+  const ok = await h.grpc.check({ method: 'GET', path: '/app', host: HOST, headers: { cookie } });
+  expect('response' in ok && ok.response.code).toBe(GRPC.OK);
+  const no = await h.grpc.check({ method: 'GET', path: '/app', host: HOST, headers: {} });
+  expect('response' in no && no.response.code).toBe(GRPC.UNAUTHENTICATED);
+}
+
+function notAllowed(out: Awaited<ReturnType<RawEnvoyClient['check']>>): void {
+  if ('error' in out) expect(out.error.code).not.toBe(GRPC.OK);
+  else expect(out.response.code).not.toBe(GRPC.OK);
+}
+
+describe('gRPC Check under abuse', () => {
+  it('an empty CheckRequest: denied', async () => {
+    notAllowed(await h.grpc.checkBytes(new Uint8Array(0)));
+    await stillServing();
+  });
+
+  it('attributes without request.http, or no attributes: denied', async () => {
+    notAllowed(await h.grpc.check({ method: 'GET', path: '/app', host: HOST, omitHttp: true }));
+    notAllowed(await h.grpc.check({ method: 'GET', path: '/app', host: HOST, omitAttributes: true }));
+    await stillServing();
+  });
+
+  it('an empty path or method: denied', async () => {
+    notAllowed(await h.grpc.check({ method: '', path: '', host: HOST, headers: { cookie: await h.login() } }));
+    notAllowed(await h.grpc.check({ method: 'GET', path: 'app', host: HOST, headers: {} }));
+    await stillServing();
+  });
+
+  it('bytes that are not a CheckRequest: refused, never allowed', async () => {
+    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x7f]), Buffer.alloc(4096, 0x0a)]) {
+      notAllowed(await h.grpc.checkBytes(bytes));
+    }
+    await stillServing();
+  });
+
+  it('a huge header map without a session: denied', async () => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 20_000; i++) headers[`x-junk-${i}`] = 'v'.repeat(20);
+    notAllowed(await h.grpc.check({ method: 'GET', path: '/app', host: HOST, headers }));
+    await stillServing();
+  });
+
+  it('a huge header map around a good cookie: allowed as that user only', async () => {
+    const headers: Record<string, string> = { cookie: await h.login('bulk') };
+    for (let i = 0; i < 10_000; i++) headers[`x-user-id-${i}`] = 'FORGED';
+    const out = await h.grpc.check({ method: 'GET', path: '/app', host: HOST, headers });
+    expect('response' in out).toBe(true);
+    if ('response' in out && out.response.code === GRPC.OK) {
+      expect(out.response.ok!.headers.find((x) => x.key.toLowerCase() === 'x-user-id')?.value).toBe('bulk');
+      expect(out.response.ok!.headers.every((x) => !x.value.includes('FORGED'))).toBe(true);
+    }
+    await stillServing();
+  });
+
+  it('a message over the size limit: RESOURCE_EXHAUSTED', async () => {
+    const out = await h.grpc.check({ method: 'GET', path: '/app', host: HOST, headers: { 'x-big': 'x'.repeat(MAX_MESSAGE_BYTES + 1024) } });
+    expect('error' in out && out.error.code).toBe(GRPC.RESOURCE_EXHAUSTED);
+    await stillServing();
+  });
+
+  it('garbage bytes on the port (not HTTP/2): the connection is dropped, the server keeps serving', async () => {
+    for (const garbage of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(65536, 0x41), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\xff\xff\xff\xff\xff\xff')]) {
+      await new Promise<void>((resolve) => {
+        const s = connect(h.svc.ports.grpc, '127.0.0.1', () => s.write(garbage));
+        s.on('data', () => {});
+        s.on('error', () => resolve());
+        s.on('close', () => resolve());
+        setTimeout(() => {
+          s.destroy();
+          resolve();
+        }, 2000);
+      });
+    }
+    await stillServing();
+  });
+
+  it('many concurrent streams: every answer is right for its own request', async () => {
+    const users = await Promise.all(Array.from({ length: 20 }, (_, i) => h.login(`u${i}`)));
+    const client = new RawEnvoyClient(`127.0.0.1:${h.svc.ports.grpc}`);
+    try {
+      const calls = Array.from({ length: 1000 }, (_, i) => {
+        const good = i % 2 === 0;
+        const cookie = good ? users[i % 20]! : `sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`;
+        return client.check({ method: 'GET', path: '/app', host: HOST, headers: { cookie, 'x-user-id': 'FORGED' } }).then((out) => ({ i, out }));
+      });
+      for (const { i, out } of await Promise.all(calls)) {
+        expect('response' in out, `call ${i}`).toBe(true);
+        if (!('response' in out)) continue;
+        // A spoofed X-User-Id on a protected path is a deny either way (spoof_guard: deny).
+        expect(out.response.code, `call ${i}`).not.toBe(GRPC.OK);
+        expect(out.response.metadata['reason']).toBe('spoofed_header');
+      }
+      const clean = await Promise.all(
+        Array.from({ length: 400 }, (_, i) =>
+          client.check({ method: 'GET', path: '/app', host: HOST, headers: { cookie: i % 2 === 0 ? users[i % 20]! : 'sessiongate=garbage' } }).then((out) => ({ i, out })),
+        ),
+      );
+      for (const { i, out } of clean) {
+        if (!('response' in out)) throw new Error(`call ${i}: ${out.error.message}`);
+        if (i % 2 === 0) {
+          expect(out.response.code).toBe(GRPC.OK);
+          expect(out.response.ok!.headers.find((x) => x.key.toLowerCase() === 'x-user-id')?.value).toBe(`u${i % 20}`);
+        } else {
+          expect(out.response.code).toBe(GRPC.UNAUTHENTICATED);
+        }
+      }
+    } finally {
+      client.close();
+    }
+    await stillServing();
+  });
+});
