@@ -108,7 +108,9 @@ async function startBenchNginx(authPort: number | 'inside', decisionCache = fals
 
 async function startSessiongate(env: Record<string, string>, config?: string): Promise<RunningService> {
   const nodeOptions = opt('node-options', '');
-  const sg = await startService({ ...(config ? { config } : {}), env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...env } });
+  // --node-args: flags NODE_OPTIONS does not take (--cpu-prof --cpu-prof-dir=DIR).
+  const nodeArgs = opt('node-args', '').split(' ').filter(Boolean);
+  const sg = await startService({ ...(config ? { config } : {}), nodeArgs, env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...env } });
   cleanups.push(() => sg.stop());
   return sg;
 }

@@ -197,7 +197,7 @@ const schema = z
       .strictObject({
         enabled: z.boolean().default(true),
         max_entries: z.int().min(1).default(10_000),
-        ttl: duration('1ms').default(2000),
+        ttl: duration('1ms').default(10_000),
         negative_ttl: duration('0s').default(500),
       })
       .prefault({}),

@@ -79,7 +79,10 @@ export function createCachedStore(
         observe('bypass');
         return inner.get(key);
       }
-      const hit = cache.get(key);
+      let hit = cache.get(key);
+      // A copy that looks idle-expired may only be stale: another replica may have touched the
+      // session since. Ask the store before anyone is turned away on a cached idle time.
+      if (hit?.value && clock() >= hit.value.idle_expires_at) hit = undefined;
       if (hit) {
         stats.hits++;
         observe('hit');

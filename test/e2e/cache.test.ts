@@ -11,8 +11,7 @@ import { waitFor } from '../support/processes.js';
 import { redisCli, redisOptions, startRedisServer, type RedisProcess } from '../support/redis.js';
 
 let redis: RedisProcess;
-const clock = () => T0;
-async function replica(): Promise<CachedStore> {
+async function replica(clock: () => number = () => T0): Promise<CachedStore> {
   const store = createRedisStore(redisOptions(`redis://127.0.0.1:${redis.port}`, clock));
   const bus = createRedisBus(store);
   const cached = createCachedStore(store, { maxEntries: 100, ttl: 60_000, negativeTtl: 60_000 }, bus, clock);
@@ -63,6 +62,26 @@ describe('local cache', () => {
     expect(await waitFor(async () => (await b.get(r))?.grace_until === T0 + 1000, 1000)).toBe(true);
     await a.destroyUser(['cache-user']);
     expect(await waitFor(async () => (await b.get(u)) === null, 1000)).toBe(true);
+  });
+
+  it('re-reads a copy that looks idle-expired: another replica may have touched the session', async () => {
+    const now = { t: T0 };
+    const [c1, c2] = [await replica(() => now.t), await replica(() => now.t)];
+    try {
+      const k = key();
+      const s = stored();
+      await c1.create(k, s);
+      expect((await c2.get(k))?.idle_expires_at).toBe(s.idle_expires_at); // cached on c2
+      now.t = s.idle_expires_at - 1000;
+      await c1.touch(k, now.t, now.t + 30 * 60_000); // touches publish nothing
+      now.t = s.idle_expires_at + 1000; // c2's copy now looks idle-expired
+      const before = c2.stats.misses;
+      expect((await c2.get(k))?.idle_expires_at).toBe(s.idle_expires_at - 1000 + 30 * 60_000);
+      expect(c2.stats.misses).toBe(before + 1);
+    } finally {
+      await c1.close();
+      await c2.close();
+    }
   });
 
   it('is flushed and bypassed while its pub/sub connection is down, and back after', async () => {

@@ -65,8 +65,8 @@ export interface RunningService {
 }
 
 /** Starts `bin/sessiongate.js` (the built service) and waits for its `listening` line. */
-export async function startService(opts: { config?: string; env?: Record<string, string> } = {}): Promise<RunningService> {
-  const args = [join(ROOT, 'bin/sessiongate.js')];
+export async function startService(opts: { config?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<RunningService> {
+  const args = [...(opts.nodeArgs ?? []), join(ROOT, 'bin/sessiongate.js')];
   if (opts.config) args.push('--config', opts.config);
   const child = spawn(process.execPath, args, {
     env: {
