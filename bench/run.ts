@@ -100,7 +100,16 @@ async function startBenchNginx(authPort: number | 'inside', decisionCache = fals
   writeFileSync(join(d, 'sessiongate/endpoints.conf'), endpoints);
   writeFileSync(join(d, 'sessiongate/protect.conf'), readFileSync(join(ROOT, 'nginx/sessiongate/protect.conf'), 'utf8'));
   const child = spawn(nginxBinary(), ['-p', d, '-c', join(d, 'nginx.conf'), '-e', join(d, 'logs/error.log'), '-g', 'daemon off;'], { stdio: 'ignore' });
-  cleanups.push(() => child.kill('SIGKILL'));
+  // SIGTERM (fast shutdown): the master takes its workers down; SIGKILL would orphan them.
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => (child.kill('SIGKILL'), resolve()), 3000).unref();
+      }),
+  );
   const up = await waitFor(async () => (await send(`http://127.0.0.1:${port}/~assets/x`).then(() => true, () => false)), 5000);
   if (!up) throw new Error(`nginx for ${authPort} did not start: ${readFileSync(join(d, 'logs/error.log'), 'utf8')}`);
   return { port, pid: child.pid! };

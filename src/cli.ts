@@ -9,6 +9,7 @@ import { createLogger } from './ops/logger.js';
 import { startService } from './main.js';
 import { VERSION } from './version.js';
 import { runDoctor } from './doctor.js';
+import { runTokenCommand } from './token-cli.js';
 import cluster from 'node:cluster';
 import { runPrimary } from './ops/workers.js';
 
@@ -16,6 +17,7 @@ const USAGE = `usage: sessiongate [serve] [--config FILE]
        sessiongate check-config [--config FILE]
        sessiongate revoke-user USER_ID [--config FILE]
        sessiongate doctor --url URL [--cookie VALUE]   (checks a live deployment; --help)
+       sessiongate token create --user USER [--roles A,B] [--ttl 90d] | token list | token revoke ID
        sessiongate --version
 
 Configuration: a YAML file (--config or SESSIONGATE_CONFIG) with SESSIONGATE_* environment
@@ -79,6 +81,7 @@ async function revokeUser(userId: string | undefined, config: Config): Promise<n
 
 export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv[0] === 'doctor') return runDoctor(argv.slice(1));
+  if (argv[0] === 'token') return runTokenCommand(argv.slice(1), env);
   const args = parseArgs(argv);
   if (typeof args === 'string') {
     process.stderr.write(`sessiongate: ${args}\n${USAGE}`);

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { normalisePath } from './core/path.js';
 import type { PolicySpec } from './core/policy.js';
 import { REDIRECT_HOST } from './core/redirect.js';
+import { externalSessionSchema, type ExternalSessionSpec } from './external/index.js';
 import { ROLE_NAME, ROLE_NAME_HINT } from './session/record.js';
 import type { CacheOptions } from './store/cached.js';
 import type { RedisConnection } from './store/redis.js';
@@ -240,6 +241,8 @@ const schema = z
       .array(z.string().regex(REDIRECT_HOST, { error: 'must be a host name (app.example.com), a domain with a leading dot (.example.com), optionally with :port' }))
       .default([]),
     failure_mode: z.enum(['closed', 'open'], { error: 'must be closed or open' }).default('closed'),
+    external_sessions: z.array(externalSessionSchema).default([]),
+    dev_login: z.boolean({ error: 'must be true or false' }).default(false),
     proxy_cache: z
       .strictObject({
         ttl: duration('0s').default(0),
@@ -280,6 +283,10 @@ export interface Config {
   readonly logLevel: string;
   /** Worker processes sharing the listeners (node:cluster); 1 runs in this process. */
   readonly workers: number;
+  /** Applications' own session stores (src/external/). Not reloadable: they hold connections. */
+  readonly external: readonly ExternalSessionSpec[];
+  /** GET /~session/dev: sessions without the login service (loopback only). */
+  readonly devLogin: boolean;
 }
 
 export type ConfigResult =
@@ -306,6 +313,7 @@ export const ENV_KEYS = {
   SESSIONGATE_WORKERS: 'workers',
   SESSIONGATE_LOGIN_URL: 'login_url',
   SESSIONGATE_ALLOWED_REDIRECT_HOSTS: 'allowed_redirect_hosts',
+  SESSIONGATE_DEV_LOGIN: 'dev_login',
 } as const;
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
@@ -329,7 +337,7 @@ export function splitList(s: string): string[] {
 
 function envValue(key: string, value: string): unknown {
   if (key.endsWith('_port') || key === 'workers') return /^\d+$/.test(value) ? Number(value) : value;
-  if (key === 'cookie.secure') return value === 'true' ? true : value === 'false' ? false : value;
+  if (key === 'cookie.secure' || key === 'dev_login') return value === 'true' ? true : value === 'false' ? false : value;
   if (key === 'secrets' || key === 'allowed_redirect_hosts') return splitList(value);
   return value;
 }
@@ -461,6 +469,12 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
   if (!c.cookie.secure) warnings.push('cookie.secure is false: the session cookie will be sent over plain HTTP');
   if (c.failure_mode === 'open') warnings.push('failure_mode is open: requests are allowed (without identity) while the store is unavailable');
   if (c.proxy_cache.ttl > 0) warnings.push(`proxy_cache.ttl is ${c.proxy_cache.ttl / 1000}s: a proxy that caches decisions keeps honouring a session for up to that long after logout or revocation`);
+  if (c.dev_login) {
+    if (!isLoopback(c.listen.host)) {
+      return { ok: false, source, problems: [`dev_login${from('dev_login')}: refused: listen.host is ${c.listen.host}; the development login lets anyone log in as anyone, so it only runs on a loopback address (127.0.0.1, ::1, localhost)`] };
+    }
+    warnings.push('DEVELOPMENT LOGIN IS ON (dev_login: true): GET /~session/dev?user=…&roles=… logs anyone in as anyone. Never in production.');
+  }
   if (c.spoof_guard === 'strip') warnings.push('spoof_guard is strip: requests carrying identity headers are let on; the proxy must remove those headers');
 
   return {
@@ -474,6 +488,8 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
       loginToken: c.login_token === undefined ? null : Buffer.from(c.login_token),
       logLevel: c.log_level,
       workers: c.workers,
+      external: c.external_sessions,
+      devLogin: c.dev_login,
       envoy: { httpPathPrefix: c.envoy.http_path_prefix },
       policy: {
         rules: c.rules,
@@ -505,6 +521,11 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
       },
     },
   };
+}
+
+/** 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** A file holding one value (a token, a password): the whole first line, commas included. */

@@ -1,15 +1,18 @@
 /**
  * Wiring only: builds the policy, the store and the listeners from a Config, and stops them.
  */
+import type { ExternalSource } from './core/external.js';
+import { createExternalSources } from './external/index.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createProbe } from './api/probe.js';
 import { createSessionApi } from './api/session-api.js';
-import type { Config } from './config.js';
+import { isLoopback, type Config } from './config.js';
 import { createCheck } from './core/check.js';
 import { buildPolicy, type Policy } from './core/policy.js';
 import { createAdminApp } from './ops/admin.js';
+import { createTokenApi } from './api/tokens.js';
 import { createDecisionLogger, type Logger } from './ops/logger.js';
 import { createStore, proveStore, type SessionStore } from './store/index.js';
 import { createHttpServer } from './transport/http-server.js';
@@ -92,11 +95,19 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     throw new Error(`store ${storeName} is not usable: ${(err as Error).message}`);
   }
   let ready = false;
+  let external: ExternalSource[];
+  try {
+    external = createExternalSources(config.external);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 
   const check = createCheck({
     policy: getPolicy,
     store,
     clock,
+    external,
     observe: (() => {
       const logDecision = createDecisionLogger(log);
       return (req, d, startedAt) => {
@@ -111,7 +122,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   const api = express();
   api.disable('x-powered-by');
   api.use(createProbe({ policy: getPolicy }));
-  api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: () => current.loginToken, log, metrics }));
+  api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: () => current.loginToken, log, metrics, devLogin: () => current.devLogin && isLoopback(config.listen.host) }));
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
 
   const prefix = config.envoy.httpPathPrefix;
@@ -123,7 +134,13 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   });
   if (isWorker()) shareWorkerMetrics(metrics.registry);
   const adminServer = createServer(
-    createAdminApp({ store, ready: () => ready, registry: metrics.registry, ...(isWorker() ? { metricsText: instanceMetrics } : {}) }),
+    createAdminApp({
+      store,
+      ready: () => ready,
+      registry: metrics.registry,
+      routes: createTokenApi({ policy: getPolicy, secrets: () => current.policy.secrets, store, clock, loginToken: () => current.loginToken, log }),
+      ...(isWorker() ? { metricsText: instanceMetrics } : {}),
+    }),
   );
   const grpc = createEnvoyGrpcServer(check, getPolicy);
   const probe = createStoreProbe(store, STORE_PROBE_INTERVAL_MS, (up) => {
@@ -140,6 +157,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     ready = false;
     probe.stop();
     await Promise.all([...servers.map(closeServer), grpcBound ? grpc.close() : Promise.resolve()]);
+    await Promise.all(external.map((s) => s.close().catch(() => {})));
     await store.close();
   };
   try {

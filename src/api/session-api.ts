@@ -28,6 +28,8 @@ export interface SessionApiDeps {
   readonly loginToken: () => Buffer | null;
   readonly log: Logger;
   readonly metrics?: Pick<Metrics, 'sessionCreated' | 'sessionsDestroyed'> | undefined;
+  /** GET /~session/dev (development login); only ever true on a loopback-bound service. */
+  readonly devLogin?: () => boolean;
 }
 
 const MAX_DEPTH = 5;
@@ -144,6 +146,33 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       .set('Cache-Control', 'no-store')
       .append('Set-Cookie', policy.cookies.issue(issued.token, record.expires_at, now))
       .json({ user_id: record.user_id, expires_at: iso(record.expires_at), idle_expires_at: iso(record.idle_expires_at) });
+  });
+
+  // Development login: `GET /~session/dev?user=alice&roles=admin,ops&rd=/app` creates a session
+  // without the login service and sends the browser back. Off unless `dev_login: true`, which
+  // start-up refuses on anything but a loopback address.
+  router.get('/~session/dev', async (req, res) => {
+    if (!deps.devLogin?.()) return void res.status(404).set('Content-Length', '0').end();
+    const policy = deps.policy();
+    const q = req.query;
+    const user = typeof q['user'] === 'string' ? q['user'] : '';
+    const roles = typeof q['roles'] === 'string' && q['roles'] !== '' ? q['roles'].split(',') : [];
+    const parsed = createBody.safeParse({ user_id: user, roles });
+    if (!parsed.success) return problem(res, 400, 'invalid_query', { problems: parsed.error.issues.map((i) => `${i.path.join('.').replace('user_id', 'user')}: ${i.message}`) });
+    const rd = typeof q['rd'] === 'string' ? q['rd'] : '/';
+    const target = policy.redirects.safeTarget(rd, req.headers.host);
+    if (target === undefined) return problem(res, 400, 'invalid_redirect');
+    const now = clock();
+    const issued = policy.tokens.issue();
+    const record = newRecord(parsed.data, policy.times, now);
+    try {
+      await store.create(issued.key, sealRecord(record, issued.key, issued.secret, policy.userRefs.ref(record.user_id)));
+    } catch {
+      return problem(res, 503, 'store_unavailable');
+    }
+    log.warn({ msg: 'development login', user_id: record.user_id, roles: record.roles });
+    metrics?.sessionCreated();
+    res.status(302).set({ 'Cache-Control': 'no-store', Location: target }).append('Set-Cookie', policy.cookies.issue(issued.token, record.expires_at, now)).end();
   });
 
   // Logout. `?rd=<url>`: where the page should go next, answered as JSON for the page to follow

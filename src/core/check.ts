@@ -6,7 +6,8 @@
  */
 import type { Credential } from './credential.js';
 import type { Effect, Lookup } from './decide.js';
-import { decide, errorDecision, evaluate, needsLookup } from './decide.js';
+import { decide, errorDecision, evaluate, needsLookup, wantsExternal } from './decide.js';
+import { readExternalCredential, type ExternalSource } from './external.js';
 import type { Policy } from './policy.js';
 import type { AllowDecision, AuthRequest, Decision } from './types.js';
 import { successorRecord } from '../session/record.js';
@@ -25,6 +26,8 @@ export interface CheckDeps {
   readonly onEffectError?: (effect: Effect['kind'], err: unknown) => void;
   /** Called when a session ID was rotated. */
   readonly onRotate?: () => void;
+  /** Applications' own session stores, asked when a request has no sessiongate credential. */
+  readonly external?: readonly ExternalSource[];
 }
 
 export type Check = (req: AuthRequest) => Promise<Decision>;
@@ -38,7 +41,15 @@ const FAILED: Lookup = { kind: 'failed' };
  * store error becomes `failed`, never a throw; a record that does not open under this secret
  * (altered in the store) counts as missing.
  */
-export async function lookupSession(store: SessionStore, credential: Credential, records: RecordOpener): Promise<Lookup> {
+export async function lookupSession(store: SessionStore, credential: Credential, records: RecordOpener, external: readonly ExternalSource[] = [], now = 0): Promise<Lookup> {
+  if (credential.kind === 'external') {
+    try {
+      const record = await external[credential.source]!.lookup(credential.sid, now);
+      return record ? { kind: 'found', record } : MISSING;
+    } catch {
+      return FAILED;
+    }
+  }
   if (credential.kind !== 'valid') return SKIPPED;
   let stored: StoredSession | null;
   try {
@@ -52,6 +63,7 @@ export async function lookupSession(store: SessionStore, credential: Credential,
 
 export function createCheck(deps: CheckDeps): Check {
   const { store, clock, observe, onEffectError, onRotate } = deps;
+  const external = deps.external ?? [];
 
   async function apply(policy: Policy, effect: Effect, decision: AllowDecision, now: number): Promise<AllowDecision> {
     try {
@@ -79,8 +91,9 @@ export function createCheck(deps: CheckDeps): Check {
     let decision: Decision;
     try {
       const policy = deps.policy();
-      const e = evaluate(req, policy);
-      const found = needsLookup(e, policy) ? await lookupSession(store, e.credential, policy.records) : SKIPPED;
+      let e = evaluate(req, policy);
+      if (external.length > 0 && wantsExternal(e, policy)) e = { ...e, credential: readExternalCredential(req.headers, external) };
+      const found = needsLookup(e, policy) ? await lookupSession(store, e.credential, policy.records, external, clock()) : SKIPPED;
       const now = clock();
       const outcome = decide(e, found, policy, now);
       decision = outcome.effect ? await apply(policy, outcome.effect, outcome.decision, now) : outcome.decision;

@@ -82,7 +82,12 @@ function sessionless(e: Evaluated, policy: Policy): Decision | null {
 
 /** Does the evaluated request need the store to be asked? Only when a session can change the answer. */
 export function needsLookup(e: Evaluated, policy: Policy): boolean {
-  return e.credential.kind === 'valid' && sessionless(e, policy) === null;
+  return (e.credential.kind === 'valid' || e.credential.kind === 'external') && sessionless(e, policy) === null;
+}
+
+/** Whether an application's own session (external.ts) could decide this request. */
+export function wantsExternal(e: Evaluated, policy: Policy): boolean {
+  return e.credential.kind === 'none' && !e.credential.bearer && sessionless(e, policy) === null;
 }
 
 function header(headers: HeaderMap, name: string): string | undefined {
@@ -128,7 +133,8 @@ function allow(e: Evaluated, reason: AllowDecision['reason'], policy?: Policy): 
 function cacheForSession(policy: Policy, session: SessionRecord, now: number, effect: Effect | undefined, grace: boolean): number | undefined {
   if (policy.proxyCacheTtl <= 0) return undefined;
   if (effect !== undefined || grace) return 0;
-  const until = Math.min(now + policy.proxyCacheTtl, session.idle_expires_at, session.issued_at + policy.times.rotateAfter, session.expires_at);
+  const rotation = session.fixed ? Infinity : session.issued_at + policy.times.rotateAfter;
+  const until = Math.min(now + policy.proxyCacheTtl, session.idle_expires_at, rotation, session.expires_at);
   return Math.max(0, Math.floor((until - now) / 1000));
 }
 
@@ -154,7 +160,8 @@ export function resolveSession(c: Credential, lookup: Lookup, now: number): Reso
   if (lookup.kind === 'failed') return { ok: false, reason: 'store_failed' };
   if (lookup.kind !== 'found') return { ok: false, reason: 'unknown_session' };
   const status = sessionStatus(lookup.record, now);
-  if (status === 'valid' || status === 'grace') return { ok: true, key: c.key, session: lookup.record, grace: status === 'grace' };
+  const key = c.kind === 'external' ? `external:${c.source}:${c.sid}` : c.key;
+  if (status === 'valid' || status === 'grace') return { ok: true, key, session: lookup.record, grace: status === 'grace' };
   return { ok: false, reason: status };
 }
 

@@ -2,7 +2,7 @@
  * The admin port: `/healthz` (the process is alive), `/readyz` (listeners up and the store
  * answering) and `/metrics` (Prometheus).
  */
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { SessionStore } from '../store/types.js';
 
@@ -13,6 +13,8 @@ export interface AdminDeps {
   readonly metricsText?: () => Promise<string>;
   /** True once every listener is up and until shutdown begins. */
   readonly ready: () => boolean;
+  /** More routes (the API token API). */
+  readonly routes?: Router;
 }
 
 export function createAdminApp(deps: AdminDeps): Express {
@@ -39,5 +41,6 @@ export function createAdminApp(deps: AdminDeps): Express {
       res.status(503).set('Content-Type', 'text/plain').send(`metrics unavailable: ${(err as Error).message}\n`);
     }
   });
+  if (deps.routes) app.use(deps.routes);
   return app;
 }

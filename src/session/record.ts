@@ -35,6 +35,11 @@ export interface SessionRecord extends SessionClock {
   readonly user_id: string;
   readonly roles: readonly string[];
   readonly attributes: Readonly<Record<string, unknown>>;
+  /**
+   * No upkeep: never touched, never rotated (API tokens; sessions read from an application's
+   * own store). Its expiry times are all there is.
+   */
+  readonly fixed?: true | undefined;
 }
 
 export interface SessionTimes {
@@ -93,11 +98,11 @@ export function storeDeadline(r: SessionClock): number {
 }
 
 export function rotationDue(r: SessionRecord, t: SessionTimes, now: number): boolean {
-  return r.grace_until === undefined && now - r.issued_at >= t.rotateAfter;
+  return r.fixed !== true && r.grace_until === undefined && now - r.issued_at >= t.rotateAfter;
 }
 
 export function touchDue(r: SessionRecord, t: SessionTimes, now: number): boolean {
-  return r.grace_until === undefined && now - r.touched_at >= t.touchInterval;
+  return r.fixed !== true && r.grace_until === undefined && now - r.touched_at >= t.touchInterval;
 }
 
 export function touchedTimes(r: SessionRecord, t: SessionTimes, now: number): { touched_at: number; idle_expires_at: number } {

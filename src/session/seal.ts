@@ -43,7 +43,7 @@ export function sealRecord(r: SessionRecord, storeKey: string, secret: Buffer, u
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', recordKey(secret, storeKey), nonce);
   cipher.setAAD(Buffer.from(storeKey));
-  const plain = Buffer.from(JSON.stringify({ u: r.user_id, r: r.roles, a: r.attributes }));
+  const plain = Buffer.from(JSON.stringify(r.fixed ? { u: r.user_id, r: r.roles, a: r.attributes, f: 1 } : { u: r.user_id, r: r.roles, a: r.attributes }));
   const sealed = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
   return { v: 2, ...clockOf(r), user: userRef, data: sealed.toString('base64url') };
 }
@@ -57,8 +57,8 @@ export function openRecord(s: StoredSession, storeKey: string, secret: Buffer): 
     decipher.setAAD(Buffer.from(storeKey));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
     const plain = Buffer.concat([decipher.update(sealed.subarray(NONCE, sealed.length - TAG)), decipher.final()]);
-    const id = JSON.parse(plain.toString('utf8')) as { u: string; r: string[]; a: Record<string, unknown> };
-    return { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a };
+    const id = JSON.parse(plain.toString('utf8')) as { u: string; r: string[]; a: Record<string, unknown>; f?: 1 };
+    return id.f === 1 ? { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a, fixed: true } : { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a };
   } catch {
     return null;
   }
@@ -83,7 +83,7 @@ export function createRecordOpener(maxEntries: number): RecordOpener {
       if (hit && hit.stored.data === s.data && hit.secret.equals(secret)) {
         // The very record object a store hands out again (memory store, local cache): no copy.
         if (hit.stored === s) return hit.record;
-        const record: SessionRecord = { ...clockOf(s), user_id: hit.record.user_id, roles: hit.record.roles, attributes: hit.record.attributes };
+        const record: SessionRecord = { ...clockOf(s), user_id: hit.record.user_id, roles: hit.record.roles, attributes: hit.record.attributes, ...(hit.record.fixed ? { fixed: true as const } : {}) };
         memo.set(storeKey, { stored: s, secret, record });
         return record;
       }

@@ -8,7 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import { storeDeadline } from '../session/record.js';
 import type { StoredSession } from '../session/seal.js';
-import type { SessionStore } from './types.js';
+import { StoreUnavailableError, type SessionStore } from './types.js';
 
 export interface InvalidationBus {
   /** Tells every replica (this one included) to forget these keys; resolves once the message is out. */
@@ -62,9 +62,22 @@ export function createCachedStore(
     for (const k of keys) cache.delete(k);
   });
 
-  const forget = async (keys: readonly string[]) => {
+  /**
+   * Drops keys here and tells every replica. When the message cannot go out, this replica
+   * starts over; for a logout or a revocation (`strict`) the caller hears of it too, so it
+   * answers store_unavailable and the client retries, rather than other replicas serving a
+   * cached copy of an ended session until their TTL. (The store change itself is done and
+   * idempotent: the retry publishes again.)
+   */
+  const forget = async (keys: readonly string[], strict = false) => {
     for (const k of keys) cache.delete(k);
-    if (keys.length > 0) await bus.publish(keys).catch(() => cache.clear());
+    if (keys.length === 0) return;
+    try {
+      await bus.publish(keys);
+    } catch (err) {
+      cache.clear();
+      if (strict) throw new StoreUnavailableError(`invalidation not published: ${(err as Error).message}`, { cause: err });
+    }
   };
 
   return {
@@ -113,13 +126,16 @@ export function createCachedStore(
     async destroy(key) {
       const successor = cache.get(key)?.value?.successor;
       await inner.destroy(key);
-      await forget(successor ? [key, successor] : [key]);
+      await forget(successor ? [key, successor] : [key], true);
     },
     async destroyUser(refs) {
       const removed = await inner.destroyUser(refs);
-      await forget(removed);
+      await forget(removed, true);
       return removed;
     },
+    catalogPut: (c, id, v) => inner.catalogPut(c, id, v),
+    catalogList: (c) => inner.catalogList(c),
+    catalogDelete: (c, id) => inner.catalogDelete(c, id),
     ping: () => inner.ping(),
     selfTest: () => inner.selfTest(),
     async close() {

@@ -24,6 +24,7 @@ export interface MemoryStore extends SessionStore {
 
 export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   const byUser = new Map<string, Set<string>>();
+  const catalogs = new Map<string, Map<string, string>>();
   const unfile = (key: string, r: StoredSession) => {
     const keys = byUser.get(r.user);
     keys?.delete(key);
@@ -82,6 +83,17 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
       const keys = refs.flatMap((ref) => [...(byUser.get(ref) ?? [])]);
       for (const key of keys) cache.delete(key);
       return keys;
+    },
+    async catalogPut(catalog, id, value) {
+      let c = catalogs.get(catalog);
+      if (!c) catalogs.set(catalog, (c = new Map()));
+      c.set(id, value);
+    },
+    async catalogList(catalog) {
+      return Object.fromEntries(catalogs.get(catalog) ?? []);
+    },
+    async catalogDelete(catalog, id) {
+      return catalogs.get(catalog)?.delete(id) ?? false;
     },
     async ping() {},
     async selfTest() {},

@@ -222,6 +222,8 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
   const p = o.keyPrefix;
   const sKey = (key: string) => `${p}s:${key}`;
   const uKey = (ref: string) => `${p}u:${ref}`;
+  // One hash per catalog; braces keep it in one Cluster slot.
+  const cKey = (catalog: string) => `${p}c:{${catalog}}`;
   const kind = o.url.kind;
 
   /** Runs a command, turning every failure into StoreUnavailableError (the message never holds a secret). */
@@ -289,6 +291,15 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
         await run('revoke', () => client.del(uKey(ref)));
       }
       return removed;
+    },
+    async catalogPut(catalog, id, value) {
+      await run('write', () => client.hset(cKey(catalog), id, value));
+    },
+    async catalogList(catalog) {
+      return run('read', () => client.hgetall(cKey(catalog)));
+    },
+    async catalogDelete(catalog, id) {
+      return (await run('write', () => client.hdel(cKey(catalog), id))) > 0;
     },
     async ping() {
       await run('ping', () => client.ping());

@@ -25,6 +25,14 @@ export interface SessionStore {
   destroy(key: string): Promise<void>;
   /** Removes every session filed under any of the user references; returns the keys removed. */
   destroyUser(userRefs: readonly string[]): Promise<string[]>;
+  /**
+   * A small named catalog of opaque values (the API token list): put, list, delete by ID.
+   * Values are sealed by the caller; the store only keeps them.
+   */
+  catalogPut(catalog: string, id: string, value: string): Promise<void>;
+  catalogList(catalog: string): Promise<Record<string, string>>;
+  /** True when the entry existed. */
+  catalogDelete(catalog: string, id: string): Promise<boolean>;
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   /** A real write, read and delete: start-up proof that the store works, with a clear error if not. */

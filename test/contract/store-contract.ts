@@ -180,6 +180,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.destroyUser([user])).toEqual([]);
     });
 
+    it('keeps catalogs apart, lists, overwrites and deletes entries', async () => {
+      const c = `cat-${process.pid}-${n++}`;
+      const other = `${c}-other`;
+      expect(await store.catalogList(c)).toEqual({});
+      await store.catalogPut(c, 'a', 'one');
+      await store.catalogPut(c, 'b', 'two');
+      await store.catalogPut(other, 'a', 'elsewhere');
+      await store.catalogPut(c, 'a', 'one again');
+      expect(await store.catalogList(c)).toEqual({ a: 'one again', b: 'two' });
+      expect(await store.catalogDelete(c, 'a')).toBe(true);
+      expect(await store.catalogDelete(c, 'a')).toBe(false);
+      expect(await store.catalogList(c)).toEqual({ b: 'two' });
+      expect(await store.catalogList(other)).toEqual({ a: 'elsewhere' });
+    });
+
     it('answers ping and passes its self-test', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
       await expect(store.selfTest()).resolves.toBeUndefined();

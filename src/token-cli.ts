@@ -1,0 +1,102 @@
+/**
+ * `sessiongate token create|list|revoke`: the API token commands. They talk to a running
+ * service's admin API (tokens live in its store, which may be the in-process memory store), at
+ * the admin address of the configuration or `--admin-url`, with the configured login token.
+ */
+import { parseArgs } from 'node:util';
+import { formatProblems, loadConfig } from './config.js';
+
+const USAGE = `usage: sessiongate token create --user USER [--roles A,B] [--ttl 90d] [--name NAME]
+       sessiongate token list
+       sessiongate token revoke TOKEN_ID
+options: --config FILE, --admin-url URL (default: the configured admin address)
+
+The token is printed once, at creation; sessiongate keeps only its hash.
+`;
+
+type Out = (s: string) => void;
+
+export async function runTokenCommand(argv: readonly string[], env: NodeJS.ProcessEnv, out: Out = (s) => process.stdout.write(s), err: Out = (s) => process.stderr.write(s)): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, 'admin-url': { type: 'string' }, user: { type: 'string' }, roles: { type: 'string' }, ttl: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (e) {
+    err(`sessiongate token: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [action, ...rest] = positionals;
+  if (values.help || action === undefined) {
+    (values.help ? out : err)(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const loaded = loadConfig({ file: values.config ?? env['SESSIONGATE_CONFIG'], env });
+  if (!loaded.ok) {
+    err(formatProblems(loaded.source, loaded.problems));
+    return 1;
+  }
+  const token = loaded.config.loginToken;
+  if (!token) {
+    err('sessiongate token: no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): the token API needs it\n');
+    return 1;
+  }
+  const { adminHost, adminPort } = loaded.config.listen;
+  const host = adminHost === '0.0.0.0' ? '127.0.0.1' : adminHost === '::' ? '[::1]' : adminHost.includes(':') ? `[${adminHost}]` : adminHost;
+  const base = (values['admin-url'] ?? `http://${host}:${adminPort}`).replace(/\/$/, '');
+  const call = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${base}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token.toString()}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await r.text();
+    return { status: r.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  };
+  const fail = (r: { status: number; json: Record<string, unknown> }) => {
+    const problems = Array.isArray(r.json['problems']) ? `\n  ${(r.json['problems'] as string[]).join('\n  ')}` : '';
+    err(`sessiongate token: ${r.status} ${String(r.json['error'] ?? '')}${problems}\n`);
+    return 1;
+  };
+  try {
+    if (action === 'create') {
+      if (!values.user) {
+        err(`sessiongate token create: --user is required\n${USAGE}`);
+        return 2;
+      }
+      const r = await call('POST', '/tokens', { user_id: values.user, roles: values.roles ? values.roles.split(',').map((s) => s.trim()).filter(Boolean) : [], ...(values.ttl ? { ttl: values.ttl } : {}), ...(values.name ? { name: values.name } : {}) });
+      if (r.status !== 201) return fail(r);
+      out(`${String(r.json['token'])}\n`);
+      err(`token ${String(r.json['id'])} for ${String(r.json['user_id'])}, roles [${(r.json['roles'] as string[]).join(', ')}], expires ${String(r.json['expires_at'])}\nThis is the only time the token is shown.\n`);
+      return 0;
+    }
+    if (action === 'list') {
+      const r = await call('GET', '/tokens');
+      if (r.status !== 200) return fail(r);
+      const rows = r.json as unknown as Array<Record<string, unknown>>;
+      const line = (c: string[]) => c.map((x, i) => (i < 4 ? x.padEnd([22, 24, 24, 26][i]!) : x)).join('  ');
+      out(`${line(['ID', 'USER', 'ROLES', 'EXPIRES', 'NAME'])}\n`);
+      for (const t of rows) out(`${line([String(t['id']), String(t['user_id']), (t['roles'] as string[]).join(','), String(t['expires_at']), String(t['name'] ?? '')])}\n`);
+      return 0;
+    }
+    if (action === 'revoke') {
+      const id = rest[0];
+      if (!id) {
+        err(`sessiongate token revoke: which token? (its ID, from token list)\n${USAGE}`);
+        return 2;
+      }
+      const r = await call('DELETE', `/tokens/${encodeURIComponent(id)}`);
+      if (r.status !== 204) return fail(r);
+      out(`revoked ${id}\n`);
+      return 0;
+    }
+  } catch (e) {
+    err(`sessiongate token: cannot reach the admin API at ${base}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  err(`sessiongate token: unknown action ${JSON.stringify(action)}\n${USAGE}`);
+  return 2;
+}

@@ -1,0 +1,59 @@
+/**
+ * The local cache when its invalidation message cannot go out: a logout or revocation is
+ * reported as a store failure (the client retries; the retry publishes again), never a silent
+ * success that leaves other replicas serving a cached copy; a rotation is not failed for it.
+ */
+import { describe, expect, it } from 'vitest';
+import { createCachedStore, type InvalidationBus } from '../../src/store/cached.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { StoreUnavailableError } from '../../src/store/types.js';
+import { T0, stored } from '../support/fixtures.js';
+
+function bus(): InvalidationBus & { failing: boolean; published: string[][] } {
+  const b = {
+    failing: false,
+    published: [] as string[][],
+    up: true,
+    publish: async (keys: readonly string[]) => {
+      if (b.failing) throw new Error('connection reset');
+      b.published.push([...keys]);
+    },
+    onInvalidate: () => {},
+    onState: () => {},
+    close: async () => {},
+  };
+  return b;
+}
+
+describe('cached store, invalidation failures', () => {
+  const setup = () => {
+    const inner = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: () => T0 });
+    const b = bus();
+    return { b, store: createCachedStore(inner, { maxEntries: 100, ttl: 10_000, negativeTtl: 500 }, b, () => T0) };
+  };
+
+  it('destroy: the unpublished invalidation is an error; the retry publishes', async () => {
+    const { b, store } = setup();
+    await store.create('{k}1', stored());
+    b.failing = true;
+    await expect(store.destroy('{k}1')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(await store.get('{k}1')).toBeNull(); // gone from the store all the same
+    b.failing = false;
+    await store.destroy('{k}1');
+    expect(b.published).toContainEqual(['{k}1']);
+  });
+
+  it('destroyUser: likewise', async () => {
+    const { b, store } = setup();
+    await store.create('{k}2', stored({ user: 'u2' }));
+    b.failing = true;
+    await expect(store.destroyUser(['u2'])).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('rotate: succeeds; only this replica starts over', async () => {
+    const { b, store } = setup();
+    await store.create('{k}3', stored());
+    b.failing = true;
+    expect(await store.rotate('{k}3', '{k}4', stored(), T0 + 1000)).toBe(true);
+  });
+});
