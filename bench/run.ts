@@ -204,16 +204,19 @@ ${pace ? paceLua(pace.rate, pace.latencyMs) : ''}
 
 /**
  * Paced load for wrk (wrk2 is not in Debian): each connection waits before its next request so
- * that the connections together send about \`rate\` requests/s. wrk's delay() is whole
- * milliseconds, so the wait is rounded up or down at random to keep the mean exact.
+ * that the connections together send about \`rate\` requests/s. The waits are exponentially
+ * distributed (arrivals spread out rather than in step across connections); wrk's delay() is
+ * whole milliseconds, so each wait is rounded up or down at random to keep the mean exact.
  */
 function paceLua(rate: number, latencyMs: number): string {
   const wait = Math.max(0, (CONNECTIONS * 1000) / rate - latencyMs);
   return `
-local wait = ${wait.toFixed(4)}
+local mean = ${wait.toFixed(4)}
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 delay = function()
-  local whole = math.floor(wait)
-  if math.random() < wait - whole then return whole + 1 end
+  local w = -mean * math.log(1 - math.random())
+  local whole = math.floor(w)
+  if math.random() < w - whole then return whole + 1 end
   return whole
 end
 `;

@@ -76,6 +76,7 @@ function restartKeys(old: Config, next: Config): string[] {
   if (JSON.stringify(old.listen) !== JSON.stringify(next.listen)) out.push('listen');
   if (JSON.stringify(old.store) !== JSON.stringify(next.store)) out.push('store');
   if (old.envoy.httpPathPrefix !== next.envoy.httpPathPrefix) out.push('envoy.http_path_prefix');
+  if (JSON.stringify(old.external) !== JSON.stringify(next.external)) out.push('external_sessions');
   return out;
 }
 
@@ -97,7 +98,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   let ready = false;
   let external: ExternalSource[];
   try {
-    external = createExternalSources(config.external);
+    external = createExternalSources(config.external, { onTouchError: (kind, err) => log.warn({ msg: 'external session touch failed', source: kind, err: (err as Error).message }) });
   } catch (err) {
     await store.close();
     throw err;
@@ -183,7 +184,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
         const nextPolicy = buildPolicy(spec);
         const needRestart = restartKeys(current, next);
         policy = nextPolicy;
-        current = { ...next, listen: current.listen, store: current.store, envoy: current.envoy, policy: spec };
+        current = { ...next, listen: current.listen, store: current.store, envoy: current.envoy, external: current.external, policy: spec };
         log.level = next.logLevel;
         return needRestart;
       },

@@ -10,7 +10,7 @@ import { decide, errorDecision, evaluate, needsLookup, wantsExternal } from './d
 import { readExternalCredential, type ExternalSource } from './external.js';
 import type { Policy } from './policy.js';
 import type { AllowDecision, AuthRequest, Decision } from './types.js';
-import { successorRecord } from '../session/record.js';
+import { sessionStatus, successorRecord, type SessionRecord } from '../session/record.js';
 import { sealRecord, type RecordOpener, type StoredSession } from '../session/seal.js';
 import { familyOf } from '../session/token.js';
 import type { SessionStore } from '../store/types.js';
@@ -61,6 +61,11 @@ export async function lookupSession(store: SessionStore, credential: Credential,
   return record ? { kind: 'found', record } : MISSING;
 }
 
+function liveAt(r: SessionRecord, now: number): boolean {
+  const s = sessionStatus(r, now);
+  return s === 'valid' || s === 'grace';
+}
+
 export function createCheck(deps: CheckDeps): Check {
   const { store, clock, observe, onEffectError, onRotate } = deps;
   const external = deps.external ?? [];
@@ -92,8 +97,15 @@ export function createCheck(deps: CheckDeps): Check {
     try {
       const policy = deps.policy();
       let e = evaluate(req, policy);
-      if (external.length > 0 && wantsExternal(e, policy)) e = { ...e, credential: readExternalCredential(req.headers, external) };
-      const found = needsLookup(e, policy) ? await lookupSession(store, e.credential, policy.records, external, clock()) : SKIPPED;
+      let found = needsLookup(e, policy) ? await lookupSession(store, e.credential, policy.records) : SKIPPED;
+      if (external.length > 0 && wantsExternal(e, policy, found.kind === 'missing' || (found.kind === 'found' && !liveAt(found.record, clock())))) {
+        const ext = readExternalCredential(req.headers, external, e.credential.bearer);
+        // Only an application cookie that is there replaces what sessiongate's own said.
+        if (ext.kind !== 'none') {
+          e = { ...e, credential: ext };
+          found = needsLookup(e, policy) ? await lookupSession(store, ext, policy.records, external, clock()) : SKIPPED;
+        }
+      }
       const now = clock();
       const outcome = decide(e, found, policy, now);
       decision = outcome.effect ? await apply(policy, outcome.effect, outcome.decision, now) : outcome.decision;

@@ -12,7 +12,7 @@ export type Credential =
   | { readonly kind: 'invalid'; readonly reason: 'malformed_cookie' | 'bad_signature' | 'duplicate_cookie'; readonly bearer: boolean }
   | { readonly kind: 'valid'; readonly key: string; readonly secret: Buffer; readonly bearer: boolean }
   /** A session of an application's own store (external.ts): `source` indexes the configured sources. */
-  | { readonly kind: 'external'; readonly source: number; readonly sid: string; readonly bearer: false };
+  | { readonly kind: 'external'; readonly source: number; readonly sid: string; readonly bearer: boolean };
 
 const MAX_COOKIE_VALUE = 4096;
 

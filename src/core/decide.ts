@@ -85,9 +85,13 @@ export function needsLookup(e: Evaluated, policy: Policy): boolean {
   return (e.credential.kind === 'valid' || e.credential.kind === 'external') && sessionless(e, policy) === null;
 }
 
-/** Whether an application's own session (external.ts) could decide this request. */
-export function wantsExternal(e: Evaluated, policy: Policy): boolean {
-  return e.credential.kind === 'none' && !e.credential.bearer && sessionless(e, policy) === null;
+/**
+ * Whether an application's own session (external.ts) could decide this request: no sessiongate
+ * credential, or one that failed (`failedOwn`: a stale or bad sessiongate cookie left in the
+ * browser must not hide a live application session).
+ */
+export function wantsExternal(e: Evaluated, policy: Policy, failedOwn = false): boolean {
+  return (e.credential.kind === 'none' || e.credential.kind === 'invalid' || failedOwn) && sessionless(e, policy) === null;
 }
 
 function header(headers: HeaderMap, name: string): string | undefined {

@@ -34,14 +34,14 @@ export interface ExternalSource {
  * The credential of the first source whose cookie the request carries; `none` without any.
  * A cookie name given twice with different values is refused, as for sessiongate's own.
  */
-export function readExternalCredential(headers: HeaderMap, sources: readonly ExternalSource[]): Credential {
+export function readExternalCredential(headers: HeaderMap, sources: readonly ExternalSource[], bearer = false): Credential {
   for (let i = 0; i < sources.length; i++) {
     const source = sources[i]!;
     const values = cookieValues(headers['cookie'], source.cookie);
     if (values.length === 0) continue;
-    if (values.some((v) => v !== values[0])) return { kind: 'invalid', reason: 'duplicate_cookie', bearer: false };
+    if (values.some((v) => v !== values[0])) return { kind: 'invalid', reason: 'duplicate_cookie', bearer };
     const r = source.read(values[0]!);
-    return r.ok ? { kind: 'external', source: i, sid: r.sid, bearer: false } : { kind: 'invalid', reason: r.reason, bearer: false };
+    return r.ok ? { kind: 'external', source: i, sid: r.sid, bearer } : { kind: 'invalid', reason: r.reason, bearer };
   }
-  return { kind: 'none', bearer: false };
+  return { kind: 'none', bearer };
 }

@@ -15,7 +15,10 @@ import { CONTROL_CHARS, ROLE_NAME, type SessionRecord } from '../session/record.
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 token, as config.ts uses for cookie names
 
-export const cookieName = z.string({ error: 'must be a cookie name' }).regex(TOKEN, { error: 'must be a cookie name (letters, digits, - _ .)' });
+/** zod's type error, saying "is required" when the key is missing. */
+export const required = (what: string) => ({ error: (i: { input: unknown }) => (i.input === undefined ? `is required (${what})` : `must be ${what}`) });
+
+export const cookieName = z.string(required('a cookie name')).regex(TOKEN, { error: 'must be a cookie name (letters, digits, - _ .)' });
 
 /** A dotted path into the application's session object: `passport.user`, `profile.email`. */
 export const fieldPath = z.string({ error: 'must be a dotted path such as passport.user' }).regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, {
@@ -23,7 +26,7 @@ export const fieldPath = z.string({ error: 'must be a dotted path such as passpo
 });
 
 /** The application's Redis: any store URL but `memory`; never echoed with its password. */
-export const redisUrl = z.string({ error: 'must be a redis:// URL' }).superRefine((s, ctx) => {
+export const redisUrl = z.string(required("the application's Redis URL")).superRefine((s, ctx) => {
   const u = parseStoreUrl(s);
   if (typeof u === 'string') ctx.addIssue({ code: 'custom', message: `${JSON.stringify(maskUrl(s))}: ${u}` });
   else if (u.kind === 'memory') ctx.addIssue({ code: 'custom', message: 'must be the application\'s Redis (redis://, rediss://, redis+sentinel://, redis+cluster://)' });

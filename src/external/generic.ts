@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ExternalRead, ExternalSource } from '../core/external.js';
 import type { SessionRecord } from '../session/record.js';
-import { compilePath, cookieName, fieldPath, fixedRecord, parseObject, redisUrl, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
+import { compilePath, cookieName, fieldPath, fixedRecord, parseObject, redisUrl, required, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
 
 /** Printable ASCII but braces (Redis Cluster hash tags) around exactly one placeholder. */
 const KEY_TEMPLATE = /^[\x21-\x7a|~]*\{(?:token|sha256)\}[\x21-\x7a|~]*$/;
@@ -19,7 +19,7 @@ export const genericSchema = z
     kind: z.literal('generic'),
     cookie: cookieName,
     store: redisUrl,
-    key: z.string({ error: 'must be a key template such as session:{token}' }).regex(KEY_TEMPLATE, {
+    key: z.string(required('a key template such as session:{token}')).regex(KEY_TEMPLATE, {
       error: 'must hold exactly one {token} or {sha256} and otherwise printable ASCII without spaces or braces, such as session:{token}',
     }),
     format: z.enum(['json', 'string'], { error: 'must be json or string' }).default('json'),
