@@ -170,6 +170,8 @@ interface Instance {
   rssStart: number;
   rssMax: number;
   rssEnd: number;
+  /** RSS at half time: growth in the second half is what a leak would show once caches are warm. */
+  rssMid?: number;
   diedAt?: number;
   exitOnStop?: number | null;
 }
@@ -1021,7 +1023,11 @@ async function main(): Promise<number> {
     }
   }, 500);
   const rssTimer = setInterval(() => {
-    for (const i of instances) i.rssMax = Math.max(i.rssMax, rss(i.sg.pid) || 0);
+    for (const i of instances) {
+      const r = rss(i.sg.pid) || 0;
+      i.rssMax = Math.max(i.rssMax, r);
+      if (i.rssMid === undefined && now() - trafficStart >= TRAFFIC_MS / 2) i.rssMid = r;
+    }
   }, 5000);
   cleanups.push(() => (clearInterval(watch), clearInterval(rssTimer)));
 
@@ -1079,10 +1085,11 @@ async function main(): Promise<number> {
   }
   const logs = new Map(backends.flatMap((b) => [b.a, b.b].map((i) => [i.name, summariseLogs(i, b)] as const)));
   const nginxLog = new Map(backends.map((b) => [b.name, b.nginx.errorLog()]));
-  for (const i of instances) {
-    if (i.diedAt === undefined && !alive(i.sg.pid)) i.diedAt = now();
-    if (i.diedAt === undefined) i.exitOnStop = await i.sg.stop();
-  }
+  // Stop watching first: from here on the processes are stopped on purpose, one by one.
+  clearInterval(watch);
+  clearInterval(rssTimer);
+  for (const i of instances) if (i.diedAt === undefined && !alive(i.sg.pid)) i.diedAt = now();
+  for (const i of instances) if (i.diedAt === undefined) i.exitOnStop = await i.sg.stop();
   let internalErrors = 0;
   for (const m of decisionsAfter.values()) for (const [k, v] of m) if (k.endsWith('|internal_error')) internalErrors += v;
   const crashed = instances.filter((i) => i.diedAt !== undefined);
@@ -1172,14 +1179,15 @@ async function main(): Promise<number> {
   for (const s of resurrected.slice(0, 10)) L.push(`  - resurrected #${s.n} ${s.backend.name}: destroyed ${secs(s.destroyedAt)}, allowed again after a fault within ${DURABILITY_WINDOW_MS / 1000} s`);
   L.push('');
   L.push('## Service processes', '');
-  L.push('| replica | pid | RSS start MB | RSS end MB | growth | max sampled MB | died | exit on SIGTERM | store unreachable / reachable again (log) | error-level log lines | other output |');
-  L.push('|---|---:|---:|---:|---:|---:|---|---|---|---|---|');
+  L.push('| replica | pid | RSS start MB | RSS at half time MB | RSS end MB | growth | growth in the second half | max sampled MB | died | exit on SIGTERM | store unreachable / reachable again (log) | error-level log lines | other output |');
+  L.push('|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|');
   for (const i of instances) {
     const l = logs.get(i.name)!;
     const growth = i.rssEnd - i.rssStart;
     const pct = Number.isFinite(growth) ? ` (${((growth / i.rssStart) * 100).toFixed(0)} %)` : '';
     const errs = [...l.errorLines].map(([k, v]) => `${k} × ${v}`).join('; ') || '0';
-    L.push(`| ${i.name} | ${i.sg.pid} | ${mb(i.rssStart)} | ${mb(i.rssEnd)} | ${growth >= 0 ? '+' : ''}${mb(growth)} MB${pct} | ${mb(i.rssMax)} | ${i.diedAt !== undefined ? `at ${secs(i.diedAt)}` : 'no'} | ${i.exitOnStop === undefined ? '–' : String(i.exitOnStop)} | ${l.storeUnreachable} / ${l.storeReachable} | ${errs} | ${l.nonJson.length} lines |`);
+    const late = i.rssMid === undefined ? NaN : i.rssEnd - i.rssMid;
+    L.push(`| ${i.name} | ${i.sg.pid} | ${mb(i.rssStart)} | ${i.rssMid === undefined ? '–' : mb(i.rssMid)} | ${mb(i.rssEnd)} | ${growth >= 0 ? '+' : ''}${mb(growth)} MB${pct} | ${Number.isFinite(late) ? `${late >= 0 ? '+' : ''}${mb(late)} MB` : '–'} | ${mb(i.rssMax)} | ${i.diedAt !== undefined ? `at ${secs(i.diedAt)}` : 'no'} | ${i.exitOnStop === undefined ? '–' : String(i.exitOnStop)} | ${l.storeUnreachable} / ${l.storeReachable} | ${errs} | ${l.nonJson.length} lines |`);
   }
   const problems: string[] = [];
   for (const w of stats.wrongAllows.slice(0, 50)) problems.push(`- WRONG ALLOW ${secs(w.at)} ${w.backend} ${w.transport} ${w.cls}: ${w.detail}`);
