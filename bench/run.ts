@@ -11,6 +11,7 @@
  * --smoke: one 1-second pass over every row with a few sessions; exits non-zero on any error
  * (this is what CI runs; timings are never asserted).
  */
+import { flag, opt } from './options.js';
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,12 +25,6 @@ import { startRedisServer, type RedisProcess } from '../test/support/redis.js';
 // ------------------------------------------------------------------------------------------
 // Options
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(`--${name}`);
-const opt = (name: string, fallback: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
-};
 const SMOKE = flag('smoke');
 const DURATION = Number(opt('duration', SMOKE ? '1' : '10'));
 const WARMUP = Number(opt('warmup', SMOKE ? '0' : '3'));

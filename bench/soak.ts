@@ -35,6 +35,7 @@
  * Prints a report and (except --smoke) writes it to bench/results/soak.md. Exits non-zero on a
  * wrong allow, a lost session, a crashed service, or a fault that could not be injected.
  */
+import { flag, opt } from './options.js';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,12 +50,6 @@ import { startRedisServer, startSentinelGroup, type RedisProcess, type SentinelG
 // ------------------------------------------------------------------------------------------
 // Options
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(`--${name}`);
-const opt = (name: string, fallback: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
-};
 const SMOKE = flag('smoke');
 const MINUTES = Number(opt('minutes', '10'));
 const TRAFFIC_MS = SMOKE ? 18_000 : Math.round(MINUTES * 60_000);

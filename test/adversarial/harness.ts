@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import { canonicalHeaderName } from '../../src/core/headers.js';
 import { startService, type Service } from '../../src/main.js';
 import { APPEND_ACTION, GRPC, RawEnvoyClient } from '../support/envoy-wire.js';
-import { cookiePair, send } from '../support/http.js';
+import { createSession, send } from '../support/http.js';
 import { startEchoUpstream, startNginx, type EchoUpstream, type Echoed, type RunningNginx } from '../support/processes.js';
 import { rawRequest } from '../support/raw-http.js';
 import { quietLogger, testConfig } from '../support/service.js';
@@ -53,18 +53,7 @@ export async function startHarness(): Promise<Harness> {
     grpc,
     clock,
     http,
-    async login(user = 'alice', roles = ['user']) {
-      const r = await send(`${http()}/~session`, {
-        method: 'POST',
-        headers: [
-          ['Authorization', `Bearer ${LOGIN_TOKEN}`],
-          ['Content-Type', 'application/json'],
-        ],
-        body: JSON.stringify({ user_id: user, roles, attributes: { email: `${user}@example.com` } }),
-      });
-      expect(r.status).toBe(201);
-      return cookiePair(r.cookies[0]!);
-    },
+    login: (user = 'alice', roles = ['user']) => createSession(http(), LOGIN_TOKEN, user, roles),
     async close() {
       grpc.close();
       await nginx.stop();

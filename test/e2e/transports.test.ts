@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
 import { APPEND_ACTION, GRPC, RawEnvoyClient, type DecodedCheckResponse } from '../support/envoy-wire.js';
-import { cookiePair, send } from '../support/http.js';
+import { cookiePair, createSession, send } from '../support/http.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'table-login-token-0123456789';
@@ -29,18 +29,7 @@ afterAll(async () => {
   await svc?.close();
 });
 
-async function login(roles: string[] = ['user'], user = 'alice'): Promise<string> {
-  const r = await send(`${http()}/~session`, {
-    method: 'POST',
-    headers: [
-      ['Authorization', `Bearer ${LOGIN_TOKEN}`],
-      ['Content-Type', 'application/json'],
-    ],
-    body: JSON.stringify({ user_id: user, roles, attributes: { email: `${user}@example.com` } }),
-  });
-  expect(r.status).toBe(201);
-  return cookiePair(r.cookies[0]!);
-}
+const login = (roles: string[] = ['user'], user = 'alice'): Promise<string> => createSession(http(), LOGIN_TOKEN, user, roles);
 
 /** The original request, as the client sent it. */
 interface Req {

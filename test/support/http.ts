@@ -48,3 +48,17 @@ export function send(url: string, opts: { method?: string; path?: string; header
 export function cookiePair(setCookie: string): string {
   return setCookie.split(';')[0]!;
 }
+
+/** Creates a session the way a login service does (POST /~session with the login token); its cookie pair. */
+export async function createSession(baseUrl: string, loginToken: string, user: string, roles: readonly string[]): Promise<string> {
+  const r = await send(`${baseUrl}/~session`, {
+    method: 'POST',
+    headers: [
+      ['Authorization', `Bearer ${loginToken}`],
+      ['Content-Type', 'application/json'],
+    ],
+    body: JSON.stringify({ user_id: user, roles, attributes: { email: `${user}@example.com` } }),
+  });
+  if (r.status !== 201) throw new Error(`session creation failed: ${r.status} ${r.body}`);
+  return cookiePair(r.cookies[0]!);
+}
