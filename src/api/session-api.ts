@@ -6,7 +6,6 @@
  * Session data is checked at creation: no control characters anywhere, bounded size and depth,
  * so nothing a login service sends can later inject into a header.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { readCredential } from '../core/credential.js';
@@ -15,7 +14,8 @@ import { resolveSession } from '../core/decide.js';
 import type { Policy } from '../core/policy.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { SessionRecord } from '../session/record.js';
+import type { NewSession, SessionRecord } from '../session/record.js';
+import { createLoginTokenCheck } from './login-token.js';
 import { CONTROL_CHARS, newRecord, ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
 import type { SessionStore } from '../store/types.js';
@@ -64,10 +64,6 @@ const createBody = z.strictObject({
   attributes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),
 });
 
-function digest(b: Buffer | string): Buffer {
-  return createHash('sha256').update(b).digest();
-}
-
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -90,32 +86,36 @@ function problem(res: Response, status: number, error: string, extra: Record<str
 export function createSessionApi(deps: SessionApiDeps): Router {
   const { store, clock, log, metrics } = deps;
   const router = express.Router();
-  let expected: { token: Buffer; digest: Buffer } | null = null;
-  /** The digest of the current login token, recomputed only when the token changes. */
-  const loginDigest = (): Buffer | null => {
-    const token = deps.loginToken();
-    if (token === null) return null;
-    if (expected?.token !== token) expected = { token, digest: digest(token) };
-    return expected.digest;
-  };
-
-  /** Constant-time: both sides are hashed to equal length before comparing. */
-  function loginTokenOk(req: Request): boolean {
-    const expected = loginDigest();
-    if (!expected) return false;
-    const auth = req.headers.authorization ?? '';
-    const given = auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
-    return timingSafeEqual(digest(given), expected) && given !== '';
-  }
-
-  router.post('/~session', (req, res, next) => {
-    if (!loginDigest()) return problem(res, 403, 'session_creation_disabled');
-    if (!loginTokenOk(req)) {
+  const login = createLoginTokenCheck(deps.loginToken);
+  /** The login service's calls: 403 without a configured login token, 401 without the right one. */
+  const loginService = (req: Request, res: Response, next: NextFunction) => {
+    if (!login.configured()) return problem(res, 403, 'session_creation_disabled');
+    if (!login.ok(req.headers)) {
       res.set('WWW-Authenticate', 'Bearer realm="sessiongate-login"');
       return problem(res, 401, 'invalid_login_token');
     }
     next();
-  });
+  };
+
+  /** A new session (always a fresh ID: a presented cookie is never reused, no fixation): its Set-Cookie, or null when the store failed. */
+  async function startSession(data: NewSession, via: string): Promise<{ record: SessionRecord; setCookie: string } | null> {
+    const policy = deps.policy();
+    const now = clock();
+    const issued = policy.tokens.issue();
+    const record = newRecord(data, policy.times, now);
+    try {
+      await store.create(issued.key, sealRecord(record, issued.key, issued.secret, policy.userRefs.ref(record.user_id)));
+    } catch (err) {
+      log.warn({ msg: 'session create failed', reason: 'store_unavailable', err: (err as Error).message });
+      return null;
+    }
+    if (via === 'dev') log.warn({ msg: 'development login', user_id: record.user_id, roles: record.roles });
+    else log.info({ msg: 'session created', user_id: record.user_id });
+    metrics?.sessionCreated();
+    return { record, setCookie: policy.cookies.issue(issued.token, record.expires_at, now) };
+  }
+
+  router.post('/~session', loginService);
   router.post('/~session', express.json({ limit: '16kb', strict: true }), async (req, res) => {
     if (!req.is('application/json')) return problem(res, 415, 'unsupported_media_type', { detail: 'send application/json' });
     const parsed = createBody.safeParse(req.body);
@@ -128,23 +128,13 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     const attrProblems = attributeProblems(parsed.data.attributes);
     if (attrProblems.length > 0) return problem(res, 400, 'invalid_body', { problems: attrProblems });
 
-    const policy = deps.policy();
-    const now = clock();
-    // Always a fresh ID: a cookie the caller presents is never reused (no session fixation).
-    const issued = policy.tokens.issue();
-    const record = newRecord(parsed.data, policy.times, now);
-    try {
-      await store.create(issued.key, sealRecord(record, issued.key, issued.secret, policy.userRefs.ref(record.user_id)));
-    } catch (err) {
-      log.warn({ msg: 'session create failed', reason: 'store_unavailable', err: (err as Error).message });
-      return problem(res, 503, 'store_unavailable');
-    }
-    log.info({ msg: 'session created', user_id: record.user_id });
-    metrics?.sessionCreated();
+    const started = await startSession(parsed.data, 'api');
+    if (!started) return problem(res, 503, 'store_unavailable');
+    const { record, setCookie } = started;
     res
       .status(201)
       .set('Cache-Control', 'no-store')
-      .append('Set-Cookie', policy.cookies.issue(issued.token, record.expires_at, now))
+      .append('Set-Cookie', setCookie)
       .json({ user_id: record.user_id, expires_at: iso(record.expires_at), idle_expires_at: iso(record.idle_expires_at) });
   });
 
@@ -162,17 +152,9 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     const rd = typeof q['rd'] === 'string' ? q['rd'] : '/';
     const target = policy.redirects.safeTarget(rd, req.headers.host);
     if (target === undefined) return problem(res, 400, 'invalid_redirect');
-    const now = clock();
-    const issued = policy.tokens.issue();
-    const record = newRecord(parsed.data, policy.times, now);
-    try {
-      await store.create(issued.key, sealRecord(record, issued.key, issued.secret, policy.userRefs.ref(record.user_id)));
-    } catch {
-      return problem(res, 503, 'store_unavailable');
-    }
-    log.warn({ msg: 'development login', user_id: record.user_id, roles: record.roles });
-    metrics?.sessionCreated();
-    res.status(302).set({ 'Cache-Control': 'no-store', Location: target }).append('Set-Cookie', policy.cookies.issue(issued.token, record.expires_at, now)).end();
+    const started = await startSession(parsed.data, 'dev');
+    if (!started) return problem(res, 503, 'store_unavailable');
+    res.status(302).set({ 'Cache-Control': 'no-store', Location: target }).append('Set-Cookie', started.setCookie).end();
   });
 
   // Logout. `?rd=<url>`: where the page should go next, answered as JSON for the page to follow
@@ -216,12 +198,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   });
 
   // Revoke every session of a user (account disabled, password changed): the login service's call.
-  router.delete('/~session/user/:userId', async (req, res) => {
-    if (!loginDigest()) return problem(res, 403, 'session_creation_disabled');
-    if (!loginTokenOk(req)) {
-      res.set('WWW-Authenticate', 'Bearer realm="sessiongate-login"');
-      return problem(res, 401, 'invalid_login_token');
-    }
+  router.delete('/~session/user/:userId', loginService, async (req, res) => {
     const userId = String(req.params['userId']);
     let removed: string[];
     try {

@@ -14,8 +14,8 @@
  *   GET /tokens                                → 200 [{id, user_id, roles, name, created_at, expires_at}]
  *   DELETE /tokens/:id                         → 204 | 404
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import express, { Router, type Request, type Response } from 'express';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Policy } from '../core/policy.js';
 import { CONTROL_CHARS, ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
@@ -23,6 +23,7 @@ import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
 import type { SessionStore } from '../store/types.js';
 import type { Logger } from '../ops/logger.js';
+import { createLoginTokenCheck } from './login-token.js';
 
 export const TOKEN_CATALOG = 'api-tokens';
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -127,18 +128,10 @@ export function createTokenApi(deps: TokenDeps): Router {
   const problem = (res: Response, status: number, error: string, extra: Record<string, unknown> = {}) =>
     void res.status(status).set('Cache-Control', 'no-store').json({ error, ...extra });
 
-  /** Constant time: both sides hashed to the same length first. */
-  const authorised = (req: Request): boolean => {
-    const expected = deps.loginToken();
-    if (!expected) return false;
-    const auth = req.headers.authorization ?? '';
-    const given = auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
-    const h = (b: Buffer | string) => createHash('sha256').update(b).digest();
-    return timingSafeEqual(h(given), h(expected)) && given !== '';
-  };
+  const login = createLoginTokenCheck(deps.loginToken);
   router.use('/tokens', (req, res, next) => {
-    if (!deps.loginToken()) return problem(res, 403, 'token_api_disabled', { detail: 'configure a login token' });
-    if (!authorised(req)) {
+    if (!login.configured()) return problem(res, 403, 'token_api_disabled', { detail: 'configure a login token' });
+    if (!login.ok(req.headers)) {
       res.set('WWW-Authenticate', 'Bearer realm="sessiongate-admin"');
       return problem(res, 401, 'invalid_login_token');
     }

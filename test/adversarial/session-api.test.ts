@@ -52,9 +52,12 @@ describe('login token', () => {
   it('the comparison is of fixed-length digests through timingSafeEqual (source check)', async () => {
     // Timing cannot be asserted here; that the code compares digests in constant time can.
     const { readFileSync } = await import('node:fs');
-    const src = readFileSync(new URL('../../src/api/session-api.ts', import.meta.url), 'utf8');
-    expect(src).toMatch(/timingSafeEqual\(digest\(given\), expected\)/);
-    expect(src).not.toMatch(/given\s*===\s*expected|token\s*===\s*given/);
+    const src = readFileSync(new URL('../../src/api/login-token.ts', import.meta.url), 'utf8');
+    expect(src).toMatch(/timingSafeEqual\(digest\(given\), want\)/);
+    expect(src).not.toMatch(/given\s*===\s*(want|token)|token\s*===\s*given/);
+    for (const api of ['session-api.ts', 'tokens.ts']) {
+      expect(readFileSync(new URL(`../../src/api/${api}`, import.meta.url), 'utf8')).toMatch(/createLoginTokenCheck\(deps\.loginToken\)/);
+    }
   });
 });
 
