@@ -53,6 +53,18 @@ SG_CONTAINER='''        - name: sessiongate
             - { name: sessiongate-config, mountPath: /etc/sessiongate/config, readOnly: true }
             - { name: sessiongate-secrets, mountPath: /etc/sessiongate/secrets, readOnly: true }'''
 
+# The application container and sessiongate's volumes: the same in both pods.
+APP_CONTAINER='''        - name: app
+          image: registry.example.com/my-app:1.0   # your application, listening on 127.0.0.1:8080
+          ports:
+            - { name: app, containerPort: 8080 }
+'''
+SG_VOLUMES='''        - name: sessiongate-config
+          configMap: { name: sessiongate-config }
+        - name: sessiongate-secrets
+          secret: { secretName: sessiongate-secrets, defaultMode: 0400 }
+'''
+
 HEADER = '''# Create the secrets first (never commit them):
 #   kubectl create secret generic sessiongate-secrets \\
 #     --from-literal=secret="$(head -c 48 /dev/urandom | base64)" \\
@@ -124,17 +136,11 @@ spec:
             - { name: nginx-config, mountPath: /etc/nginx/sessiongate/protect.conf, subPath: protect.conf, readOnly: true }
             - { name: tmp, mountPath: /tmp }
 @SG@
-        - name: app
-          image: registry.example.com/my-app:1.0   # your application, listening on 127.0.0.1:8080
-          ports:
-            - { name: app, containerPort: 8080 }
+@APP@
       volumes:
         - name: nginx-config
           configMap: { name: sessiongate-nginx }
-        - name: sessiongate-config
-          configMap: { name: sessiongate-config }
-        - name: sessiongate-secrets
-          secret: { secretName: sessiongate-secrets, defaultMode: 0400 }
+@SGVOL@
         - name: tmp
           emptyDir: {}
 ---
@@ -157,7 +163,7 @@ spec:
   ports:
     - { name: admin, port: 9182, targetPort: admin }
 '''
-nginx_yaml=nginx_yaml.replace('@HEADER@',HEADER.rstrip('\n')).replace('@NGINX@',block(k8s_nginx,4)).replace('@ENDPOINTS@',block(endpoints,4)).replace('@PROTECT@',block(protect,4)).replace('@SGCFG@',block(sg_cfg,4)).replace('@ANN@',ANN).replace('@SG@',SG_CONTAINER)
+nginx_yaml=nginx_yaml.replace('@HEADER@',HEADER.rstrip('\n')).replace('@NGINX@',block(k8s_nginx,4)).replace('@ENDPOINTS@',block(endpoints,4)).replace('@PROTECT@',block(protect,4)).replace('@SGCFG@',block(sg_cfg,4)).replace('@ANN@',ANN).replace('@SG@',SG_CONTAINER).replace('@APP@\n',APP_CONTAINER).replace('@SGVOL@\n',SG_VOLUMES)
 open(root+'deploy/kubernetes/nginx-sidecar.yaml','w').write(nginx_yaml)
 
 envoy_yaml='''# sessiongate as a sidecar beside Envoy (ext_authz over gRPC) and the application, in one pod.
@@ -207,19 +213,13 @@ spec:
           volumeMounts:
             - { name: envoy-config, mountPath: /etc/envoy, readOnly: true }
 @SG@
-        - name: app
-          image: registry.example.com/my-app:1.0   # your application, listening on 127.0.0.1:8080
-          ports:
-            - { name: app, containerPort: 8080 }
+@APP@
       volumes:
         - name: envoy-config
           configMap: { name: sessiongate-envoy }
-        - name: sessiongate-config
-          configMap: { name: sessiongate-config }
-        - name: sessiongate-secrets
-          secret: { secretName: sessiongate-secrets, defaultMode: 0400 }
+@SGVOL@
 '''
-envoy_yaml=envoy_yaml.replace('@HEADER@',HEADER.rstrip('\n')).replace('@ENVOY@',block(envoy,4)).replace('@ANN@',ANN).replace('@SG@',SG_CONTAINER)
+envoy_yaml=envoy_yaml.replace('@HEADER@',HEADER.rstrip('\n')).replace('@ENVOY@',block(envoy,4)).replace('@ANN@',ANN).replace('@SG@',SG_CONTAINER).replace('@APP@\n',APP_CONTAINER).replace('@SGVOL@\n',SG_VOLUMES)
 open(root+'deploy/kubernetes/envoy-sidecar.yaml','w').write(envoy_yaml)
 
 sentinel_cfg = sg_cfg.replace('store: memory','''# Shared by every replica: Redis behind Sentinel (see README "Redis").
