@@ -24,6 +24,7 @@ import { cookiePair, send, type Reply } from '../support/http.js';
 import { ROOT, startEchoUpstream, startNginx, tempDir, waitFor, type EchoUpstream, type Echoed, type RunningNginx } from '../support/processes.js';
 import { startRedisServer, type RedisProcess } from '../support/redis.js';
 import { createLogger } from '../../src/ops/logger.js';
+import { signatureOf } from '../../src/external/express-session.js';
 
 const NEW_SECRET = 'app secret, signing since the rotation';
 const OLD_SECRET = 'app secret from before the rotation';
@@ -372,6 +373,24 @@ describe('what sessiongate writes to the application store', () => {
     expect((await through([['Cookie', cookie]])).reply.status).toBe(200);
     await sleep(200);
     expect(await db.ttl(key)).toBe(-1);
+  });
+});
+
+describe("what reaches the application from its own sessions", () => {
+  /** Stores an express-session record for `sid` as connect-redis would, and returns the browser's cookie pair. */
+  async function expressSession(sid: string, sess: Record<string, unknown>): Promise<string> {
+    await db.set(`sess:${sid}`, JSON.stringify({ cookie: { originalMaxAge: HOUR, expires: new Date(Date.now() + HOUR).toISOString(), httpOnly: true, path: '/' }, ...sess }), 'EX', 3600);
+    return `connect.sid=${encodeURIComponent(`s:${sid}.${signatureOf(sid, NEW_SECRET)}`)}`;
+  }
+
+  it('a user ID with a lone surrogate is no session, not a 500', async () => {
+    // "\ud800" is valid JSON for a string no header (and no gRPC message) can carry.
+    await db.set('sess:lone-surrogate-sid', '{"passport":{"user":"jos\\ud800"},"cookie":{"originalMaxAge":3600000}}', 'EX', 3600);
+    const cookie = `connect.sid=${encodeURIComponent(`s:lone-surrogate-sid.${signatureOf('lone-surrogate-sid', NEW_SECRET)}`)}`;
+    await expectDenied([['Cookie', cookie]], 'unknown_session');
+    const token = 'Lone5urrogateT0kenLone5urrogate00';
+    await db.set(`session:${createHash('sha256').update(token).digest('hex')}`, `{"user":{"id":"\\udc00"},"exp":${Math.floor(Date.now() / 1000) + 3600}}`);
+    await expectDenied([['Cookie', `app_token=${token}`]], 'unknown_session');
   });
 });
 
