@@ -392,6 +392,30 @@ describe("what reaches the application from its own sessions", () => {
     await db.set(`session:${createHash('sha256').update(token).digest('hex')}`, `{"user":{"id":"\\udc00"},"exp":${Math.floor(Date.now() / 1000) + 3600}}`);
     await expectDenied([['Cookie', `app_token=${token}`]], 'unknown_session');
   });
+
+  it('a mapped attribute with a lone surrogate is left out, the session stands', async () => {
+    const cookie = await expressSession('surrogate-email-sid', { passport: { user: 'lena' }, profile: { email: 'x\ud800@example.com' } });
+    const { reply, seen } = await through([['Cookie', cookie]]);
+    expect(reply.status).toBe(200);
+    expect(identity(seen)).toEqual({ id: 'lena', roles: undefined, email: undefined });
+  });
+
+  it('two different users never arrive as one, whatever the source', async () => {
+    const seen = new Map<string, string>();
+    const users = ['maya', ' maya', 'maya ', 'josé', 'jos%C3%A9'];
+    for (const [i, user] of users.entries()) {
+      const r = await through([['Cookie', await expressSession(`distinct-user-sid-${i}`, { passport: { user } })]]);
+      expect(r.reply.status, user).toBe(200);
+      const id = String(r.seen?.headers['x-user-id']);
+      expect(seen.get(id), `${JSON.stringify(user)} arrives as ${id}`).toBeUndefined();
+      seen.set(id, user);
+      expect(decodeURIComponent(id)).toBe(user);
+    }
+    const token = 'D1stinctUsersGenericT0kenD1stinct';
+    await db.set(`session:${createHash('sha256').update(token).digest('hex')}`, JSON.stringify({ user: { id: 'jos%C3%A9' }, exp: Math.floor(Date.now() / 1000) + 3600 }));
+    const generic = await through([['Cookie', `app_token=${token}`]]);
+    expect(generic.seen?.headers['x-user-id']).toBe('jos%25C3%25A9');
+  });
 });
 
 describe('the application store down', () => {
