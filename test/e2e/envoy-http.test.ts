@@ -43,7 +43,9 @@ describe('Envoy HTTP ext_authz', () => {
     expect(ok.status).toBe(200);
     expect(ok.headers['x-user-id']).toBe('alice');
     expect(ok.headers['x-user-roles']).toBe('user');
-    expect(ok.headers['x-envoy-auth-headers-to-remove']).toBe('x-user-email, x-auth-user, x-sessiongate-degraded');
+    // The session cookie was the only cookie: the upstream gets no Cookie header at all.
+    expect(ok.headers['x-envoy-auth-headers-to-remove']).toBe('x-user-email, x-auth-user, x-sessiongate-degraded, cookie');
+    expect(ok.headers['cookie']).toBeUndefined();
     expect(ok.headers['content-length']).toBe('0');
   });
 

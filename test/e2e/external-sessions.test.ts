@@ -416,6 +416,14 @@ describe("what reaches the application from its own sessions", () => {
     const generic = await through([['Cookie', `app_token=${token}`]]);
     expect(generic.seen?.headers['x-user-id']).toBe('jos%25C3%25A9');
   });
+
+  it("the application's own cookie reaches it; sessiongate's never does", async () => {
+    const cookie = await app.login('nina');
+    const forged = `sessiongate=${createTokenCodec([Buffer.from('another-secret-0123456789abcdef0123456789ab')]).issue().token}`;
+    const { reply, seen } = await through([['Cookie', `theme=dark; ${forged}; ${cookie}`]]);
+    expect(reply.status).toBe(200);
+    expect(seen?.headers['cookie']).toBe(`theme=dark; ${cookie}`);
+  });
 });
 
 describe('the application store down', () => {

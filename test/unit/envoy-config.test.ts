@@ -118,9 +118,9 @@ describe('envoy-http.yaml (HTTP)', () => {
     expect(f.http_service.path_prefix).toBe(example['envoy']?.http_path_prefix ?? '/envoy');
   });
 
-  it('copies exactly the identity headers upstream and Set-Cookie to the client on success', () => {
+  it('copies exactly the identity headers, the degraded marker and the stripped Cookie upstream, and Set-Cookie to the client on success', () => {
     const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: Obj) => p.exact);
-    expect(up.filter((h: string) => h !== 'x-sessiongate-degraded').sort()).toEqual(Object.keys(example['headers']).map((h) => h.toLowerCase()).sort());
+    expect(up.sort()).toEqual([...Object.keys(example['headers']).map((h) => h.toLowerCase()), DEGRADED, 'cookie'].sort());
     expect(f.http_service.authorization_response.allowed_client_headers_on_success.patterns).toEqual([{ exact: 'set-cookie' }]);
   });
 
