@@ -81,6 +81,9 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     const re = new RegExp(assets.match.safe_regex.regex);
     expect(re.test('/~assets/app.css')).toBe(true);
     for (const trick of ['/~assets/..;/admin/', '/~assets/%2e%2e/admin', '/~assets/a\\b', '/~assetsX/a']) expect(re.test(trick), trick).toBe(false);
+    // No ext_authz answer strips sessiongate's credential there: the application gets none of it.
+    expect(assets.route.cluster).toBe('app');
+    expect([...assets.request_headers_to_remove].sort()).toEqual(['authorization', 'cookie']);
     expect(r.at(-1)!.match).toEqual({ prefix: '/' });
   });
 
