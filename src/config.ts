@@ -241,6 +241,12 @@ const schema = z
       .array(z.string().regex(REDIRECT_HOST, { error: 'must be a host name (app.example.com), a domain with a leading dot (.example.com), optionally with :port' }))
       .default([]),
     failure_mode: z.enum(['closed', 'open'], { error: 'must be closed or open' }).default('closed'),
+    upstream: z
+      .strictObject({
+        // sessiongate's own cookie and API tokens reach the application too (never by default).
+        pass_credentials: z.boolean({ error: 'must be true or false' }).default(false),
+      })
+      .prefault({}),
     external_sessions: z.array(externalSessionSchema).default([]),
     dev_login: z.boolean({ error: 'must be true or false' }).default(false),
     proxy_cache: z
@@ -314,6 +320,7 @@ export const ENV_KEYS = {
   SESSIONGATE_LOGIN_URL: 'login_url',
   SESSIONGATE_ALLOWED_REDIRECT_HOSTS: 'allowed_redirect_hosts',
   SESSIONGATE_DEV_LOGIN: 'dev_login',
+  SESSIONGATE_UPSTREAM_PASS_CREDENTIALS: 'upstream.pass_credentials',
 } as const;
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
@@ -337,7 +344,7 @@ export function splitList(s: string): string[] {
 
 function envValue(key: string, value: string): unknown {
   if (key.endsWith('_port') || key === 'workers') return /^\d+$/.test(value) ? Number(value) : value;
-  if (key === 'cookie.secure' || key === 'dev_login') return value === 'true' ? true : value === 'false' ? false : value;
+  if (key === 'cookie.secure' || key === 'dev_login' || key === 'upstream.pass_credentials') return value === 'true' ? true : value === 'false' ? false : value;
   if (key === 'secrets' || key === 'allowed_redirect_hosts') return splitList(value);
   return value;
 }
@@ -475,6 +482,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
     }
     warnings.push('DEVELOPMENT LOGIN IS ON (dev_login: true): GET /~session/dev?user=…&roles=… logs anyone in as anyone. Never in production.');
   }
+  if (c.upstream.pass_credentials) warnings.push("upstream.pass_credentials is true: the application receives sessiongate's session cookie and API tokens, working credentials of every user");
   if (c.spoof_guard === 'strip') warnings.push('spoof_guard is strip: requests carrying identity headers are let on; the proxy must remove those headers');
 
   return {
@@ -518,6 +526,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
         allowedRedirectHosts: c.allowed_redirect_hosts,
         failureMode: c.failure_mode,
         proxyCacheTtl: c.proxy_cache.ttl,
+        passCredentials: c.upstream.pass_credentials,
       },
     },
   };

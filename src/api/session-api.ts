@@ -3,8 +3,9 @@
  *   POST   creates a session for a trusted login service (login token, constant-time compare);
  *   DELETE destroys the caller's session and clears the cookie (idempotent);
  *   GET    shows the caller's session's public fields.
- * Session data is checked at creation: no control characters anywhere, bounded size and depth,
- * so nothing a login service sends can later inject into a header.
+ * Session data is checked at creation: no control characters and no lone surrogates anywhere,
+ * bounded size and depth, so nothing a login service sends can later inject into a header or
+ * fail to become one.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
@@ -16,7 +17,7 @@ import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { NewSession, SessionRecord } from '../session/record.js';
 import { createLoginTokenCheck } from './login-token.js';
-import { CONTROL_CHARS, newRecord, ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
+import { newRecord, ROLE_NAME, ROLE_NAME_HINT, textProblem } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
 import type { SessionStore } from '../store/types.js';
 
@@ -35,20 +36,30 @@ export interface SessionApiDeps {
 const MAX_DEPTH = 5;
 const MAX_KEYS = 256;
 
-/** Problems with attribute values: control characters, depth, size. Empty when fine. */
+/** Problems with attribute values: control characters, lone surrogates, depth, size. Empty when fine. */
 export function attributeProblems(value: unknown, path = 'attributes', depth = 0, budget = { keys: MAX_KEYS }): string[] {
-  if (typeof value === 'string') return CONTROL_CHARS.test(value) ? [`${path}: control characters are not allowed`] : [];
+  if (typeof value === 'string') {
+    const p = textProblem(value);
+    return p === undefined ? [] : [`${path}: ${p}`];
+  }
   if (value === null || typeof value === 'number' || typeof value === 'boolean') return [];
   if (depth >= MAX_DEPTH) return [`${path}: nested deeper than ${MAX_DEPTH} levels`];
   const out: string[] = [];
   const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v] as const) : Object.entries(value as object).map(([k, v]) => [`.${k}`, v] as const);
   for (const [k, v] of entries) {
     if (--budget.keys < 0) return [`${path}: more than ${MAX_KEYS} values`];
-    if (!Array.isArray(value) && CONTROL_CHARS.test(k)) out.push(`${path}: control characters are not allowed in keys`);
+    const keyProblem = Array.isArray(value) ? undefined : textProblem(k);
+    if (keyProblem !== undefined) out.push(`${path}: in a key: ${keyProblem}`);
     out.push(...attributeProblems(v, path + k, depth + 1, budget));
     if (out.length > 10) break;
   }
   return out;
+}
+
+/** zod refinement: a text that cannot be session data (record.ts textProblem). */
+export function refuseBadText(s: string, ctx: z.RefinementCtx): void {
+  const p = textProblem(s);
+  if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
 }
 
 const createBody = z.strictObject({
@@ -56,7 +67,7 @@ const createBody = z.strictObject({
     .string({ error: 'is required and must be a string' })
     .min(1, { error: 'must not be empty' })
     .max(256, { error: 'must be at most 256 characters' })
-    .refine((s) => !CONTROL_CHARS.test(s), { error: 'control characters are not allowed' }),
+    .superRefine(refuseBadText),
   roles: z
     .array(z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT }))
     .max(64)

@@ -18,12 +18,13 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Policy } from '../core/policy.js';
-import { CONTROL_CHARS, ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
+import { ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
 import type { SessionStore } from '../store/types.js';
 import type { Logger } from '../ops/logger.js';
 import { createLoginTokenCheck } from './login-token.js';
+import { refuseBadText } from './session-api.js';
 
 export const TOKEN_CATALOG = 'api-tokens';
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -58,7 +59,7 @@ const createBody = z.strictObject({
     .string({ error: 'is required and must be a string' })
     .min(1, { error: 'must not be empty' })
     .max(256)
-    .refine((s) => !CONTROL_CHARS.test(s), { error: 'control characters are not allowed' }),
+    .superRefine(refuseBadText),
   roles: z.array(z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT })).max(64).default([]),
   ttl: z
     .string({ error: 'must be a duration like 90d, 12h' })
@@ -70,7 +71,7 @@ const createBody = z.strictObject({
   name: z
     .string()
     .max(128)
-    .refine((s) => !CONTROL_CHARS.test(s), { error: 'control characters are not allowed' })
+    .superRefine(refuseBadText)
     .nullable()
     .default(null),
 });

@@ -123,10 +123,20 @@ export function loginRedirect(loginUrl: string, req: AuthRequest, redirects?: Re
 }
 
 function allow(e: Evaluated, reason: AllowDecision['reason'], policy?: Policy): AllowDecision {
-  const d: AllowDecision = { result: 'allow', reason, spoofed: e.spoofed, identity: [] };
+  let d: AllowDecision = { result: 'allow', reason, spoofed: e.spoofed, identity: [] };
+  if (policy) d = withUpstream(d, e, policy);
   // Answers without a session depend on nothing that expires; a degraded answer is never reused.
   if (!policy || policy.proxyCacheTtl <= 0) return d;
   return { ...d, cacheFor: reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000) };
+}
+
+/**
+ * Every allow (public, anonymous, authenticated, degraded) says what replaces the client's Cookie
+ * and Authorization upstream when they carry sessiongate's credential (upstream.ts).
+ */
+function withUpstream(d: AllowDecision, e: Evaluated, policy: Policy): AllowDecision {
+  const up = policy.upstream.rewrite(e.request.headers);
+  return up === undefined ? d : { ...d, upstreamCookie: up.cookie, dropAuthorization: up.dropAuthorization || undefined };
 }
 
 /**
@@ -143,7 +153,7 @@ function cacheForSession(policy: Policy, session: SessionRecord, now: number, ef
 }
 
 function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, state: 'active' | 'grace'): AllowDecision {
-  return {
+  const d: AllowDecision = {
     result: 'allow',
     reason: 'authenticated',
     spoofed: e.spoofed,
@@ -151,6 +161,7 @@ function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, stat
     userId: session.user_id,
     sessionState: state,
   };
+  return withUpstream(d, e, policy);
 }
 
 export type Resolved =

@@ -1,11 +1,12 @@
 /**
  * Identity headers: which headers carry identity to the upstream (built once from the
- * `headers` mapping and `strip_headers`), how session fields become safe header values, and
- * how client-supplied copies are recognised, including the aliases that applications fold
- * onto the real header (any case, `_` or `.` for `-`, stray spaces).
+ * `headers` mapping and `strip_headers`), how session fields become header values (one
+ * injective encoding, whatever the session's source), and how client-supplied copies are
+ * recognised, including the aliases that applications fold onto the real header (any case,
+ * `_` or `.` for `-`, stray spaces).
  */
 import type { AllowDecision, HeaderMap } from './types.js';
-import { CONTROL_CHARS, type SessionRecord } from '../session/record.js';
+import { textProblem, type SessionRecord } from '../session/record.js';
 
 type Getter = (s: SessionRecord) => unknown;
 
@@ -16,7 +17,10 @@ export const REASON_HEADER = 'X-Sessiongate-Reason';
 export const DEGRADED_HEADER = 'X-Sessiongate-Degraded';
 
 export interface IdentityHeaders {
-  /** Every protected header, configured case: mapped ones first, then strip_headers. */
+  /**
+   * Every protected header, configured case: mapped ones first, then strip_headers, then
+   * X-Sessiongate-Degraded (only sessiongate says a request was let through degraded).
+   */
   readonly protectedNames: readonly string[];
   /**
    * Header names the proxy must remove before an allowed request goes upstream: every
@@ -60,8 +64,13 @@ export function compileFieldPath(path: string): Getter {
   };
 }
 
-// Visible ASCII and space only; everything else is either encoded (non-ASCII) or refused (controls).
-const PLAIN = /^[\x20-\x7e]*$/;
+// Header values are lists of items separated by `,`; a scalar is a list of one. An item keeps
+// visible ASCII but `%` and `,`, and spaces between other characters, as they are.
+const PLAIN = /^[\x21-\x24\x26-\x2b\x2d-\x7e](?:[\x20-\x24\x26-\x2b\x2d-\x7e]*[\x21-\x24\x26-\x2b\x2d-\x7e])?$/;
+// `%`, `,` and non-ASCII, percent-encoded as UTF-8 (controls are refused before this runs).
+const ESCAPED = /[^\x20-\x24\x26-\x2b\x2d-\x7e]+/g;
+// Leading and trailing spaces: HTTP drops them from a header value, so they are encoded too.
+const EDGE_SPACES = /^ +| +$/g;
 
 function scalarToString(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -70,36 +79,48 @@ function scalarToString(v: unknown): string | undefined {
   return undefined;
 }
 
+const escape = (m: string) => encodeURIComponent(m);
+const spaces = (m: string) => '%20'.repeat(m.length);
+
 /**
- * Turns a session value into a header value, or undefined when it has none. Arrays of
- * scalars are joined with `,`. Non-ASCII text is percent-encoded (UTF-8) so it survives every
- * proxy; a value holding a control character is refused outright: no CR/LF ever reaches a header.
+ * One item of a header value, or undefined when it cannot be one. The encoding is injective:
+ * `%` is always encoded, so percent-decoding gives the text back, and no two texts share an
+ * encoding (`josé` is `jos%C3%A9`, the literal `jos%C3%A9` is `jos%25C3%25A9`, ` alice` is
+ * `%20alice`). Controls and lone surrogates are refused (they are refused at session creation
+ * too; this is the second wall): no CR/LF ever reaches a header, and encoding never throws.
+ */
+function headerItem(s: string): string | undefined {
+  if (PLAIN.test(s)) return s;
+  if (textProblem(s) !== undefined) return undefined;
+  return s.replace(ESCAPED, escape).replace(EDGE_SPACES, spaces);
+}
+
+/**
+ * Turns a session value into a header value, or undefined when it has none. Arrays of scalars
+ * are joined with `,` after each item is encoded (headerItem), so `["a", "b"]` is `a,b` and
+ * `"a,b"` is `a%2Cb`. Numbers and booleans are their JSON text.
  */
 export function toHeaderValue(v: unknown): string | undefined {
-  let s: string | undefined;
   if (Array.isArray(v)) {
-    const parts: string[] = [];
-    for (const item of v) {
-      const p = scalarToString(item);
-      if (p === undefined) return undefined;
-      parts.push(p);
+    let out = '';
+    for (let i = 0; i < v.length; i++) {
+      const s = scalarToString(v[i]);
+      const item = s === undefined ? undefined : headerItem(s);
+      if (item === undefined) return undefined;
+      out = i === 0 ? item : `${out},${item}`;
     }
-    s = parts.join(',');
-  } else {
-    s = scalarToString(v);
+    return out === '' ? undefined : out;
   }
+  const s = scalarToString(v);
   if (s === undefined || s === '') return undefined;
-  if (PLAIN.test(s)) return s;
-  // Session data is checked for controls at creation; this is the second wall.
-  if (CONTROL_CHARS.test(s)) return undefined;
-  return s.replace(/[^\x20-\x7e]+/g, (m) => encodeURIComponent(m));
+  return headerItem(s);
 }
 
 export function createIdentityHeaders(mapping: Readonly<Record<string, string>>, strip: readonly string[]): IdentityHeaders {
   const mapped = Object.entries(mapping).map(([name, path]) => ({ name, get: compileFieldPath(path) }));
   const protectedNames: string[] = mapped.map((m) => m.name);
   const seen = new Set(protectedNames.map(canonicalHeaderName));
-  for (const name of strip) {
+  for (const name of [...strip, DEGRADED_HEADER]) {
     const c = canonicalHeaderName(name);
     if (!seen.has(c)) {
       seen.add(c);

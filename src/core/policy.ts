@@ -13,6 +13,7 @@ import type { IdentityHeaders } from './headers.js';
 import { createIdentityHeaders } from './headers.js';
 import type { PolicyRuleSpec, RuleSet, RuleSpec } from './rules.js';
 import { compileRules } from './rules.js';
+import { createUpstreamCredentials, type UpstreamCredentials } from './upstream.js';
 import type { CookieSettings } from '../session/cookie.js';
 
 export type SpoofGuard = 'deny' | 'strip';
@@ -21,6 +22,8 @@ export type FailureMode = 'closed' | 'open';
 export interface Policy {
   readonly rules: RuleSet;
   readonly identity: IdentityHeaders;
+  /** What the upstream gets instead of the client's Cookie and Authorization (none of sessiongate's credentials). */
+  readonly upstream: UpstreamCredentials;
   readonly spoofGuard: SpoofGuard;
   readonly tokens: TokenCodec;
   /** Keyed user-ID hashes for the per-user session index (revocation). */
@@ -52,14 +55,18 @@ export interface PolicySpec {
   readonly allowedRedirectHosts?: readonly string[] | undefined;
   readonly failureMode: FailureMode;
   readonly proxyCacheTtl?: number | undefined;
+  /** `upstream.pass_credentials`: the application gets sessiongate's cookie and tokens too (default false). */
+  readonly passCredentials?: boolean | undefined;
 }
 
 export function buildPolicy(spec: PolicySpec): Policy {
+  const tokens = createTokenCodec(spec.secrets);
   return Object.freeze({
     rules: compileRules(spec.rules, spec.policies),
     identity: createIdentityHeaders(spec.headers, spec.stripHeaders),
+    upstream: createUpstreamCredentials(spec.cookie.name, tokens, spec.passCredentials ?? false),
     spoofGuard: spec.spoofGuard,
-    tokens: createTokenCodec(spec.secrets),
+    tokens,
     userRefs: createUserRefs(spec.secrets),
     records: createRecordOpener(10_000),
     cookies: createCookieWriter(spec.cookie),

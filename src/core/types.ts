@@ -46,6 +46,14 @@ export interface AllowDecision extends DecisionBase {
   readonly identity: ReadonlyArray<readonly [string, string]>;
   /** Set-Cookie value for the client when the session was rotated. */
   readonly setCookie?: string | undefined;
+  /**
+   * The Cookie header the upstream gets instead of the client's, when the client's carries
+   * sessiongate's cookie: the other cookies, byte for byte and in order; '' when none is left
+   * (no Cookie header at all). Undefined: the client's, unchanged.
+   */
+  readonly upstreamCookie?: string | undefined;
+  /** The client's Authorization carries a sessiongate token: the upstream gets none. */
+  readonly dropAuthorization?: boolean | undefined;
   readonly sessionState?: SessionState | undefined;
   /**
    * Whole seconds a proxy may reuse this answer (proxy_cache.ttl bounded by the session's own

@@ -2,14 +2,15 @@
  * What the external session adapters share: configuration pieces, the read-only client for an
  * application's Redis, and the checks that turn values an application wrote into a fixed
  * SessionRecord. The application wrote those values, not sessiongate, so nothing in them is
- * trusted: a user ID with a control character, a role that is not a role name, an expiry that
- * cannot be read, all end as "no session" or are left out, never as a header.
+ * trusted: a user ID with a control character or a lone surrogate, a role that is not a role
+ * name, an expiry that cannot be read, all end as "no session" or are left out, never as a
+ * header (nor as an error).
  */
 import { z } from 'zod';
 import { createRedisClient, type RedisClient } from '../store/redis.js';
 import { StoreUnavailableError } from '../store/types.js';
 import { maskUrl, parseStoreUrl, type StoreUrl } from '../store/url.js';
-import { CONTROL_CHARS, ROLE_NAME, type SessionRecord } from '../session/record.js';
+import { ROLE_NAME, textProblem, type SessionRecord } from '../session/record.js';
 
 // --- Configuration pieces.
 
@@ -50,13 +51,17 @@ export function compilePath(path: string): (obj: unknown) => unknown {
 
 const MAX_USER_ID = 256;
 
-/** A user ID from an application value: a non-empty string or a finite number; null otherwise. */
+/**
+ * A user ID from an application value: a non-empty string or a finite number; null otherwise,
+ * and null for text no header can carry (controls; a lone surrogate, which `"\ud800"` in the
+ * application's JSON gives).
+ */
 export function userIdFrom(v: unknown): string | null {
   let s: string;
   if (typeof v === 'string') s = v;
   else if (typeof v === 'number' && Number.isFinite(v)) s = String(v);
   else return null;
-  if (s === '' || s.length > MAX_USER_ID || CONTROL_CHARS.test(s)) return null;
+  if (s === '' || s.length > MAX_USER_ID || textProblem(s) !== undefined) return null;
   return s;
 }
 

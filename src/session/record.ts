@@ -12,6 +12,20 @@ export const ROLE_NAME_HINT = 'must be a role name (letters, digits, _ . : / @ -
 /** C0, DEL and C1 control characters: never allowed in session data, never in a header. */
 export const CONTROL_CHARS = /[\x00-\x1f\x7f-\x9f]/;
 
+/**
+ * A UTF-16 surrogate outside a pair (`"\ud800"` is valid JSON): not a character, with no UTF-8
+ * form, so it can be neither percent-encoded into a header nor sent over gRPC. Never allowed in
+ * session data either. (With the `u` flag a well-formed pair is one code point, not a match.)
+ */
+export const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Why a text cannot be session data (it could never become a header value); undefined when it can. */
+export function textProblem(s: string): string | undefined {
+  if (CONTROL_CHARS.test(s)) return 'control characters are not allowed';
+  if (LONE_SURROGATE.test(s)) return 'must be valid Unicode (a lone surrogate is not)';
+  return undefined;
+}
+
 /** The clock fields of a session: all a store needs to expire, touch and rotate it. */
 export interface SessionClock {
   /** When the session (not this ID) began; kept across rotations. */

@@ -6,8 +6,10 @@
  * `path`; header keys are lower-case, pseudo-headers included); a Decision becomes a
  * CheckResponse. Identity headers are set with OVERWRITE_IF_EXISTS_OR_ADD (Envoy's default
  * became *add* in 2026, which would keep a spoofed copy); client copies and aliases go in
- * headers_to_remove. A store failure is a gRPC UNAVAILABLE error, not a deny, so Envoy's own
- * failure_mode_allow / status_on_error decide.
+ * headers_to_remove. The client's Cookie without sessiongate's cookie is set the same way
+ * (removed when nothing is left), an Authorization carrying a sessiongate token removed. A store
+ * failure is a gRPC UNAVAILABLE error, not a deny, so Envoy's own failure_mode_allow /
+ * status_on_error decide.
  */
 import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -84,11 +86,17 @@ export function checkResponse(d: Exclude<Decision, { result: 'error' }>, policy:
     const fields: Record<string, { stringValue: string }> = { reason: { stringValue: d.reason } };
     if (d.userId !== undefined) fields['user_id'] = { stringValue: d.userId };
     fields['session_state'] = { stringValue: d.sessionState ?? 'none' };
+    const headers = d.identity.map(([k, v]) => hvo(k.toLowerCase(), v));
+    const remove = policy.identity.headersToRemove(d);
+    // Set or removed, never both: the answer is right whatever order Envoy applies them in.
+    if (d.upstreamCookie) headers.push(hvo('cookie', d.upstreamCookie));
+    else if (d.upstreamCookie === '') remove.push('cookie');
+    if (d.dropAuthorization) remove.push('authorization');
     return {
       status: { code: GrpcStatus.OK },
       ok_response: {
-        headers: d.identity.map(([k, v]) => hvo(k.toLowerCase(), v)),
-        headers_to_remove: policy.identity.headersToRemove(d),
+        headers,
+        headers_to_remove: remove,
         // Appended: the application's own Set-Cookie headers must survive.
         response_headers_to_add: d.setCookie === undefined ? [] : [hvo('set-cookie', d.setCookie, 'APPEND_IF_EXISTS_OR_ADD')],
       },

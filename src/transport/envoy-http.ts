@@ -2,8 +2,11 @@
  * Envoy ext_authz in `http_service` mode, on the HTTP port under a path prefix (`/envoy` by
  * default): Envoy sends the original method, `<prefix><original path and query>`, and the
  * headers its `allowed_headers` let through. Allow is 200 with the identity headers (Envoy
- * copies those in `allowed_upstream_headers`), `x-envoy-auth-headers-to-remove` naming client
- * copies and aliases, and Set-Cookie for `allowed_client_headers_on_success`. Deny is 401/403,
+ * copies those in `allowed_upstream_headers`), the client's Cookie without sessiongate's cookie
+ * when it carried one (`cookie` is in allowed_upstream_headers too),
+ * `x-envoy-auth-headers-to-remove` naming client copies and aliases (and `cookie` when no cookie
+ * is left, `authorization` when it carried a sessiongate token), and Set-Cookie for
+ * `allowed_client_headers_on_success`. Deny is 401/403,
  * or 302 with Location. A store failure is 503: Envoy treats any 5xx as an authorization error,
  * so its failure_mode_allow / status_on_error decide.
  */
@@ -42,6 +45,9 @@ export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: P
   if (d.result === 'allow') {
     for (const [name, value] of d.identity) out.push(name, value);
     const remove = policy.identity.headersToRemove(d);
+    if (d.upstreamCookie) out.push('Cookie', d.upstreamCookie);
+    else if (d.upstreamCookie === '') remove.push('cookie');
+    if (d.dropAuthorization) remove.push('authorization');
     if (remove.length > 0) out.push('x-envoy-auth-headers-to-remove', remove.join(', '));
     if (d.setCookie !== undefined) out.push('Set-Cookie', d.setCookie);
     out.push('Content-Length', '0');
@@ -64,12 +70,16 @@ export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: P
 export function createEnvoyHttpHandler(check: Check, policy: () => Policy, prefix: string): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     req.resume(); // a buffered body (with_request_body) plays no part in the decision
-    check(envoyHttpAuthRequest(req, prefix)).then(
-      (d) => writeEnvoyHttpAnswer(res, d, policy()),
-      () => {
-        res.writeHead(500, { 'Content-Length': '0' });
-        res.end();
-      },
-    );
+    const failed = () => {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Length': '0' });
+      res.end();
+    };
+    check(envoyHttpAuthRequest(req, prefix)).then((d) => {
+      try {
+        writeEnvoyHttpAnswer(res, d, policy());
+      } catch {
+        failed(); // a value Node refuses to write: an error, never a crash
+      }
+    }, failed);
   };
 }

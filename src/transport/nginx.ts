@@ -5,12 +5,17 @@
  * X-Forwarded-Method/-Uri; X-Forwarded-Proto; X-Forwarded-Host or Host) plus the client's own
  * headers, which nginx passes on. Every answer has no body (`Content-Length: 0`): nginx reuses
  * its upstream connection only for body-less answers, and understands only 2xx, 401 and 403.
+ *
+ * An allow also names the Cookie and Authorization the application gets: protect.conf sets both
+ * from the answer (`proxy_set_header Cookie $sessiongate_cookie`; an empty or absent one removes
+ * the header), so the answer echoes the client's own, without sessiongate's credential. Traefik
+ * (`authResponseHeaders`) and Caddy (`copy_headers`) copy them the same way.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
 import { firstHop, one } from './http-headers.js';
 import { REASON_HEADER } from '../core/headers.js';
-import type { AuthRequest, Decision } from '../core/types.js';
+import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
 
 export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
   const h = req.headers;
@@ -27,11 +32,20 @@ export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
   };
 }
 
-/** HTTP status and headers of the answer to nginx. */
-export function httpAnswer(d: Decision): { status: number; headers: ReadonlyArray<readonly [string, string]> } {
+const NO_HEADERS: HeaderMap = Object.freeze({});
+
+/** HTTP status and headers of the answer to nginx, for a request with `request` headers. */
+export function httpAnswer(d: Decision, request: HeaderMap = NO_HEADERS): { status: number; headers: ReadonlyArray<readonly [string, string]> } {
   const reason = [REASON_HEADER, d.reason] as const;
   if (d.result === 'allow') {
     const headers: Array<readonly [string, string]> = [...d.identity, reason];
+    // Present, if empty, whenever the client sent one: a forward-auth proxy that copies the
+    // header only when the answer has it then still replaces the client's.
+    const c = request['cookie'];
+    const cookie = d.upstreamCookie ?? (typeof c === 'string' ? c : c?.join('; '));
+    if (cookie !== undefined) headers.push(['Cookie', cookie]);
+    const authorization = one(request['authorization']);
+    if (authorization !== undefined) headers.push(['Authorization', d.dropAuthorization ? '' : authorization]);
     if (d.setCookie !== undefined) headers.push(['Set-Cookie', d.setCookie]);
     // nginx proxy_cache obeys X-Accel-Expires before anything else; an answer that carries a
     // new cookie is never reused.
@@ -45,8 +59,8 @@ export function httpAnswer(d: Decision): { status: number; headers: ReadonlyArra
   return { status: d.status, headers };
 }
 
-export function writeNginxAnswer(res: ServerResponse, d: Decision): void {
-  const { status, headers } = httpAnswer(d);
+export function writeNginxAnswer(res: ServerResponse, d: Decision, request: HeaderMap = NO_HEADERS): void {
+  const { status, headers } = httpAnswer(d, request);
   const out: string[] = [];
   for (const [name, value] of headers) out.push(name, value);
   out.push('Content-Length', '0');
@@ -58,12 +72,16 @@ export function createNginxHandler(check: Check): (req: IncomingMessage, res: Se
   return (req, res) => {
     // Nothing in the request body matters; do not let it sit in the socket.
     req.resume();
-    check(nginxAuthRequest(req)).then(
-      (d) => writeNginxAnswer(res, d),
-      () => {
-        res.writeHead(500, { 'Content-Length': '0' });
-        res.end();
-      },
-    );
+    const failed = () => {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Length': '0' });
+      res.end();
+    };
+    check(nginxAuthRequest(req)).then((d) => {
+      try {
+        writeNginxAnswer(res, d, req.headers);
+      } catch {
+        failed(); // a value Node refuses to write: an error, never a crash
+      }
+    }, failed);
   };
 }

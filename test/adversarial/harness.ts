@@ -6,12 +6,17 @@
  * upstream application saw (nginx: really saw; Envoy: the client's headers with the answer's
  * mutations applied as Envoy applies them).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
+import { parse } from 'yaml';
 import { canonicalHeaderName } from '../../src/core/headers.js';
+import type { Config } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
+import type { SessionStore } from '../../src/store/types.js';
 import { APPEND_ACTION, GRPC, RawEnvoyClient } from '../support/envoy-wire.js';
 import { createSession, send } from '../support/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type Echoed, type RunningNginx } from '../support/processes.js';
+import { ROOT, startEchoUpstream, startNginx, type EchoUpstream, type Echoed, type RunningNginx } from '../support/processes.js';
 import { rawRequest } from '../support/raw-http.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
@@ -35,13 +40,21 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+export interface HarnessOptions {
+  /** Changes to the example configuration (failure mode, upstream options). */
+  configure?: (c: Config) => Config;
+  /** A store of the test's own (one it can switch off) instead of the configured memory store, on the harness clock. */
+  store?: (clock: () => number) => SessionStore;
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const clock = { now: Date.UTC(2026, 5, 1, 8, 0, 0) };
-  const config = testConfig(
+  const example = testConfig(
     { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_ALLOWED_REDIRECT_HOSTS: `${HOST},.example.com` },
     { example: true },
   );
-  const svc = await startService(config, quietLogger(), { clock: () => clock.now });
+  const config = opts.configure ? opts.configure(example) : example;
+  const svc = await startService(config, quietLogger(), { clock: () => clock.now, ...(opts.store ? { store: opts.store(() => clock.now) } : {}) });
   const app = await startEchoUpstream();
   const nginx = await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port });
   const grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
@@ -135,6 +148,15 @@ export const viaGrpc: Transport = async (h, req) => {
   return { result: 'allow', reason: r.metadata['reason'] ?? '', status: 200, upstream };
 };
 
+/** What the shipped envoy-http.yaml copies from an allow onto the upstream request (allowed_upstream_headers). */
+const ALLOWED_UPSTREAM_HEADERS: string[] = (() => {
+  type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const cfg = parse(readFileSync(join(ROOT, 'envoy/envoy-http.yaml'), 'utf8')) as Obj;
+  const hcm = cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
+  const authz = hcm.http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_authz').typed_config;
+  return authz.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: Obj) => String(p.exact));
+})();
+
 /** Envoy HTTP ext_authz: the client's headers to /envoy<path>; the upstream gets the answer's allowed_upstream_headers. */
 export const viaEnvoyHttp: Transport = async (h, req) => {
   let r;
@@ -149,7 +171,7 @@ export const viaEnvoyHttp: Transport = async (h, req) => {
   const upstream = lowerMap(req.headers ?? []);
   const remove = String(r.headers['x-envoy-auth-headers-to-remove'] ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const name of remove) delete upstream[name];
-  for (const name of ['x-user-id', 'x-user-roles', 'x-user-email', 'x-sessiongate-degraded']) {
+  for (const name of ALLOWED_UPSTREAM_HEADERS) {
     const v = r.headers[name];
     if (v !== undefined) upstream[name] = [String(v)];
   }

@@ -559,6 +559,8 @@ const FIXTURES: Fixture[] = [
   sessionFixture('forged', admin('fred'), {}, false, null, 'forged'),
 ];
 const LIVE = FIXTURES.filter((f) => f.live);
+/** Every token signed with this service's secret, live or not: working credentials or once were. */
+const SIGNED = FIXTURES.filter((f) => f.name !== 'forged');
 const DEAD = FIXTURES.filter((f) => !f.live);
 const byUser = new Map(LIVE.map((f) => [f.userId, f]));
 
@@ -770,6 +772,25 @@ describe('check() under adversarial requests', () => {
         // ...and after the proxy applied the answer, every protected header upstream is the session's.
         const identity = new Map(d.identity.map(([n, v]) => [n.toLowerCase(), v]));
         for (const [n, v] of upstreamProtected(req, d, policy)) expect(v).toBe(identity.get(n));
+        // The application never gets a token of sessiongate's in Cookie or Authorization, and keeps
+        // every other cookie, in order.
+        const c = req.headers['cookie'];
+        const sent = typeof c === 'string' ? c : c?.join('; ');
+        const upCookie = d.upstreamCookie ?? sent;
+        const upAuth = d.dropAuthorization ? undefined : String(req.headers['authorization'] ?? '');
+        for (const f of SIGNED) {
+          expect(upCookie ?? '').not.toContain(f.issued.token);
+          expect(upAuth ?? '').not.toContain(f.issued.token);
+        }
+        if (upCookie !== undefined && upCookie !== '' && upCookie !== sent) {
+          const original = sent!.split(';');
+          let at = 0;
+          for (const piece of upCookie.split(';')) {
+            while (at < original.length && original[at]!.trim() !== piece.trim()) at++;
+            expect(at, `${JSON.stringify(piece)} is one of the client's cookies, in order`).toBeLessThan(original.length);
+            at++;
+          }
+        }
       }),
       { numRuns: 3000 },
     );

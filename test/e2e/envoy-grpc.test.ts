@@ -85,7 +85,8 @@ describe('allowed: OK with ok_response', () => {
       { key: 'x-user-email', value: 'alice@example.com', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false },
     ]);
     // Protected headers it does not set are removed; the ones it sets are overwritten, not listed.
-    expect(r.ok!.headersToRemove).toEqual(['x-auth-user']);
+    // The session cookie was the only cookie: the upstream gets no Cookie header at all.
+    expect(r.ok!.headersToRemove).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'cookie']);
     expect(r.ok!.responseHeadersToAdd).toEqual([]);
     // Only fields Envoy defines for OkHttpResponse (2 headers, 5 headers_to_remove, 6 response_headers_to_add).
     expect(r.ok!.fieldNumbers.every((n) => [F.OkHttpResponse.headers, F.OkHttpResponse.headers_to_remove, F.OkHttpResponse.response_headers_to_add].includes(n as 2))).toBe(true);
@@ -106,7 +107,7 @@ describe('allowed: OK with ok_response', () => {
     const r = await ok(req({ path: '/blog/post', headers: { 'x-user-id': 'root', x_user_id: 'root', 'x.user.id': 'root', 'x-user-roles': 'admin' } }));
     expect(r.code).toBe(GRPC.OK);
     expect(r.ok!.headers).toEqual([]);
-    expect([...r.ok!.headersToRemove].sort()).toEqual(['x-auth-user', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.id', 'x_user_id'].sort());
+    expect([...r.ok!.headersToRemove].sort()).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.id', 'x_user_id'].sort());
     expect(r.metadata).toEqual({ reason: 'anonymous', session_state: 'none' });
   });
 

@@ -43,7 +43,9 @@ describe('Envoy HTTP ext_authz', () => {
     expect(ok.status).toBe(200);
     expect(ok.headers['x-user-id']).toBe('alice');
     expect(ok.headers['x-user-roles']).toBe('user');
-    expect(ok.headers['x-envoy-auth-headers-to-remove']).toBe('x-user-email, x-auth-user');
+    // The session cookie was the only cookie: the upstream gets no Cookie header at all.
+    expect(ok.headers['x-envoy-auth-headers-to-remove']).toBe('x-user-email, x-auth-user, x-sessiongate-degraded, cookie');
+    expect(ok.headers['cookie']).toBeUndefined();
     expect(ok.headers['content-length']).toBe('0');
   });
 
@@ -51,7 +53,7 @@ describe('Envoy HTTP ext_authz', () => {
     const r = await envoy('/blog/', [['X-User-Id', 'root'], ['x.user.roles', 'admin']]);
     expect(r.status).toBe(200);
     expect(r.headers['x-user-id']).toBeUndefined();
-    expect((r.headers['x-envoy-auth-headers-to-remove'] as string).split(', ').sort()).toEqual(['x-auth-user', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.roles'].sort());
+    expect((r.headers['x-envoy-auth-headers-to-remove'] as string).split(', ').sort()).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.roles'].sort());
   });
 
   it('reads the original path after the prefix, query included', async () => {

@@ -24,6 +24,7 @@ import { cookiePair, send, type Reply } from '../support/http.js';
 import { ROOT, startEchoUpstream, startNginx, tempDir, waitFor, type EchoUpstream, type Echoed, type RunningNginx } from '../support/processes.js';
 import { startRedisServer, type RedisProcess } from '../support/redis.js';
 import { createLogger } from '../../src/ops/logger.js';
+import { signatureOf } from '../../src/external/express-session.js';
 
 const NEW_SECRET = 'app secret, signing since the rotation';
 const OLD_SECRET = 'app secret from before the rotation';
@@ -372,6 +373,56 @@ describe('what sessiongate writes to the application store', () => {
     expect((await through([['Cookie', cookie]])).reply.status).toBe(200);
     await sleep(200);
     expect(await db.ttl(key)).toBe(-1);
+  });
+});
+
+describe("what reaches the application from its own sessions", () => {
+  /** Stores an express-session record for `sid` as connect-redis would, and returns the browser's cookie pair. */
+  async function expressSession(sid: string, sess: Record<string, unknown>): Promise<string> {
+    await db.set(`sess:${sid}`, JSON.stringify({ cookie: { originalMaxAge: HOUR, expires: new Date(Date.now() + HOUR).toISOString(), httpOnly: true, path: '/' }, ...sess }), 'EX', 3600);
+    return `connect.sid=${encodeURIComponent(`s:${sid}.${signatureOf(sid, NEW_SECRET)}`)}`;
+  }
+
+  it('a user ID with a lone surrogate is no session, not a 500', async () => {
+    // "\ud800" is valid JSON for a string no header (and no gRPC message) can carry.
+    await db.set('sess:lone-surrogate-sid', '{"passport":{"user":"jos\\ud800"},"cookie":{"originalMaxAge":3600000}}', 'EX', 3600);
+    const cookie = `connect.sid=${encodeURIComponent(`s:lone-surrogate-sid.${signatureOf('lone-surrogate-sid', NEW_SECRET)}`)}`;
+    await expectDenied([['Cookie', cookie]], 'unknown_session');
+    const token = 'Lone5urrogateT0kenLone5urrogate00';
+    await db.set(`session:${createHash('sha256').update(token).digest('hex')}`, `{"user":{"id":"\\udc00"},"exp":${Math.floor(Date.now() / 1000) + 3600}}`);
+    await expectDenied([['Cookie', `app_token=${token}`]], 'unknown_session');
+  });
+
+  it('a mapped attribute with a lone surrogate is left out, the session stands', async () => {
+    const cookie = await expressSession('surrogate-email-sid', { passport: { user: 'lena' }, profile: { email: 'x\ud800@example.com' } });
+    const { reply, seen } = await through([['Cookie', cookie]]);
+    expect(reply.status).toBe(200);
+    expect(identity(seen)).toEqual({ id: 'lena', roles: undefined, email: undefined });
+  });
+
+  it('two different users never arrive as one, whatever the source', async () => {
+    const seen = new Map<string, string>();
+    const users = ['maya', ' maya', 'maya ', 'josé', 'jos%C3%A9'];
+    for (const [i, user] of users.entries()) {
+      const r = await through([['Cookie', await expressSession(`distinct-user-sid-${i}`, { passport: { user } })]]);
+      expect(r.reply.status, user).toBe(200);
+      const id = String(r.seen?.headers['x-user-id']);
+      expect(seen.get(id), `${JSON.stringify(user)} arrives as ${id}`).toBeUndefined();
+      seen.set(id, user);
+      expect(decodeURIComponent(id)).toBe(user);
+    }
+    const token = 'D1stinctUsersGenericT0kenD1stinct';
+    await db.set(`session:${createHash('sha256').update(token).digest('hex')}`, JSON.stringify({ user: { id: 'jos%C3%A9' }, exp: Math.floor(Date.now() / 1000) + 3600 }));
+    const generic = await through([['Cookie', `app_token=${token}`]]);
+    expect(generic.seen?.headers['x-user-id']).toBe('jos%25C3%25A9');
+  });
+
+  it("the application's own cookie reaches it; sessiongate's never does", async () => {
+    const cookie = await app.login('nina');
+    const forged = `sessiongate=${createTokenCodec([Buffer.from('another-secret-0123456789abcdef0123456789ab')]).issue().token}`;
+    const { reply, seen } = await through([['Cookie', `theme=dark; ${forged}; ${cookie}`]]);
+    expect(reply.status).toBe(200);
+    expect(seen?.headers['cookie']).toBe(`theme=dark; ${cookie}`);
   });
 });
 

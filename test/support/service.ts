@@ -25,8 +25,8 @@ export function quietLogger(level = 'silent'): Logger {
 }
 
 /** A memory store whose every operation fails with StoreUnavailableError while `down` is set. */
-export function switchableStore(): SessionStore & { down: boolean } {
-  const inner = createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock: Date.now });
+export function switchableStore(clock: () => number = Date.now): SessionStore & { down: boolean } {
+  const inner = createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock });
   const state = { down: false };
   const guard =
     <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>

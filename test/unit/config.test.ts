@@ -94,6 +94,18 @@ login_token: "${'t'.repeat(16)}"
     expect(r.config.policy.secrets.map((s) => s.toString())).toEqual([SECRET, 'o'.repeat(40)]);
   });
 
+  it("passes sessiongate's credentials to the application only when upstream.pass_credentials says so, with a warning", () => {
+    const off = load(undefined, { SESSIONGATE_SECRET: SECRET });
+    expect(off.ok && off.config.policy.passCredentials).toBe(false);
+    expect(off.ok && off.warnings.join('\n')).not.toMatch(/pass_credentials/);
+    for (const on of [load('upstream: { pass_credentials: true }\n', { SESSIONGATE_SECRET: SECRET }), load(undefined, { SESSIONGATE_SECRET: SECRET, SESSIONGATE_UPSTREAM_PASS_CREDENTIALS: 'true' })]) {
+      expect(on.ok && on.config.policy.passCredentials).toBe(true);
+      expect(on.ok && on.warnings.join('\n')).toMatch(/upstream.pass_credentials is true: the application receives sessiongate's session cookie and API tokens/);
+    }
+    expect(problems('upstream: { pass_credentials: yes please }\n')).toContain('upstream.pass_credentials: must be true or false');
+    expect(problems('upstream: { pass_cookie: true }\n')).toContain('upstream.pass_cookie: unknown key');
+  });
+
   it('reads secret and login token files (newline separated)', () => {
     const secrets = file(`${SECRET}\n${'n'.repeat(33)}\n`);
     const token = file(`${'t'.repeat(20)}\n`);

@@ -1,12 +1,14 @@
 /**
  * envoy/*.yaml against Envoy's published v3 API (as vendored by @grpc/grpc-js-xds): every field
  * name, enum value and @type must exist there. Then what the files must say for sessiongate:
- * the ext_authz settings, HTTP/2 to the gRPC service, the headers of deploy/config.example.yaml.
+ * the ext_authz settings, HTTP/2 to the gRPC service, the headers of deploy/config.example.yaml,
+ * and the removal of every client copy of them before ext_authz runs.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { canonicalHeaderName } from '../../src/core/headers.js';
 import { strictProblems, loadEnvoyApi } from '../support/envoy-api.js';
 import { ROOT } from '../support/processes.js';
 
@@ -14,6 +16,7 @@ const api = loadEnvoyApi([
   'envoy/config/bootstrap/v3/bootstrap.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/extensions/filters/http/header_mutation/v3/header_mutation.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ]);
@@ -23,12 +26,26 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 const read = (f: string): Obj => parse(readFileSync(join(ROOT, 'envoy', f), 'utf8')) as Obj;
 const example = parse(readFileSync(join(ROOT, 'deploy/config.example.yaml'), 'utf8')) as Obj;
 const protectedHeaders = [...Object.keys(example['headers']), ...example['strip_headers']].map((h: string) => h.toLowerCase()).sort();
+/** What only sessiongate may set, besides the identity headers (core/headers.ts DEGRADED_HEADER). */
+const DEGRADED = 'x-sessiongate-degraded';
+
+/** Every spelling of a header name with `-`, `_` or `.` between its words (Envoy lower-cases names). */
+function spellings(name: string): string[] {
+  let out = [''];
+  name.split('-').forEach((word, i) => {
+    out = out.flatMap((prefix) => (i === 0 ? [word] : ['-', '_', '.'].map((sep) => prefix + sep + word)));
+  });
+  return out;
+}
 
 function hcm(cfg: Obj): Obj {
   return cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
 }
 function extAuthz(cfg: Obj): Obj {
   return hcm(cfg).http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_authz').typed_config;
+}
+function headerMutation(cfg: Obj): Obj {
+  return hcm(cfg).http_filters.find((f: Obj) => f.name === 'envoy.filters.http.header_mutation').typed_config;
 }
 function routes(cfg: Obj): Obj[] {
   return hcm(cfg).route_config.virtual_hosts[0].routes;
@@ -50,7 +67,7 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     expect(f.failure_mode_allow).toBe(false);
     expect(f.include_peer_certificate).toBe(false);
     expect(f.status_on_error).toEqual({ code: 'ServiceUnavailable' });
-    expect(hcm(cfg).http_filters.map((x: Obj) => x.name)).toEqual(['envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
+    expect(hcm(cfg).http_filters.map((x: Obj) => x.name)).toEqual(['envoy.filters.http.header_mutation', 'envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
   });
 
   it('routes /~session to sessiongate without a check, and disables the check for public paths only', () => {
@@ -64,8 +81,37 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     const re = new RegExp(assets.match.safe_regex.regex);
     expect(re.test('/~assets/app.css')).toBe(true);
     for (const trick of ['/~assets/..;/admin/', '/~assets/%2e%2e/admin', '/~assets/a\\b', '/~assetsX/a']) expect(re.test(trick), trick).toBe(false);
-    expect([...assets.request_headers_to_remove].filter((h: string) => h !== 'x-sessiongate-degraded').sort()).toEqual(protectedHeaders);
+    // No ext_authz answer strips sessiongate's credential there: the application gets none of it.
+    expect(assets.route.cluster).toBe('app');
+    expect([...assets.request_headers_to_remove].sort()).toEqual(['authorization', 'cookie']);
     expect(r.at(-1)!.match).toEqual({ prefix: '/' });
+  });
+
+  it('removes every client copy of a protected header before ext_authz, so none survives an ext_authz that fails open', () => {
+    // Envoy's failure_mode_allow continues a request on any ext_authz error without applying a
+    // single removal or overwrite: what reaches the upstream then is the request as the filters
+    // before ext_authz left it. Simulated here: the connection manager drops names with `_`
+    // (headers_with_underscores_action: DROP_HEADER), then header_mutation applies its removals.
+    const filters = hcm(cfg).http_filters.map((x: Obj) => x.name);
+    expect(filters.indexOf('envoy.filters.http.header_mutation')).toBeLessThan(filters.indexOf('envoy.filters.http.ext_authz'));
+    const m = headerMutation(cfg);
+    expect(m['@type']).toBe('type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation');
+    expect(m.mutations.response_mutations).toBeUndefined();
+    const removed = new Set<string>();
+    for (const mutation of m.mutations.request_mutations) {
+      expect(Object.keys(mutation), 'removals only').toEqual(['remove']);
+      removed.add(mutation.remove);
+    }
+    // No route turns it off.
+    for (const r of routes(cfg)) expect(r.typed_per_filter_config?.['envoy.filters.http.header_mutation'], r.name).toBeUndefined();
+
+    const dropsUnderscores = hcm(cfg).common_http_protocol_options.headers_with_underscores_action === 'DROP_HEADER';
+    const forged = [...protectedHeaders, DEGRADED].flatMap(spellings);
+    expect(forged).toContain('x.user_id');
+    const upstream = forged.filter((h) => !(dropsUnderscores && h.includes('_'))).filter((h) => !removed.has(h));
+    expect(upstream.filter((h) => [...protectedHeaders, DEGRADED].includes(canonicalHeaderName(h)))).toEqual([]);
+    // And nothing else: the filter removes what only sessiongate may set, not the application's headers.
+    for (const h of removed) expect([...protectedHeaders, DEGRADED], h).toContain(canonicalHeaderName(h));
   });
 
   it('drops underscore header names and refuses encoded slashes', () => {
@@ -107,9 +153,9 @@ describe('envoy-http.yaml (HTTP)', () => {
     expect(f.http_service.path_prefix).toBe(example['envoy']?.http_path_prefix ?? '/envoy');
   });
 
-  it('copies exactly the identity headers upstream and Set-Cookie to the client on success', () => {
+  it('copies exactly the identity headers, the degraded marker and the stripped Cookie upstream, and Set-Cookie to the client on success', () => {
     const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: Obj) => p.exact);
-    expect(up.filter((h: string) => h !== 'x-sessiongate-degraded').sort()).toEqual(Object.keys(example['headers']).map((h) => h.toLowerCase()).sort());
+    expect(up.sort()).toEqual([...Object.keys(example['headers']).map((h) => h.toLowerCase()), DEGRADED, 'cookie'].sort());
     expect(f.http_service.authorization_response.allowed_client_headers_on_success.patterns).toEqual([{ exact: 'set-cookie' }]);
   });
 
@@ -118,8 +164,8 @@ describe('envoy-http.yaml (HTTP)', () => {
     expect(patterns).toContainEqual({ exact: 'cookie' });
     expect(patterns).toContainEqual({ exact: 'accept' });
     const regexes = patterns.filter((p) => p.safe_regex).map((p) => new RegExp(p.safe_regex.regex));
-    for (const h of protectedHeaders) {
-      for (const spelling of [h, h.replace(/-/g, '_'), h.replace(/-/g, '.')]) expect(regexes.some((re) => re.test(spelling)), spelling).toBe(true);
+    for (const h of [...protectedHeaders, DEGRADED]) {
+      for (const spelling of spellings(h)) expect(regexes.some((re) => re.test(spelling)), spelling).toBe(true);
     }
   });
 });
@@ -130,7 +176,8 @@ describe('the API check itself', () => {
     const f = extAuthz(cfg);
     f.failure_mode_allowed = false;
     f.status_on_error = { code: 'Teapot' };
-    hcm(cfg).http_filters[1].typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Routr';
+    hcm(cfg).http_filters.find((x: Obj) => x.name === 'envoy.filters.http.router').typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Routr';
+    headerMutation(cfg).mutations.request_mutations.push({ remove: 'x-a', append: { header: { key: 'x-b', value: 'c' } } });
     f.http_service = { path_prefix: '/x' };
     cluster(cfg, 'app').connect_timeout = '1 second';
     const problems = strictProblems(api, Bootstrap, cfg).join('\n');
@@ -139,5 +186,6 @@ describe('the API check itself', () => {
     expect(problems).toContain('names no message');
     expect(problems).toContain('oneof services already set by grpc_service');
     expect(problems).toContain('connect_timeout: not a valid .google.protobuf.Duration');
+    expect(problems).toContain('oneof action already set by remove');
   });
 });

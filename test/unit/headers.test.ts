@@ -8,8 +8,8 @@ describe('identity headers', () => {
     ['X-Auth-User', 'x-user-id'],
   );
 
-  it('lists every protected header once, mapped first', () => {
-    expect(ids.protectedNames).toEqual(['X-User-Id', 'X-User-Roles', 'X-Org', 'X-Email', 'X-Since', 'X-Auth-User']);
+  it('lists every protected header once, mapped first, X-Sessiongate-Degraded last', () => {
+    expect(ids.protectedNames).toEqual(['X-User-Id', 'X-User-Roles', 'X-Org', 'X-Email', 'X-Since', 'X-Auth-User', 'X-Sessiongate-Degraded']);
   });
 
   it('maps top-level fields and dotted attribute paths', () => {
@@ -44,6 +44,8 @@ describe('identity headers', () => {
     ['X_User.Id', true],
     [' x-user-id ', true],
     ['x-auth-user', true],
+    ['X-Sessiongate-Degraded', true],
+    ['x_sessiongate.degraded', true],
     ['x-user-ids', false],
     ['x-userid', false],
     ['cookie', false],
@@ -63,6 +65,22 @@ describe('toHeaderValue', () => {
     ['boolean', false, 'false'],
     ['array', ['a', 1, true], 'a,1,true'],
     ['non-ASCII is percent-encoded', 'Zoë Ünal', 'Zo%C3%AB %C3%9Cnal'],
+    ['astral characters too', 'a😀', 'a%F0%9F%98%80'],
+    ['% is encoded: the literal encoding of josé is not josé', 'jos%C3%A9', 'jos%25C3%25A9'],
+    ['leading spaces are encoded (HTTP would drop them)', '  alice', '%20%20alice'],
+    ['trailing spaces too', 'alice ', 'alice%20'],
+    ['a space alone', ' ', '%20'],
+    ['inner spaces are kept', 'a b  c', 'a b  c'],
+    ['a comma in a scalar is encoded', 'Doe, John', 'Doe%2C John'],
+    ['a comma inside a list item is encoded', ['a,b', 'c'], 'a%2Cb,c'],
+    ['list items are encoded one by one', [' a', 'é', '%'], '%20a,%C3%A9,%25'],
+    ['visible ASCII is kept', '!"#$&\'()*+-./:;<=>?@[\\]^_`{|}~', '!"#$&\'()*+-./:;<=>?@[\\]^_`{|}~'],
+    ['empty array', [], undefined],
+    ['a lone high surrogate', 'jos\ud800', undefined],
+    ['a lone low surrogate', '\udc00', undefined],
+    ['a reversed pair', '\udc00\ud800', undefined],
+    ['a lone surrogate inside an array', ['ok', 'x\ud800'], undefined],
+    ['TAB', 'a\tb', undefined],
     ['empty string', '', undefined],
     ['null', null, undefined],
     ['object', { a: 1 }, undefined],
@@ -78,17 +96,41 @@ describe('toHeaderValue', () => {
   });
 });
 
+describe('toHeaderValue is injective', () => {
+  it('no two different values of a kind share a header value, and percent-decoding gives each back', () => {
+    const texts = ['alice', ' alice', 'alice ', '  alice', 'al ice', '%20alice', 'josé', 'jos%C3%A9', 'jos%25C3%25A9', 'a,b', 'a%2Cb', 'Zoë', 'Zo%C3%AB', '%', '%25', '😀', '%F0%9F%98%80'];
+    const seen = new Map<string, unknown>();
+    for (const t of texts) {
+      const h = toHeaderValue(t)!;
+      expect(seen.get(h), `${JSON.stringify(t)} and ${JSON.stringify(seen.get(h))}`).toBeUndefined();
+      seen.set(h, t);
+      expect(decodeURIComponent(h)).toBe(t);
+    }
+    const lists: unknown[][] = [['a', 'b'], ['a,b'], ['a', 'b', ''], ['', 'a', 'b'], ['a b'], [' a', 'b']];
+    const seenLists = new Map<string, unknown>();
+    for (const l of lists) {
+      const h = toHeaderValue(l)!;
+      expect(seenLists.get(h), JSON.stringify(l)).toBeUndefined();
+      seenLists.set(h, l);
+      expect(h.split(',').map(decodeURIComponent)).toEqual(l);
+    }
+    // A list is not a scalar that happens to hold its separator.
+    expect(toHeaderValue(['a', 'b'])).not.toBe(toHeaderValue('a,b'));
+  });
+});
+
 describe('headersToRemove', () => {
   const ids = createIdentityHeaders({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' }, ['X-Auth-User']);
   const allow = (identity: Array<[string, string]>, spoofed: string[] = []) => ({ result: 'allow' as const, reason: 'authenticated' as const, identity, spoofed });
 
   it('lists protected headers the decision does not set, never those it sets', () => {
-    expect(ids.headersToRemove(allow([['X-User-Id', 'a']]))).toEqual(['x-user-roles', 'x-auth-user']);
-    expect(ids.headersToRemove(allow([]))).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user']);
+    expect(ids.headersToRemove(allow([['X-User-Id', 'a']]))).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded']);
+    expect(ids.headersToRemove(allow([]))).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user', 'x-sessiongate-degraded']);
+    expect(ids.headersToRemove(allow([['X-Sessiongate-Degraded', 'store_unavailable']]))).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user']);
   });
 
   it('adds every alias the client sent, once, lower-cased', () => {
     const d = allow([['X-User-Id', 'a'], ['X-User-Roles', 'r']], ['x_user_id', 'X.User.Id', 'x-user-id', 'x-auth-user']);
-    expect(ids.headersToRemove(d)).toEqual(['x-auth-user', 'x_user_id', 'x.user.id']);
+    expect(ids.headersToRemove(d)).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x_user_id', 'x.user.id']);
   });
 });

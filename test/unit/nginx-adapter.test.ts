@@ -1,7 +1,7 @@
 /** The nginx adapter's translation: proxy headers in, HTTP answer out. */
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import type { Decision } from '../../src/core/types.js';
+import type { AllowDecision, Decision } from '../../src/core/types.js';
 import { isAuthPath } from '../../src/transport/http-server.js';
 import { httpAnswer, nginxAuthRequest } from '../../src/transport/nginx.js';
 
@@ -55,6 +55,28 @@ describe('httpAnswer', () => {
     const answer = httpAnswer(d);
     expect(answer.status).toBe(status);
     expect([...answer.headers].sort()).toEqual([...headers, ['X-Sessiongate-Reason', d.reason]].sort());
+  });
+});
+
+describe('httpAnswer: what the application gets of Cookie and Authorization (protect.conf sets both from the answer)', () => {
+  const allow = (over: Partial<AllowDecision> = {}): AllowDecision => ({ spoofed: [], result: 'allow', reason: 'public', identity: [], ...over });
+  const pick = (d: Decision, request: Record<string, string>) =>
+    httpAnswer(d, request).headers.filter(([n]) => n === 'Cookie' || n === 'Authorization');
+
+  it.each<[string, AllowDecision, Record<string, string>, Array<[string, string]>]>([
+    ["echoes the client's own", allow(), { cookie: 'a=1; b=2', authorization: 'Basic x' }, [['Cookie', 'a=1; b=2'], ['Authorization', 'Basic x']]],
+    ['says nothing when the client sent nothing', allow(), {}, []],
+    ["sends the decision's Cookie instead", allow({ upstreamCookie: 'a=1' }), { cookie: 'a=1; sessiongate=t' }, [['Cookie', 'a=1']]],
+    ['sends an empty Cookie when none is left', allow({ upstreamCookie: '' }), { cookie: 'sessiongate=t' }, [['Cookie', '']]],
+    ['sends an empty Authorization for one that carried a token of ours', allow({ dropAuthorization: true }), { authorization: 'Bearer t', cookie: 'a=1' }, [['Cookie', 'a=1'], ['Authorization', '']]],
+  ])('%s', (_n, d, request, expected) => {
+    expect(pick(d, request)).toEqual(expected);
+  });
+
+  it('never on a deny or an error', () => {
+    const request = { cookie: 'a=1', authorization: 'Basic x' };
+    expect(pick({ spoofed: [], result: 'deny', reason: 'no_session', status: 401 }, request)).toEqual([]);
+    expect(pick({ spoofed: [], result: 'error', reason: 'store_unavailable' }, request)).toEqual([]);
   });
 });
 

@@ -1,0 +1,83 @@
+/**
+ * core/upstream.ts: what replaces the client's Cookie and Authorization upstream. The same cases
+ * run end to end through nginx and both Envoy adapters in test/adversarial/upstream.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { createUpstreamCredentials } from '../../src/core/upstream.js';
+import { createTokenCodec } from '../../src/session/token.js';
+import { OTHER_SECRET, SECRET } from '../support/fixtures.js';
+
+const tokens = createTokenCodec([SECRET]);
+const T = tokens.issue().token;
+const FOREIGN = createTokenCodec([OTHER_SECRET]).issue().token;
+const up = createUpstreamCredentials('sessiongate', tokens);
+const rewrite = (headers: Record<string, string | string[]>) => up.rewrite(headers);
+
+describe('the Cookie header the upstream gets', () => {
+  it.each<[string, string | string[], string | undefined]>([
+    ['between others', `theme=dark; sessiongate=${T}; other=1`, 'theme=dark; other=1'],
+    ['alone', `sessiongate=${T}`, ''],
+    ['first, then others without spaces', `sessiongate=${T};a=1;b=2`, 'a=1;b=2'],
+    ['several headers, as Node or Envoy hand them over', ['a=1', `sessiongate=${T}; b=2`], 'a=1; b=2'],
+    ['twice', `sessiongate=${T}; a=1; sessiongate=${T}`, 'a=1'],
+    ['with a prefix', `a=1; __Host-sessiongate=${T}; __secure-SessionGate=x`, 'a=1'],
+    ['in another case', `a=1; SESSIONGATE=x; SessionGate=${T}`, 'a=1'],
+    ['with spaces around the name', `a=1;   sessiongate   =x;\tsessiongate=y`, 'a=1'],
+    ['without a value', 'a=1; sessiongate; b=2', 'a=1; b=2'],
+    ['garbage under our name', 'a=1; sessiongate=garbage', 'a=1'],
+    ['quoted', `a=1; sessiongate="${T}"`, 'a=1'],
+    ['a live token under another name', `a=1; remember=${T}; b=2`, 'a=1; b=2'],
+    ['a live token inside another value', `a=1; other=sessiongate=${T}; b=2`, 'a=1; b=2'],
+    ['a live token glued to other text', `a=1; x=v${T}.w; b=2`, 'a=1; b=2'],
+    ['a live token as a name', `a=1; ${T}=1`, 'a=1'],
+    [
+      'more token-shaped values than are worth verifying: those past the eighth go unverified',
+      `a=1; ${Array.from({ length: 10 }, (_, i) => `f${i}=${FOREIGN}`).join('; ')}; b=2`,
+      `a=1; ${Array.from({ length: 8 }, (_, i) => `f${i}=${FOREIGN}`).join('; ')}; b=2`,
+    ],
+    ['nothing but separators left', `; sessiongate=${T};;`, ''],
+  ])('%s', (_n, cookie, expected) => {
+    expect(rewrite({ cookie })?.cookie).toBe(expected);
+  });
+
+  it.each<[string, string]>([
+    ['no cookie of ours', 'a=1; b=2'],
+    ['names that only contain ours', 'sessiongate-theme=dark; my_sessiongate=1; sessiongate2=x'],
+    ['a token-shaped value signed by someone else', `remember=${FOREIGN}`],
+    ['odd cookies', 'flag; empty=; eq=a=b; q="x y"'],
+  ])('leaves the header alone with %s', (_n, cookie) => {
+    expect(rewrite({ cookie })).toBeUndefined();
+  });
+
+  it('keeps every other cookie byte for byte and in order', () => {
+    const others = ['z=1', ' flag', ' eq=a=b', '  q="x y"', ' pct=%E2%9C%93', ' caf\u00e9=1'];
+    const cookie = [others[0], ` sessiongate=${T}`, ...others.slice(1)].join(';');
+    expect(rewrite({ cookie })?.cookie).toBe(others.join(';'));
+  });
+
+  it('never echoes a value that would break a header', () => {
+    expect(rewrite({ cookie: `a=1\r\nX-Evil: 1; sessiongate=${T}` })?.cookie).toBe('');
+  });
+
+  it('honours the configured name, prefix or not', () => {
+    const host = createUpstreamCredentials('__Host-sg', tokens);
+    expect(host.rewrite({ cookie: 'a=1; __Host-sg=x; sg=y; sgx=z' })?.cookie).toBe('a=1; sgx=z');
+  });
+});
+
+describe('Authorization', () => {
+  it.each([`Bearer ${T}`, `bearer ${T}`, `BEARER   ${T}  `, `Basic dXNlcg==,Bearer ${T}`, `Bearer x${T}`])('is dropped when it carries a token of ours: %s', (authorization) => {
+    expect(rewrite({ authorization })).toEqual({ cookie: undefined, dropAuthorization: true });
+  });
+
+  it.each(['Basic dXNlcjpwYXNz', 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln', `Bearer ${FOREIGN}`])('is the application\'s otherwise: %s', (authorization) => {
+    expect(rewrite({ authorization })).toBeUndefined();
+  });
+});
+
+describe('upstream.pass_credentials: true', () => {
+  it('changes nothing', () => {
+    const pass = createUpstreamCredentials('sessiongate', tokens, true);
+    expect(pass.rewrite({ cookie: `sessiongate=${T}`, authorization: `Bearer ${T}` })).toBeUndefined();
+  });
+});
