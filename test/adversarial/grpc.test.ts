@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_BYTES } from '../../src/transport/envoy-grpc.js';
 import { encodeCheckRequest, GRPC, RawEnvoyClient, type EnvoyRequest } from '../support/envoy-wire.js';
+import { send } from '../support/http.js';
 import { HOST, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -210,6 +211,21 @@ describe('gRPC Check: sources that disagree', () => {
     const b = encodeCheckRequest({ method: 'GET', path: '/admin/secret', host: HOST, headers: { cookie } });
     await expectBadRequest(Buffer.concat([a, b]), 'two CheckRequests back to back');
     await stillServing();
+  });
+});
+
+describe('HTTP /auth: X-Original-* against X-Forwarded-*', () => {
+  it('a forward-auth request whose two target headers disagree is bad_request', async () => {
+    const cookie = await h.login('traefik');
+    const ask = (headers: Array<[string, string]>) => send(`${h.http()}/auth`, { headers: [['Cookie', cookie], ['X-Forwarded-Host', HOST], ['X-Forwarded-Proto', 'https'], ...headers] });
+    // As Traefik sends it, with a client's own X-Original-URI passed along.
+    const spoof = await ask([['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/admin/secret'], ['X-Original-URI', '/~assets/app.css']]);
+    expect(spoof.status).toBe(403);
+    expect(spoof.headers['x-sessiongate-reason']).toBe('bad_request');
+    const method = await ask([['X-Forwarded-Method', 'DELETE'], ['X-Original-Method', 'GET'], ['X-Forwarded-Uri', '/app']]);
+    expect(method.headers['x-sessiongate-reason']).toBe('bad_request');
+    const agree = await ask([['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/app'], ['X-Original-URI', '/app']]);
+    expect(agree.status).toBe(200);
   });
 });
 
