@@ -81,7 +81,8 @@ function headerValue(r: R, st: Seen): HeaderValueMsg {
     fields = once(st, fields, n);
     return true;
   });
-  if (h.value && h.raw_value && h.raw_value.length > 0 && h.raw_value.toString('latin1') !== h.value) st.twice = true;
+  // Both forms of one value: they must be the same bytes (value is their UTF-8 reading).
+  if (h.value && h.raw_value && h.raw_value.length > 0 && !h.raw_value.equals(Buffer.from(h.value))) st.twice = true;
   return h;
 }
 

@@ -60,6 +60,8 @@ describe('lean CheckRequest decoder', () => {
     expect(decodeCheckRequest(Buffer.from(both)).ambiguous).toBe(true);
     const same = encodeCheckRequest({ method: 'GET', path: '/', host: 'h', rawHeaders: [], headerMap: [{ key: 'cookie', value: 'a=1', raw: 'a=1' }] });
     expect(decodeCheckRequest(Buffer.from(same)).ambiguous).toBeUndefined();
+    const utf8 = encodeCheckRequest({ method: 'GET', path: '/', host: 'h', rawHeaders: [], headerMap: [{ key: 'x-name', value: 'josé', raw: Buffer.from('josé').toString('latin1') }] });
+    expect(decodeCheckRequest(Buffer.from(utf8)).ambiguous).toBeUndefined();
   });
 
   it('skips unknown fields and fields of an unexpected wire type', () => {
