@@ -15,7 +15,7 @@ import { externalSessionSchema, type ExternalSessionSpec } from './external/inde
 import { ROLE_NAME, ROLE_NAME_HINT } from './session/record.js';
 import type { CacheOptions } from './store/cached.js';
 import type { RedisConnection } from './store/redis.js';
-import { maskUrl, parseStoreUrl, type StoreUrl } from './store/url.js';
+import { displayStoreUrl, parseStoreUrl, type StoreUrl } from './store/url.js';
 
 export { maskUrl } from './store/url.js';
 
@@ -163,7 +163,8 @@ const schema = z
       .string()
       .superRefine((s, ctx) => {
         const u = parseStoreUrl(s);
-        if (typeof u === 'string') ctx.addIssue({ code: 'custom', message: `${JSON.stringify(maskUrl(s))}: ${u}` });
+        // The problem alone: no part of a URL that does not parse is safe to repeat (url.ts).
+        if (typeof u === 'string') ctx.addIssue({ code: 'custom', message: u });
       })
       .default('memory'),
     redis: z
@@ -564,7 +565,7 @@ function storeConfig(c: z.output<typeof schema>, problems: string[]): StoreConfi
   return {
     kind: url.kind,
     url,
-    displayUrl: maskUrl(c.store),
+    displayUrl: displayStoreUrl(url),
     keyPrefix: r.key_prefix,
     commandTimeout: r.command_timeout,
     connectTimeout: r.connect_timeout,

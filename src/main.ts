@@ -12,6 +12,7 @@ import { isLoopback, type Config } from './config.js';
 import { createCheck } from './core/check.js';
 import { buildPolicy, type Policy } from './core/policy.js';
 import { createAdminApp } from './ops/admin.js';
+import { jsonErrors } from './api/errors.js';
 import { createTokenApi } from './api/tokens.js';
 import { createDecisionLogger, type Logger } from './ops/logger.js';
 import { createStore, proveStore, type SessionStore } from './store/index.js';
@@ -125,6 +126,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   api.use(createProbe({ policy: getPolicy }));
   api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: () => current.loginToken, log, metrics, devLogin: () => current.devLogin && isLoopback(config.listen.host) }));
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
+  api.use(jsonErrors(log));
 
   const prefix = config.envoy.httpPathPrefix;
   const httpServer = createHttpServer({
@@ -140,6 +142,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
       ready: () => ready,
       registry: metrics.registry,
       routes: createTokenApi({ policy: getPolicy, secrets: () => current.policy.secrets, store, clock, loginToken: () => current.loginToken, log }),
+      log,
       ...(isWorker() ? { metricsText: instanceMetrics } : {}),
     }),
   );

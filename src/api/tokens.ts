@@ -27,6 +27,8 @@ import { createLoginTokenCheck } from './login-token.js';
 import { refuseBadText } from './session-api.js';
 
 export const TOKEN_CATALOG = 'api-tokens';
+/** `tok_` and 16 base64url characters of the key's hash (see POST /tokens). */
+const TOKEN_ID = /^tok_[A-Za-z0-9_-]{16}$/;
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const MAX_TTL = 3 * 365 * UNIT_MS['d']!;
 
@@ -185,9 +187,13 @@ export function createTokenApi(deps: TokenDeps): Router {
 
   router.delete('/tokens/:id', async (req, res) => {
     const id = String(req.params['id']);
+    // Only a token ID is looked up, and only as the catalog's own entry: `__proto__` or
+    // `toString` would otherwise read Object.prototype's.
+    if (!TOKEN_ID.test(id)) return problem(res, 404, 'no_such_token');
     try {
-      const value = (await store.catalogList(TOKEN_CATALOG))[id];
-      const meta = value === undefined ? null : openMeta(value, deps.secrets(), id);
+      const catalog = await store.catalogList(TOKEN_CATALOG);
+      const value = Object.hasOwn(catalog, id) ? catalog[id] : undefined;
+      const meta = typeof value === 'string' ? openMeta(value, deps.secrets(), id) : null;
       if (!meta) return problem(res, 404, 'no_such_token');
       // The token first (published to every replica's cache), then its catalog entry.
       await store.destroy(meta.key);

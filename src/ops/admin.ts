@@ -4,6 +4,8 @@
  */
 import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
+import { jsonErrors, notFound } from '../api/errors.js';
+import type { Logger } from './logger.js';
 import type { SessionStore } from '../store/types.js';
 
 export interface AdminDeps {
@@ -15,6 +17,8 @@ export interface AdminDeps {
   readonly ready: () => boolean;
   /** More routes (the API token API). */
   readonly routes?: Router;
+  /** Where an internal error is logged (by name and place, never with request data). */
+  readonly log?: Logger;
 }
 
 export function createAdminApp(deps: AdminDeps): Express {
@@ -42,5 +46,8 @@ export function createAdminApp(deps: AdminDeps): Express {
     }
   });
   if (deps.routes) app.use(deps.routes);
+  // JSON for unknown paths and every error, never express's HTML page with its stack trace.
+  app.use(notFound);
+  app.use(jsonErrors(deps.log));
   return app;
 }

@@ -6,6 +6,11 @@
  * conformance tests (test/unit/envoy-proto.test.ts, test/e2e/envoy-grpc.test.ts, which speaks
  * raw bytes encoded by field number) hold both to them. Unknown fields are skipped, as
  * protobuf requires; a field with an unexpected wire type is skipped too, never trusted.
+ *
+ * A singular field given twice, a map key given twice or a header in both `value` and
+ * `raw_value` with different contents marks the request `ambiguous` rather than being merged or
+ * overwritten as protobuf would: Envoy never sends either, and whichever copy sessiongate kept,
+ * something else may read the other. The adapter refuses such a request (bad_request).
  */
 import protobuf from 'protobufjs/minimal.js';
 import type { AttributeContextMsg, CheckRequestMsg, CheckResponseMsg, HeaderValueMsg, HeaderValueOptionMsg, HttpRequestMsg, StructMsg } from './envoy-proto.js';
@@ -29,74 +34,99 @@ function each(r: R, end: number, field: (n: number, wire: number) => boolean): v
 
 const sub = (r: R) => r.uint32() + r.pos;
 
-function mapEntry(r: R): [string, string] {
+/** What one decode found said twice; see the module comment. */
+interface Seen {
+  twice: boolean;
+}
+
+/** Records field `n` (below 32) in the bit set `fields`; marks `st` when it was there already. */
+function once(st: Seen, fields: number, n: number): number {
+  const bit = 1 << n;
+  if (fields & bit) st.twice = true;
+  return fields | bit;
+}
+
+function mapEntry(r: R, st: Seen): [string, string] {
   const end = sub(r);
   let k = '';
   let v = '';
+  let fields = 0;
   each(r, end, (n, wire) => {
     if (wire !== LEN) return false;
     if (n === 1) k = r.string();
     else if (n === 2) v = r.string();
     else return false;
+    fields = once(st, fields, n);
     return true;
   });
   return [k, v];
 }
 
-function headerValue(r: R): HeaderValueMsg {
+/** Adds a map entry; a key already there marks the request ambiguous (protobuf would keep the last). */
+function putEntry(map: Record<string, string>, [k, v]: [string, string], st: Seen): void {
+  if (k in map) st.twice = true;
+  map[k] = v;
+}
+
+function headerValue(r: R, st: Seen): HeaderValueMsg {
   const end = sub(r);
   const h: HeaderValueMsg = {};
+  let fields = 0;
   each(r, end, (n, wire) => {
     if (wire !== LEN) return false;
     if (n === 1) h.key = r.string();
     else if (n === 2) h.value = r.string();
     else if (n === 3) h.raw_value = Buffer.from(r.bytes());
     else return false;
+    fields = once(st, fields, n);
     return true;
   });
+  // Both forms of one value: they must be the same bytes (value is their UTF-8 reading).
+  if (h.value && h.raw_value && h.raw_value.length > 0 && !h.raw_value.equals(Buffer.from(h.value))) st.twice = true;
   return h;
 }
 
-function httpRequest(r: R): HttpRequestMsg {
+function httpRequest(r: R, st: Seen): HttpRequestMsg {
   const end = sub(r);
   const h: HttpRequestMsg = {};
+  let fields = 0;
   each(r, end, (n, wire) => {
     if (wire !== LEN) return false;
     switch (n) {
       case 1:
         h.id = r.string();
-        return true;
+        break;
       case 2:
         h.method = r.string();
+        break;
+      case 3:
+        putEntry((h.headers ??= Object.create(null) as Record<string, string>), mapEntry(r, st), st);
         return true;
-      case 3: {
-        const [k, v] = mapEntry(r);
-        (h.headers ??= Object.create(null) as Record<string, string>)[k] = v;
-        return true;
-      }
       case 4:
         h.path = r.string();
-        return true;
+        break;
       case 5:
         h.host = r.string();
-        return true;
+        break;
       case 6:
         h.scheme = r.string();
-        return true;
+        break;
       case 13: {
         const hmEnd = sub(r);
         const list: HeaderValueMsg[] = [];
         each(r, hmEnd, (m, w) => {
           if (m !== 1 || w !== LEN) return false;
-          list.push(headerValue(r));
+          list.push(headerValue(r, st));
           return true;
         });
         h.header_map = { headers: list };
-        return true;
+        break;
       }
       default:
         return false;
     }
+    fields = once(st, fields, n);
+    return true;
   });
   return h;
 }
@@ -126,10 +156,14 @@ function peerAddress(r: R): string | undefined {
 export function decodeCheckRequest(buf: Buffer): CheckRequestMsg {
   const r = Reader.create(buf);
   const msg: CheckRequestMsg = {};
+  const st: Seen = { twice: false };
+  let fields = 0;
   each(r, r.len, (n, wire) => {
     if (n !== 1 || wire !== LEN) return false; // CheckRequest.attributes
+    fields = once(st, fields, n);
     const end = sub(r);
     const a: AttributeContextMsg = {};
+    let aFields = 0;
     each(r, end, (m, w) => {
       if (w !== LEN) return false;
       if (m === 1) {
@@ -137,20 +171,24 @@ export function decodeCheckRequest(buf: Buffer): CheckRequestMsg {
         if (address !== undefined) a.source = { address: { socket_address: { address } } };
       } else if (m === 4) {
         const rEnd = sub(r);
+        let rFields = 0;
         each(r, rEnd, (k, x) => {
           if (k !== 2 || x !== LEN) return false; // Request.http
-          a.request = { http: httpRequest(r) };
+          rFields = once(st, rFields, k);
+          a.request = { http: httpRequest(r, st) };
           return true;
         });
       } else if (m === 10) {
-        const [k, v] = mapEntry(r);
-        (a.context_extensions ??= Object.create(null) as Record<string, string>)[k] = v;
+        putEntry((a.context_extensions ??= Object.create(null) as Record<string, string>), mapEntry(r, st), st);
+        return true;
       } else return false;
+      aFields = once(st, aFields, m);
       return true;
     });
     msg.attributes = a;
     return true;
   });
+  if (st.twice) msg.ambiguous = true;
   return msg;
 }
 

@@ -3,7 +3,8 @@
  * `grpc.health.v1.Health` on the gRPC port.
  *
  * A CheckRequest becomes an AuthRequest (read from attributes.request.http; the query is inside
- * `path`; header keys are lower-case, pseudo-headers included); a Decision becomes a
+ * `path`; header keys are lower-case, pseudo-headers included; where two places say different
+ * things the request is refused, see authRequestFromCheck); a Decision becomes a
  * CheckResponse. Identity headers are set with OVERWRITE_IF_EXISTS_OR_ADD (Envoy's default
  * became *add* in 2026, which would keep a spoofed copy); client copies and aliases go in
  * headers_to_remove. The client's Cookie without sessiongate's cookie is set the same way
@@ -18,7 +19,7 @@ import type { Policy } from '../core/policy.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
 import { decodeCheckRequest, encodeCheckResponse } from './envoy-codec.js';
 import { envoyDenial } from './envoy-denial.js';
-import { AUTHORIZATION_SERVICE, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueOptionMsg, type HttpRequestMsg } from './envoy-proto.js';
+import { AUTHORIZATION_SERVICE, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueMsg, type HeaderValueOptionMsg, type HttpRequestMsg } from './envoy-proto.js';
 
 /** Header maps past these bounds are refused (`bad_request`): Envoy's own defaults are 100 headers and 60 KiB. */
 export const MAX_HEADERS = 512;
@@ -26,46 +27,101 @@ export const MAX_HEADER_BYTES = 256 * 1024;
 /** gRPC messages past this are refused by grpc-js (RESOURCE_EXHAUSTED) before they are decoded. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
-/** Headers of the request: the map, or the raw header list Envoy sends with encode_raw_headers. */
-function headerMap(http: HttpRequestMsg): Record<string, string> | null {
+const tooBig = (count: number, bytes: number) => count > MAX_HEADERS || bytes > MAX_HEADER_BYTES;
+
+/** The `headers` map, or null past the bounds. */
+function fromMap(headers: Record<string, string>): Record<string, string> | null {
   let count = 0;
   let bytes = 0;
-  const add = (k: string, v: string) => {
+  for (const k in headers) {
     count++;
-    bytes += k.length + v.length;
-  };
-  if (http.headers && Object.keys(http.headers).length > 0) {
-    for (const k in http.headers) add(k, http.headers[k]!);
-    return count > MAX_HEADERS || bytes > MAX_HEADER_BYTES ? null : http.headers;
+    bytes += k.length + headers[k]!.length;
   }
+  return tooBig(count, bytes) ? null : headers;
+}
+
+/**
+ * The `header_map` list (encode_raw_headers) as a map, repeated headers merged as Envoy merges
+ * them; null past the bounds, or when a pseudo-header or Host is repeated (which one is the request?).
+ */
+function fromList(list: readonly HeaderValueMsg[]): Record<string, string> | null {
+  let count = 0;
+  let bytes = 0;
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const h of http.header_map?.headers ?? []) {
+  for (const h of list) {
     const key = (h.key ?? '').toLowerCase();
     const value = h.raw_value !== undefined && h.raw_value.length > 0 ? h.raw_value.toString('latin1') : (h.value ?? '');
-    add(key, value);
-    if (count > MAX_HEADERS || bytes > MAX_HEADER_BYTES) return null;
+    count++;
+    bytes += key.length + value.length;
+    if (tooBig(count, bytes)) return null;
     const prev = out[key];
+    if (prev !== undefined && (key.charCodeAt(0) === 58 /* : */ || key === 'host')) return null;
     out[key] = prev === undefined ? value : `${prev}${key === 'cookie' ? '; ' : ','}${value}`;
   }
   return out;
 }
 
-const EMPTY_HEADERS: HeaderMap = Object.freeze({});
+function sameHeaders(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (b[k] !== a[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
 
-/** The AuthRequest of a CheckRequest. A request without what a decision needs gets no `uri`, which the core denies as bad_request. */
+function hasAny(o: Readonly<Record<string, string>> | undefined): o is Record<string, string> {
+  for (const _ in o) return true;
+  return false;
+}
+
+/**
+ * Headers of the request: the `headers` map, or the `header_map` list Envoy sends instead with
+ * encode_raw_headers. Both present (no Envoy sends both) is refused unless they say exactly the
+ * same thing, so no header (an identity alias, a second cookie) is judged from one and missed in
+ * the other. Null: refuse (bad_request).
+ */
+function headersOf(http: HttpRequestMsg): Record<string, string> | null {
+  const map = hasAny(http.headers) ? fromMap(http.headers) : undefined;
+  const list = http.header_map ? fromList(http.header_map.headers ?? []) : undefined;
+  if (map === null || list === null) return null;
+  if (map !== undefined && list !== undefined) return sameHeaders(map, list) ? map : null;
+  return map ?? list ?? (Object.create(null) as Record<string, string>);
+}
+
+/** The value two sources agree on (either may be absent or empty); null when both are there and differ. */
+function agreed(a: string | undefined, b: string | undefined): string | undefined | null {
+  if (!a) return b || undefined;
+  return !b || a === b ? a : null;
+}
+
+const EMPTY_HEADERS: HeaderMap = Object.freeze({});
+const BAD_REQUEST: AuthRequest = Object.freeze({ transport: 'envoy_grpc', method: 'GET', scheme: 'http', host: '', uri: undefined, headers: EMPTY_HEADERS });
+
+/**
+ * The AuthRequest of a CheckRequest. A request without what a decision needs, or one that says
+ * two different things (attributes.request.http.path against `:path`, method against `:method`,
+ * host against `:authority` or `host`, scheme against `:scheme`, headers against header_map, a
+ * field given twice) gets no `uri`, which the core denies as bad_request.
+ */
 export function authRequestFromCheck(msg: CheckRequestMsg): AuthRequest {
   const attrs = msg.attributes;
   const http = attrs?.request?.http;
-  const headers = http ? headerMap(http) : null;
-  if (!attrs || !http || headers === null) {
-    return { transport: 'envoy_grpc', method: 'GET', scheme: 'http', host: '', uri: undefined, headers: EMPTY_HEADERS };
-  }
-  const uri = http.path || headers[':path'];
+  if (!attrs || !http || msg.ambiguous) return BAD_REQUEST;
+  const headers = headersOf(http);
+  if (headers === null) return BAD_REQUEST;
+  const uri = agreed(http.path, headers[':path']);
+  const method = agreed(http.method, headers[':method']);
+  const scheme = agreed(http.scheme, headers[':scheme']);
+  const authority = agreed(http.host, headers[':authority']);
+  const host = authority === null ? null : agreed(authority, headers['host']);
+  if (uri === null || method === null || scheme === null || host === null) return BAD_REQUEST;
   return {
     transport: 'envoy_grpc',
-    method: (http.method || headers[':method'] || 'GET').toUpperCase(),
-    scheme: (http.scheme || headers[':scheme'] || 'http').toLowerCase(),
-    host: http.host || headers[':authority'] || headers['host'] || '',
+    method: (method || 'GET').toUpperCase(),
+    scheme: (scheme || 'http').toLowerCase(),
+    host: host || '',
     uri: uri || undefined,
     headers,
     requestId: http.id || headers['x-request-id'] || undefined,

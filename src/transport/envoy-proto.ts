@@ -78,6 +78,8 @@ export interface AttributeContextMsg {
 }
 export interface CheckRequestMsg {
   attributes?: AttributeContextMsg;
+  /** Set by the lean decoder when the message gave a field twice (envoy-codec.ts); not a proto field. */
+  ambiguous?: true;
 }
 
 // CheckResponse as sessiongate writes it.

@@ -17,15 +17,29 @@ import { firstHop, one } from './http-headers.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
 
+/** The value both headers agree on, either alone, or null when both are there and differ. */
+function agreed(a: string | undefined, b: string | undefined): string | undefined | null {
+  return a === undefined || b === undefined || a === b ? (a ?? b) : null;
+}
+
+/**
+ * The request the proxy describes. nginx sets X-Original-Method/-URI and clears
+ * X-Forwarded-Method/-Uri; Traefik and Caddy set X-Forwarded-* and pass on whatever else the
+ * client sent, X-Original-* included. When both are there and differ, the request gets no `uri`
+ * (the core denies bad_request): judging either would let a client name the other.
+ */
 export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
   const h = req.headers;
-  const method = one(h['x-original-method']) ?? one(h['x-forwarded-method']) ?? 'GET';
+  const originalMethod = one(h['x-original-method']);
+  const forwardedMethod = one(h['x-forwarded-method']);
+  const method = agreed(originalMethod?.toUpperCase(), forwardedMethod?.toUpperCase());
+  const uri = agreed(one(h['x-original-uri']), one(h['x-forwarded-uri']));
   return {
     transport: 'nginx',
-    method: method.toUpperCase(),
+    method: method ?? originalMethod?.toUpperCase() ?? 'GET',
     scheme: (firstHop(one(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
     host: firstHop(one(h['x-forwarded-host'])) ?? one(h['host']) ?? '',
-    uri: one(h['x-original-uri']) ?? one(h['x-forwarded-uri']),
+    uri: method === null || uri === null ? undefined : uri,
     headers: h,
     requestId: one(h['x-request-id']),
     clientAddress: one(h['x-real-ip']) ?? firstHop(one(h['x-forwarded-for'])),

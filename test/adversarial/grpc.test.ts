@@ -6,7 +6,8 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_BYTES } from '../../src/transport/envoy-grpc.js';
-import { GRPC, RawEnvoyClient } from '../support/envoy-wire.js';
+import { encodeCheckRequest, GRPC, RawEnvoyClient, type EnvoyRequest } from '../support/envoy-wire.js';
+import { send } from '../support/http.js';
 import { HOST, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -133,3 +134,100 @@ describe('gRPC Check under abuse', () => {
     await stillServing();
   });
 });
+
+/**
+ * A CheckRequest says the same thing in several places: attributes.request.http.{path, method,
+ * host, scheme} and the `:path`, `:method`, `:authority` (and `host`), `:scheme` headers; the
+ * `headers` map and the `header_map` list. Envoy fills them from one source, so where two are
+ * present and differ the request is not Envoy's, and whichever one sessiongate read, the
+ * application might get the other: bad_request, never a decision on one of them.
+ */
+describe('gRPC Check: sources that disagree', () => {
+  async function expectBadRequest(r: EnvoyRequest | Uint8Array, what: string): Promise<void> {
+    const out = r instanceof Uint8Array ? await h.grpc.checkBytes(r) : await h.grpc.check(r);
+    expect('response' in out, what).toBe(true);
+    if (!('response' in out)) return;
+    expect(out.response.code, what).toBe(GRPC.PERMISSION_DENIED);
+    expect(out.response.metadata['reason'], what).toBe('bad_request');
+  }
+
+  it('http.path public, :path protected (and the other way round): bad_request', async () => {
+    const cookie = await h.login('pathy');
+    await expectBadRequest({ method: 'GET', path: '/~assets/app.css', host: HOST, headers: { ':path': '/admin/secret' } }, 'public path, protected :path');
+    await expectBadRequest({ method: 'GET', path: '/admin/secret', host: HOST, headers: { cookie, ':path': '/~assets/app.css' } }, 'protected path, public :path');
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, headers: { cookie, ':path': '/app?x=1' } }, 'query only in :path');
+    await stillServing();
+  });
+
+  it('method, host and scheme that disagree with their pseudo-headers: bad_request', async () => {
+    const cookie = await h.login('methody');
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, headers: { cookie, ':method': 'DELETE' } }, ':method');
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, headers: { cookie, ':authority': 'evil.example.net' } }, ':authority');
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, headers: { cookie, host: 'evil.example.net' } }, 'host');
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, scheme: 'https', headers: { cookie, ':scheme': 'http' } }, ':scheme');
+    await stillServing();
+  });
+
+  it('headers and header_map both present and different: bad_request (an alias only in header_map is not missed)', async () => {
+    const cookie = await h.login('mapped');
+    const base = { method: 'GET', path: '/app', host: HOST };
+    const same = [
+      { key: ':authority', raw: HOST },
+      { key: ':method', raw: 'GET' },
+      { key: ':path', raw: '/app' },
+      { key: ':scheme', raw: 'https' },
+      { key: 'x-forwarded-proto', raw: 'https' },
+      { key: 'cookie', raw: cookie },
+    ];
+    // The same headers in both: decided as usual.
+    const ok = await h.grpc.check({ ...base, headers: { cookie }, headerMap: same });
+    expect('response' in ok && ok.response.code).toBe(GRPC.OK);
+    await expectBadRequest({ ...base, headers: { cookie }, headerMap: [...same, { key: 'x_user_id', raw: FORGED_ADMIN }] }, 'alias only in header_map');
+    await expectBadRequest({ ...base, headers: { cookie }, headerMap: [...same, { key: 'X-User-Id', raw: FORGED_ADMIN }] }, 'identity header only in header_map');
+    await expectBadRequest({ ...base, headers: { cookie, 'x-extra': '1' }, headerMap: same }, 'a header only in headers');
+    await expectBadRequest({ ...base, headers: { cookie }, headerMap: same.map((e) => (e.key === 'cookie' ? { key: 'cookie', raw: 'sessiongate=other' } : e)) }, 'another cookie');
+    await stillServing();
+  });
+
+  it('a header_map entry whose value and raw_value differ, or a repeated pseudo-header: bad_request', async () => {
+    const cookie = await h.login('rawish');
+    const pseudo = (path: string) => [
+      { key: ':authority', raw: HOST },
+      { key: ':method', raw: 'GET' },
+      { key: ':path', raw: path },
+      { key: 'cookie', raw: cookie },
+    ];
+    const ok = await h.grpc.check({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: pseudo('/app') });
+    expect('response' in ok && ok.response.code).toBe(GRPC.OK);
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: [...pseudo('/app').filter((e) => e.key !== 'cookie'), { key: 'cookie', value: 'sessiongate=forged', raw: cookie }] }, 'cookie value and raw_value');
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: [...pseudo('/app'), { key: 'accept', value: 'text/html', raw: 'application/json' }] }, 'value and raw_value');
+    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: [...pseudo('/app'), { key: ':path', raw: '/admin/secret' }] }, 'two :path');
+    await stillServing();
+  });
+
+  it('a field the message repeats (protobuf would merge it): bad_request', async () => {
+    const cookie = await h.login('twice');
+    const a = encodeCheckRequest({ method: 'GET', path: '/~assets/app.css', host: HOST, headers: { cookie } });
+    const b = encodeCheckRequest({ method: 'GET', path: '/admin/secret', host: HOST, headers: { cookie } });
+    await expectBadRequest(Buffer.concat([a, b]), 'two CheckRequests back to back');
+    await stillServing();
+  });
+});
+
+describe('HTTP /auth: X-Original-* against X-Forwarded-*', () => {
+  it('a forward-auth request whose two target headers disagree is bad_request', async () => {
+    const cookie = await h.login('traefik');
+    const ask = (headers: Array<[string, string]>) => send(`${h.http()}/auth`, { headers: [['Cookie', cookie], ['X-Forwarded-Host', HOST], ['X-Forwarded-Proto', 'https'], ...headers] });
+    // As Traefik sends it, with a client's own X-Original-URI passed along.
+    const spoof = await ask([['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/admin/secret'], ['X-Original-URI', '/~assets/app.css']]);
+    expect(spoof.status).toBe(403);
+    expect(spoof.headers['x-sessiongate-reason']).toBe('bad_request');
+    const method = await ask([['X-Forwarded-Method', 'DELETE'], ['X-Original-Method', 'GET'], ['X-Forwarded-Uri', '/app']]);
+    expect(method.headers['x-sessiongate-reason']).toBe('bad_request');
+    const agree = await ask([['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/app'], ['X-Original-URI', '/app']]);
+    expect(agree.status).toBe(200);
+  });
+});
+
+const FORGED_ADMIN = 'admin';
+

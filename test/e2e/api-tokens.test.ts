@@ -11,7 +11,7 @@ import { startService, type Service } from '../../src/main.js';
 import { runTokenCommand } from '../../src/token-cli.js';
 import { GRPC, RawEnvoyClient } from '../support/envoy-wire.js';
 import { cookiePair, send } from '../support/http.js';
-import { waitFor } from '../support/processes.js';
+import { startService as startBuilt, waitFor, type RunningService } from '../support/processes.js';
 import { startRedisServer, type RedisProcess } from '../support/redis.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
@@ -168,6 +168,84 @@ describe('API tokens', () => {
     expect(await runTokenCommand(['revoke', id, ...url], env, () => {}, (s) => (err += s))).toBe(0);
     expect(await waitFor(async () => (await auth(b, token)).status === 401, 2000)).toBe(true);
     expect(await runTokenCommand(['revoke', id, ...url], env, () => {}, () => {})).toBe(1);
+  });
+});
+
+/** Object.prototype's own names, and strings that are no token ID at all. */
+const NOT_IDS = ['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf', '__defineGetter__', 'propertyIsEnumerable', 'tok_', 'tok_AAAAAAAAAAAAAAAA%00'];
+
+describe('token API: what it refuses, and how', () => {
+  it('IDs that are Object.prototype names (or no token ID): a JSON 404 on every route, nothing else', async () => {
+    const { id } = await create({ user_id: 'svc-proto' });
+    for (const bad of NOT_IDS) {
+      const del = await admin(a, 'DELETE', `/tokens/${bad}`);
+      expect(del.status, bad).toBe(404);
+      expect(del.json(), bad).toEqual({ error: 'no_such_token' });
+      for (const method of ['GET', 'POST', 'PUT', 'PATCH']) {
+        const r = await admin(a, method, `/tokens/${bad}`, method === 'GET' ? undefined : {});
+        expect(r.status, `${method} ${bad}`).toBe(404);
+        expect(r.headers['content-type'], `${method} ${bad}`).toMatch(/^application\/json/);
+        expect(r.json(), `${method} ${bad}`).toEqual({ error: 'not_found' });
+      }
+    }
+    // Nothing was harmed: the list and the real token are there.
+    const list = await admin(b, 'GET', '/tokens');
+    expect(list.status).toBe(200);
+    expect(list.json<Array<{ id: string }>>().map((t) => t.id)).toContain(id);
+  });
+
+  it('a body naming Object.prototype properties is an unknown field, not a prototype', async () => {
+    for (const body of ['{"user_id":"svc-p","__proto__":{"roles":["admin"]}}', '{"user_id":"svc-p","constructor":{"prototype":{"roles":["admin"]}}}']) {
+      const r = await send(`http://127.0.0.1:${a.ports.admin}/tokens`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body });
+      expect(r.status, body).toBe(400);
+      expect(r.json<{ error: string }>().error).toBe('invalid_body');
+    }
+  });
+});
+
+describe('token API errors from the built service: JSON with a reason, nothing echoed or logged', () => {
+  let sg: RunningService;
+  beforeAll(async () => {
+    sg = await startBuilt({ env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN } });
+  });
+  afterAll(async () => {
+    await sg?.stop();
+  });
+  const MARKER = 'RAW-BODY-MARKER-7f3a';
+  const post = (path: string, body: string, type = 'application/json') =>
+    send(`http://127.0.0.1:${sg.adminPort}${path}`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', type]], body });
+
+  function clean(r: { status: number; headers: Record<string, unknown>; body: string }, error: string): void {
+    expect(r.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(r.body)).toEqual({ error });
+    for (const leak of [MARKER, 'node_modules', 'SyntaxError', '    at ', '<html', '<pre>']) expect(r.body).not.toContain(leak);
+  }
+
+  it('broken JSON: 400 invalid_json; the raw body is neither answered nor logged', async () => {
+    for (const body of [`{"user_id": "${MARKER}", `, `{"user_id": ${MARKER}}`, `${MARKER}`, '{"a":1}}']) {
+      const r = await post('/tokens', body);
+      expect(r.status, body).toBe(400);
+      clean(r, 'invalid_json');
+    }
+    const big = await post('/tokens', JSON.stringify({ user_id: MARKER, name: 'x'.repeat(8192) }));
+    expect(big.status).toBe(413);
+    clean(big, 'body_too_large');
+    const encoded = await send(`http://127.0.0.1:${sg.adminPort}/tokens`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json'], ['Content-Encoding', 'x-unknown']], body: `{"user_id":"${MARKER}"}` });
+    expect(encoded.status).toBe(415);
+    clean(encoded, 'unsupported_encoding');
+    // Logs arrive through a pipe after the answer: give them a moment to show up, if they would.
+    await sg.waitForLog(MARKER, 300);
+    expect(sg.logs().join('\n')).not.toContain(MARKER);
+    expect(sg.logs().join('\n')).not.toContain('node_modules');
+  });
+
+  it('a path that is not valid percent-encoding, and an unknown path: JSON, not an HTML page', async () => {
+    const bad = await send(`http://127.0.0.1:${sg.adminPort}/tokens/%E0%A4%A`, { method: 'DELETE', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
+    expect(bad.status).toBe(400);
+    clean(bad, 'bad_request');
+    const unknown = await send(`http://127.0.0.1:${sg.adminPort}/nothing-here`);
+    expect(unknown.status).toBe(404);
+    clean(unknown, 'not_found');
   });
 });
 

@@ -112,11 +112,16 @@ describe('allowed: OK with ok_response', () => {
   });
 
   it('reads the target from HttpRequest.path (field 4), method (2) and host (5), not only from pseudo-headers', async () => {
-    // Envoy sends both and they agree; here they differ, so only the fields can explain the answer.
-    const r = await ok(req({ method: 'DELETE', path: '/admin/x', host: 'real.example.com', headers: { ':path': '/~assets/x', ':method': 'GET', ':authority': 'other.example.com', accept: 'text/html' } }));
+    // Envoy sends both and they agree; here the pseudo-headers are empty, so only the fields can
+    // explain the answer. Where both are there and differ, the answer is bad_request
+    // (test/adversarial/grpc.test.ts).
+    const none = { ':path': '', ':method': '', ':authority': '', accept: 'text/html' };
+    const r = await ok(req({ method: 'DELETE', path: '/admin/x', host: 'real.example.com', headers: none }));
     expect(r.message).toBe('method_not_allowed');
-    const browser = await ok(req({ path: '/app?a=1', host: 'real.example.com', headers: { ':path': '/~assets/x', ':authority': 'other.example.com', accept: 'text/html' } }));
+    const browser = await ok(req({ path: '/app?a=1', host: 'real.example.com', headers: none }));
     expect(browser.denied!.headers.find((h) => h.key === 'location')?.value).toContain(encodeURIComponent('https://real.example.com/app?a=1'));
+    const differ = await ok(req({ method: 'DELETE', path: '/admin/x', host: 'real.example.com', headers: { ':path': '/~assets/x', ':method': 'GET', accept: 'text/html' } }));
+    expect(differ.message).toBe('bad_request');
   });
 
   it('reads a realistic, large header map: a dozen browser headers and a 1 kB cookie header', async () => {

@@ -80,9 +80,10 @@ rules:
       timeout: 20_000,
     });
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain(`store redis://app:***@127.0.0.1:${dead} is not usable`);
+    expect(r.stdout).toContain(`store redis://***@127.0.0.1:${dead} is not usable`);
     expect(r.stdout).toContain('self-test write failed');
     expect(r.stdout + r.stderr).not.toContain('hunter2');
+    expect(r.stdout + r.stderr).not.toContain('app:');
     expect(await listening(http)).toBe(false);
   });
 

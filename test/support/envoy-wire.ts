@@ -70,6 +70,11 @@ export interface EnvoyRequest {
   contextExtensions?: Record<string, string>;
   /** Send the headers as header_map with raw_value (Envoy's encode_raw_headers: true). */
   rawHeaders?: Array<[string, string]>;
+  /**
+   * header_map entries with `value` and/or `raw_value` as given, after any rawHeaders; without
+   * rawHeaders the headers map is sent too (no Envoy does both). For requests Envoy never sends.
+   */
+  headerMap?: Array<{ key: string; value?: string; raw?: string }>;
   /** Leave out AttributeContext.request.http altogether. */
   omitHttp?: boolean;
   omitAttributes?: boolean;
@@ -112,12 +117,19 @@ export function encodeCheckRequest(r: EnvoyRequest): Uint8Array {
           str(h, F.HttpRequest.scheme, scheme);
           h.uint32((F.HttpRequest.size << 3) | VARINT).int64(-1);
           str(h, F.HttpRequest.protocol, 'HTTP/2');
-          if (r.rawHeaders) {
+          if (r.rawHeaders || r.headerMap) {
             msg(h, F.HttpRequest.header_map, (hm) => {
-              for (const [k, v] of r.rawHeaders!) {
+              for (const [k, v] of r.rawHeaders ?? []) {
                 msg(hm, F.HeaderMap.headers, (hv) => {
                   str(hv, F.HeaderValue.key, k);
                   hv.uint32((F.HeaderValue.raw_value << 3) | LEN).bytes(Buffer.from(v, 'latin1'));
+                });
+              }
+              for (const e of r.headerMap ?? []) {
+                msg(hm, F.HeaderMap.headers, (hv) => {
+                  str(hv, F.HeaderValue.key, e.key);
+                  str(hv, F.HeaderValue.value, e.value);
+                  if (e.raw !== undefined) hv.uint32((F.HeaderValue.raw_value << 3) | LEN).bytes(Buffer.from(e.raw, 'latin1'));
                 });
               }
             });

@@ -179,12 +179,20 @@ login_url: javascript:alert(1)
     expect(loadConfig({ file: '/nonexistent.yaml', env: {} })).toMatchObject({ ok: false, problems: ['config file: cannot read "/nonexistent.yaml" (ENOENT)'] });
   });
 
-  it('refuses an unknown or malformed store, masking its password', () => {
+  it('refuses an unknown or malformed store by its key, repeating nothing of the URL but its scheme', () => {
     const text = problems(undefined, { SESSIONGATE_STORE: 'mongodb://user:hunter2@db:27017' }).join('\n');
-    expect(text).toContain('store (from SESSIONGATE_STORE): "mongodb://user:***@db:27017": unknown scheme mongodb://');
-    expect(text).not.toContain('hunter2');
+    expect(text).toBe('store (from SESSIONGATE_STORE): unknown scheme mongodb:// (use redis, rediss, redis+sentinel, redis+cluster)');
     expect(problems('store: "redis+sentinel://:pw@s1:26379"').join('\n')).toContain('needs the master name');
-    expect(maskUrl('redis://:pw@h:1/0')).toBe('redis://:***@h:1/0');
+    // Never an exception, whatever the percent signs: a problem listed by key.
+    expect(problems('store: "redis://u:s3cr%t@host"')).toEqual(['store: not a valid URL; percent-encode reserved characters (@ : / ? # %) in the user name and password']);
+    expect(problems('store: "redis://:hunter2@secret@host"').join('\n')).not.toMatch(/hunter2|secret/);
+    expect(maskUrl('redis://:pw@h:1/0')).toBe('redis://***@h:1');
+  });
+
+  it('shows the store without user information once built', () => {
+    const r = load('store: "rediss://app:s3cret@r1.example.com:6380/2"');
+    expect(r.ok && r.config.store.kind === 'redis' && r.config.store.displayUrl).toBe('rediss://***@r1.example.com:6380/2');
+    expect(r.ok && r.config.store.kind === 'redis' && r.config.store.url).toMatchObject({ username: 'app', password: 's3cret' });
   });
 
   it('builds a Redis store with its options and the cache', () => {

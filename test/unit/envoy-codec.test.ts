@@ -37,6 +37,33 @@ describe('lean CheckRequest decoder', () => {
     expect(lean.attributes?.source?.address?.socket_address?.address).toBe(full.attributes['source'].address.socket_address.address);
   });
 
+  it('marks a message that says something twice as ambiguous (protobuf would merge or keep the last)', () => {
+    const one = encodeCheckRequest({ method: 'GET', path: '/a', host: 'h', headers: { cookie: 'a=1' } });
+    expect(decodeCheckRequest(Buffer.from(one)).ambiguous).toBeUndefined();
+    expect(decodeCheckRequest(Buffer.from(encodeCheckRequest({ method: 'GET', path: '/', host: 'h', rawHeaders: [['cookie', 'a=1'], ['cookie', 'b=2']] }))).ambiguous).toBeUndefined();
+    // The whole message twice: attributes repeated.
+    expect(decodeCheckRequest(Buffer.concat([one, one])).ambiguous).toBe(true);
+    // One header map key twice, with different values.
+    const w = protobuf.Writer.create();
+    w.uint32((1 << 3) | 2).fork(); // attributes
+    w.uint32((4 << 3) | 2).fork(); // request
+    w.uint32((2 << 3) | 2).fork(); // http
+    for (const v of ['/public', '/admin']) {
+      w.uint32((3 << 3) | 2).fork().uint32((1 << 3) | 2).string(':path').uint32((2 << 3) | 2).string(v).ldelim();
+    }
+    w.uint32((4 << 3) | 2).string('/a').uint32((4 << 3) | 2).string('/b'); // path twice
+    w.ldelim().ldelim().ldelim();
+    const twice = decodeCheckRequest(Buffer.from(w.finish()));
+    expect(twice.ambiguous).toBe(true);
+    // A header_map entry whose value and raw_value differ.
+    const both = encodeCheckRequest({ method: 'GET', path: '/', host: 'h', rawHeaders: [], headerMap: [{ key: 'cookie', value: 'a=1', raw: 'a=2' }] });
+    expect(decodeCheckRequest(Buffer.from(both)).ambiguous).toBe(true);
+    const same = encodeCheckRequest({ method: 'GET', path: '/', host: 'h', rawHeaders: [], headerMap: [{ key: 'cookie', value: 'a=1', raw: 'a=1' }] });
+    expect(decodeCheckRequest(Buffer.from(same)).ambiguous).toBeUndefined();
+    const utf8 = encodeCheckRequest({ method: 'GET', path: '/', host: 'h', rawHeaders: [], headerMap: [{ key: 'x-name', value: 'josé', raw: Buffer.from('josé').toString('latin1') }] });
+    expect(decodeCheckRequest(Buffer.from(utf8)).ambiguous).toBeUndefined();
+  });
+
   it('skips unknown fields and fields of an unexpected wire type', () => {
     const w = protobuf.Writer.create();
     w.uint32((99 << 3) | 2).string('future field');

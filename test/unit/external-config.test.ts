@@ -66,7 +66,7 @@ external_sessions:
       /^external_sessions\[2\]\.secrets: is required \(or secret_file\)/m,
       /^external_sessions\[3\]\.secret_file: cannot read "\/nonexistent\/secrets" \(ENOENT\)$/m,
       /^external_sessions\[4\]\.cookie: is required \(a cookie name\)$/m,
-      /^external_sessions\[4\]\.store: "mysql:\/\/h": unknown scheme/m,
+      /^external_sessions\[4\]\.store: "mysql:\/\/…": unknown scheme mysql:\/\//m,
       /^external_sessions\[4\]\.key: must hold exactly one \{token\} or \{sha256\}/m,
       /^external_sessions\[4\]\.format: must be json or string$/m,
       /^external_sessions\[5\]\.cookie: must be a cookie name/m,

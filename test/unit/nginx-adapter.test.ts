@@ -28,9 +28,13 @@ describe('nginxAuthRequest', () => {
     expect(r).toMatchObject({ method: 'DELETE', uri: '/x', scheme: 'http', host: 'h', clientAddress: '1.2.3.4' });
   });
 
-  it('prefers X-Original-* over X-Forwarded-*', () => {
-    const r = nginxAuthRequest(msg({ 'x-original-method': 'GET', 'x-forwarded-method': 'DELETE', 'x-original-uri': '/real', 'x-forwarded-uri': '/~assets/x' }));
-    expect(r).toMatchObject({ method: 'GET', uri: '/real' });
+  it('refuses X-Original-* and X-Forwarded-* that disagree (a forward-auth proxy passes the client\'s copy of the other)', () => {
+    // Traefik sets X-Forwarded-Uri and passes a client's X-Original-URI on: neither may win.
+    expect(nginxAuthRequest(msg({ 'x-original-uri': '/~assets/x', 'x-forwarded-uri': '/admin/x', 'x-forwarded-method': 'GET' })).uri).toBeUndefined();
+    expect(nginxAuthRequest(msg({ 'x-original-uri': '/admin/x', 'x-forwarded-uri': '/~assets/x' })).uri).toBeUndefined();
+    expect(nginxAuthRequest(msg({ 'x-original-method': 'GET', 'x-forwarded-method': 'DELETE', 'x-original-uri': '/real' })).uri).toBeUndefined();
+    // The same in both (any case for the method): read as usual.
+    expect(nginxAuthRequest(msg({ 'x-original-method': 'get', 'x-forwarded-method': 'GET', 'x-original-uri': '/real', 'x-forwarded-uri': '/real' }))).toMatchObject({ method: 'GET', uri: '/real' });
   });
 
   it('leaves the URI undefined when the proxy sent none (the core denies bad_request)', () => {
