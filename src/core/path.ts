@@ -118,7 +118,8 @@ export function readPath(target: string): PathReading | null {
   if (q >= 0) raw = raw.slice(0, q);
 
   // One pass: validate characters, decode unreserved escapes, keep the rest upper-cased, and
-  // collect the fully decoded bytes when there are escapes (to prove them valid UTF-8).
+  // collect the fully decoded bytes when there are escapes (to prove them valid UTF-8). Until
+  // the first escape the output is the input itself: nothing is copied for a plain path.
   let out = '';
   let decodedBytes: number[] | null = null;
   let nonAscii = false;
@@ -129,19 +130,22 @@ export function readPath(target: string): PathReading | null {
     if (c !== 37 /* % */) {
       if (c <= 0x20 || c >= 0x7f || c === 92 /* \ */ || c === 59 /* ; */) return null;
       b = c;
-      out += raw[i];
-      if (decodedBytes) decodedBytes.push(c);
+      if (decodedBytes) {
+        out += raw[i];
+        decodedBytes.push(c);
+      }
     } else {
       const hi = hexValue(raw.charCodeAt(i + 1));
       const lo = hexValue(raw.charCodeAt(i + 2));
       if (hi < 0 || lo < 0) return null;
       b = hi * 16 + lo;
-      i += 2;
       if (isRefusedByte(b)) return null;
       if (!decodedBytes) {
+        out = raw.slice(0, i);
         decodedBytes = [];
-        for (let j = 0; j < out.length; j++) decodedBytes.push(out.charCodeAt(j));
+        for (let j = 0; j < i; j++) decodedBytes.push(raw.charCodeAt(j));
       }
+      i += 2;
       decodedBytes.push(b);
       if (b >= 0x80) nonAscii = true;
       if (isUnreserved(b)) out += String.fromCharCode(b);
@@ -151,6 +155,7 @@ export function readPath(target: string): PathReading | null {
     if ((prev === 126 && b >= 48 && b <= 57) || (prev === 58 && b === 36)) return null;
     prev = b;
   }
+  if (!decodedBytes) out = raw;
   if (decodedBytes) {
     // `%25` followed by two hex digits, once unreserved escapes are decoded (`%252e`, and
     // `%25%32%65` too): an escape encoded twice.
