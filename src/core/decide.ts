@@ -57,7 +57,7 @@ export function evaluate(request: AuthRequest, policy: Policy): Evaluated {
     if (named === undefined) return { request, path, rule: DEFAULT_RULE, unknownPolicy: true, spoofed, credential: NO_CREDENTIAL };
     return { request, path, rule: named, unknownPolicy: false, spoofed, credential: credentialFor(named, request, policy) };
   }
-  const rule = policy.rules.match(path, reading.literal);
+  const rule = policy.rules.match(path, reading.readings);
   if (rule === null) return { request, path: null, rule: DEFAULT_RULE, unknownPolicy: false, spoofed, credential: NO_CREDENTIAL };
   return { request, path, rule, unknownPolicy: false, spoofed, credential: credentialFor(rule, request, policy) };
 }

@@ -25,10 +25,11 @@
  *   invalid or overlong UTF-8, and escapes encoded twice (`%252e`).
  *
  * Canonicalised: unreserved escapes decoded (`%61` is `a`), other escapes upper-cased, the query
- * dropped, `.` segments and repeated slashes after the first segment collapsed. Those two are
- * the only things merged; `literal` keeps them, so the rules can check that both readings (the
- * merged one of nginx, Tomcat and Spring; the literal one of express and WHATWG URL) land on the
- * same rule (rules.ts).
+ * dropped, `.` segments and repeated slashes after the first segment collapsed. Those three are
+ * read differently by backends too, so `readings` lists the other paths they make of the target
+ * (express keeps all three; WHATWG URL resolves `.` segments but keeps empty ones and escapes),
+ * and the rules check that every reading lands on a rule the decision's rule is as strict as
+ * (rules.ts).
  */
 
 const HEX = '0123456789ABCDEF';
@@ -95,11 +96,13 @@ function spaceEscapeAt(s: string, i: number): boolean {
 }
 
 export interface PathReading {
-  /** The canonical path rules match: repeated slashes and `.` segments collapsed. */
+  /** The canonical path: unreserved escapes decoded, repeated slashes and `.` segments collapsed. */
   readonly path: string;
-  /** The same path with them kept; the very same string as `path` when there were none. */
-  readonly literal: string;
+  /** The other paths backends make of the target (empty for most): see the header. */
+  readonly readings: readonly string[];
 }
+
+const NO_READINGS: readonly string[] = Object.freeze([]);
 
 /**
  * The canonical and literal readings of a request target, or null when the target cannot be
@@ -123,6 +126,7 @@ export function readPath(target: string): PathReading | null {
   let out = '';
   let decodedBytes: number[] | null = null;
   let nonAscii = false;
+  let decodedUnreserved = false;
   let prev = 0; // previous decoded byte
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
@@ -148,8 +152,10 @@ export function readPath(target: string): PathReading | null {
       i += 2;
       decodedBytes.push(b);
       if (b >= 0x80) nonAscii = true;
-      if (isUnreserved(b)) out += String.fromCharCode(b);
-      else out += '%' + HEX[hi] + HEX[lo];
+      if (isUnreserved(b)) {
+        out += String.fromCharCode(b);
+        decodedUnreserved = true;
+      } else out += '%' + HEX[hi] + HEX[lo];
     }
     // Windows: `~` and a digit is an 8.3 short name (ADMINI~1), `:$` an NTFS stream.
     if ((prev === 126 && b >= 48 && b <= 57) || (prev === 58 && b === 36)) return null;
@@ -173,6 +179,7 @@ export function readPath(target: string): PathReading | null {
 
   // Segments: refuse `..`, a leading empty segment and trimmable edges; note what is merged.
   let merged = false;
+  let dots = false;
   let seen = false; // a real segment before this one
   let trailing = false;
   for (let s = 1; ; ) {
@@ -186,7 +193,7 @@ export function readPath(target: string): PathReading | null {
       if (!last) merged = true;
       trailing = seen;
     } else if (len === 1 && out.charCodeAt(s) === 46 /* . */) {
-      merged = true;
+      merged = dots = true;
       trailing = seen && last;
     } else {
       const first = out.charCodeAt(s);
@@ -200,9 +207,29 @@ export function readPath(target: string): PathReading | null {
     if (last) break;
     s = e + 1;
   }
-  if (!merged) return { path: out, literal: out };
-  const path = collapse(out, trailing);
-  return { path, literal: out };
+  if (!merged && !decodedUnreserved) return { path: out, readings: NO_READINGS };
+  const path = merged ? collapse(out, trailing) : out;
+  const readings: string[] = [];
+  const add = (p: string) => {
+    if (p !== path && !readings.includes(p)) readings.push(p);
+  };
+  add(out); // express: nothing merged
+  if (dots) add(dropDots(out)); // WHATWG URL: `.` segments resolved, empty ones kept
+  if (decodedUnreserved) {
+    // Escapes kept as sent (express routes on the raw path; WHATWG URL decodes only `%2e`).
+    const sent = raw.replace(/%[0-9a-f]{2}/gi, (m) => m.toUpperCase());
+    add(sent);
+    if (dots || /\/%2E(?=\/|$)/.test(sent)) add(dropDots(sent));
+  }
+  return { path, readings };
+}
+
+/** Without its `.` segments (`%2E` counts, as in WHATWG URL); empty segments kept. */
+function dropDots(p: string): string {
+  return p
+    .split('/')
+    .filter((seg) => seg !== '.' && seg !== '%2E')
+    .join('/');
 }
 
 /** `out` without empty and `.` segments, one trailing slash kept when it had one. */

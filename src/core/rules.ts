@@ -8,13 +8,13 @@
  * reading; when the readings land on rules neither of which is as strict as the other, the
  * request is refused (`bad_path`). The readings are the path's case as sent and folded
  * (protective rules match case-insensitively by default, permissive ones case-sensitively), and
- * repeated slashes and `.` segments merged or kept (path.ts). When a rule is reached only by one
- * reading, the request gets the stricter of it and the rule the other reading reaches.
+ * repeated slashes, `.` segments and unreserved escapes resolved or kept (path.ts). When the
+ * readings reach different rules, the request gets the one at least as strict as all of them.
  *
  * Methods restrict a rule rather than select it: a method a rule does not list is refused
  * (403), so forgetting a method fails closed instead of falling through to a more permissive
  * rule. The methods are every method the application may read the request as: the request's
- * own, method override headers and `_method` in the query (see admitsMethods).
+ * own, method override headers, `_method` in the query and, for a POST, its body (admitsMethods).
  */
 import { canonicalHeaderName } from './headers.js';
 import type { HeaderMap } from './types.js';
@@ -82,10 +82,10 @@ export type PolicyRuleSpec = Omit<RuleSpec, 'path' | 'case_sensitive'>;
 export interface RuleSet {
   readonly rules: readonly Rule[];
   /**
-   * The rule for a path (readPath's `path`, and its `literal` when it differs), or null when
-   * its readings land on rules neither of which is as strict as the other (`bad_path`).
+   * The rule for a path (readPath's `path` and `readings`): one at least as strict as the rule
+   * of every reading, or null when no rule is (`bad_path`).
    */
-  match(path: string, literal?: string): Rule | null;
+  match(path: string, readings?: readonly string[]): Rule | null;
   /** The named policy, or undefined when there is none by that name. */
   named(name: string): Rule | undefined;
 }
@@ -134,11 +134,16 @@ export function compileRules(specs: readonly RuleSpec[], policies: Readonly<Reco
   return {
     rules,
     named: (name) => named.get(name),
-    match(path: string, literal: string = path): Rule | null {
+    match(path: string, readings: readonly string[] = []): Rule | null {
       const rule = pick(path);
-      if (literal === path || rule === null) return rule;
-      const other = pick(literal);
-      return other === null ? null : stricterOf(rule, other);
+      if (readings.length === 0 || rule === null) return rule;
+      const reached = [rule];
+      for (const r of readings) {
+        const other = pick(r);
+        if (other === null) return null;
+        if (!reached.includes(other)) reached.push(other);
+      }
+      return strictest(reached);
     },
   };
 }
@@ -162,6 +167,11 @@ function stricterOf(a: Rule, b: Rule): Rule | null {
   if (a === b || atLeastAsStrict(a, b)) return a;
   if (atLeastAsStrict(b, a)) return b;
   return null;
+}
+
+/** The rule at least as strict as every other one, or null when there is none. */
+function strictest(rules: readonly Rule[]): Rule | null {
+  return rules.find((a) => rules.every((b) => atLeastAsStrict(a, b))) ?? null;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -137,12 +137,14 @@ describe('normalisePath', () => {
     }
   });
 
-  it('keeps the literal reading beside the canonical one when it merged anything', () => {
-    expect(readPath('/a/b')).toEqual({ path: '/a/b', literal: '/a/b' });
-    const plain = readPath('/a/b')!;
-    expect(plain.literal).toBe(plain.path); // the same string: no second match needed
-    expect(readPath('/api//public/x')).toEqual({ path: '/api/public/x', literal: '/api//public/x' });
-    expect(readPath('/api/./public/x?q')).toEqual({ path: '/api/public/x', literal: '/api/./public/x' });
-    expect(readPath('/api/%2e/public/')).toEqual({ path: '/api/public/', literal: '/api/./public/' });
+  it('lists the other readings backends make of what it merged or decoded', () => {
+    expect(readPath('/a/b?x=1')).toEqual({ path: '/a/b', readings: [] });
+    expect(readPath('/caf%c3%a9')).toEqual({ path: '/caf%C3%A9', readings: [] }); // hex case is no reading
+    expect(readPath('/api//public/x')).toEqual({ path: '/api/public/x', readings: ['/api//public/x'] });
+    expect(readPath('/api/./public/x?q')).toEqual({ path: '/api/public/x', readings: ['/api/./public/x'] });
+    // express keeps all of it; WHATWG URL resolves `.` (and `%2e`) but keeps empty segments and escapes.
+    expect(readPath('/api/.//public/x')).toEqual({ path: '/api/public/x', readings: ['/api/.//public/x', '/api//public/x'] });
+    expect(readPath('/%61pi/%2e/public/')).toEqual({ path: '/api/public/', readings: ['/api/./public/', '/%61pi/%2E/public/', '/%61pi/public/'] });
+    expect(readPath('/%7Eassets/x')).toEqual({ path: '/~assets/x', readings: ['/%7Eassets/x'] });
   });
 });

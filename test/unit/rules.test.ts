@@ -14,7 +14,7 @@ function ruleFor(specs: RuleSpec[], target: string): string | null {
   const set = compileRules(specs);
   const r = readPath(target);
   if (r === null) return null;
-  const rule = set.match(r.path, r.literal);
+  const rule = set.match(r.path, r.readings);
   return rule === null ? null : rule.index === -1 ? 'default' : rule.path;
 }
 
@@ -32,6 +32,29 @@ describe('rule matching: a permissive rule gets only the strictest reading', () 
     ['/api/x//y', '/api/'],
   ])('repeated slashes and dot segments: %s -> %s', (target, rule) => {
     expect(ruleFor(api, target)).toBe(rule);
+  });
+
+  it('every reading counts, the intermediate ones too (WHATWG URL resolves dots, keeps empty segments)', () => {
+    const specs: RuleSpec[] = [
+      { path: '/a/b/c/', access: 'public' },
+      { path: '/a/b/', access: 'roles', roles: ['admin'] },
+      { path: '/a/', access: 'authenticated' },
+    ];
+    expect(ruleFor(specs, '/a/b/c/x')).toBe('/a/b/c/');
+    // Merged: /a/b/c/x (public); express: /a/./b//c/x (under /a/); WHATWG: /a/b//c/x (under /a/b/).
+    expect(ruleFor(specs, '/a/./b//c/x')).toBe('/a/b/');
+  });
+
+  it('unreserved escapes: a permissive rule only for the path as sent, a protective one for the decoded path too', () => {
+    const specs: RuleSpec[] = [
+      { path: '/~assets/', access: 'public' },
+      { path: '/admin/', access: 'roles', roles: ['admin'] },
+      { path: '/', access: 'authenticated' },
+    ];
+    expect(ruleFor(specs, '/~assets/app.css')).toBe('/~assets/');
+    expect(ruleFor(specs, '/%7Eassets/app.css')).toBe('/'); // `%7Eassets` to an application routing on the raw path
+    expect(ruleFor(specs, '/~assets/%61pp.css')).toBe('/~assets/');
+    expect(ruleFor(specs, '/%61dmin/x')).toBe('/admin/');
   });
 
   it('a weaker rule reached only with the case folded yields to the rule the case-preserving reading reaches', () => {
