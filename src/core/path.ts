@@ -179,7 +179,6 @@ export function readPath(target: string): PathReading | null {
 
   // Segments: refuse `..`, a leading empty segment and trimmable edges; note what is merged.
   let merged = false;
-  let dots = false;
   let seen = false; // a real segment before this one
   let trailing = false;
   for (let s = 1; ; ) {
@@ -193,7 +192,7 @@ export function readPath(target: string): PathReading | null {
       if (!last) merged = true;
       trailing = seen;
     } else if (len === 1 && out.charCodeAt(s) === 46 /* . */) {
-      merged = dots = true;
+      merged = true;
       trailing = seen && last;
     } else {
       const first = out.charCodeAt(s);
@@ -209,27 +208,30 @@ export function readPath(target: string): PathReading | null {
   }
   if (!merged && !decodedUnreserved) return { path: out, readings: NO_READINGS };
   const path = merged ? collapse(out, trailing) : out;
+  // Every combination backends make: escapes decoded or kept as sent (express routes on the raw
+  // path), `.` segments resolved or kept (WHATWG URL also resolves `%2e`), empty segments merged
+  // or kept (WHATWG URL and express keep them; a slash-merging middleware does not).
   const readings: string[] = [];
-  const add = (p: string) => {
-    if (p !== path && !readings.includes(p)) readings.push(p);
-  };
-  add(out); // express: nothing merged
-  if (dots) add(dropDots(out)); // WHATWG URL: `.` segments resolved, empty ones kept
-  if (decodedUnreserved) {
-    // Escapes kept as sent (express routes on the raw path; WHATWG URL decodes only `%2e`).
-    const sent = raw.replace(/%[0-9a-f]{2}/gi, (m) => m.toUpperCase());
-    add(sent);
-    if (dots || /\/%2E(?=\/|$)/.test(sent)) add(dropDots(sent));
+  const bases = decodedUnreserved ? [out, raw.replace(/%[0-9a-f]{2}/gi, (m) => m.toUpperCase())] : [out];
+  for (const base of bases) {
+    for (const dropDots of [0, 1, 2]) {
+      if (dropDots === 2 && base === out) continue; // no `%2E` left in the decoded path
+      for (const merge of [false, true]) {
+        const p = variant(base, dropDots, merge);
+        if (p !== path && !readings.includes(p)) readings.push(p);
+      }
+    }
   }
   return { path, readings };
 }
 
-/** Without its `.` segments (`%2E` counts, as in WHATWG URL); empty segments kept. */
-function dropDots(p: string): string {
-  return p
-    .split('/')
-    .filter((seg) => seg !== '.' && seg !== '%2E')
-    .join('/');
+/** `p` with `.` segments dropped (1; 2: `%2E` ones too) and empty ones merged (a trailing slash kept), as asked. */
+function variant(p: string, dropDots: number, merge: boolean): string {
+  if (dropDots === 0 && !merge) return p;
+  const segs = p.split('/');
+  const last = segs.length - 1;
+  const kept = segs.filter((seg, i) => i === 0 || !((dropDots > 0 && seg === '.') || (dropDots > 1 && seg === '%2E') || (merge && seg === '' && i < last)));
+  return kept.length === 1 ? '/' : kept.join('/');
 }
 
 /** `out` without empty and `.` segments, one trailing slash kept when it had one. */

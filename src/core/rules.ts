@@ -6,10 +6,12 @@
  * read a path differently: a rule that grants more (public, anonymous, or any rule weaker than
  * one it could shadow) matches only the strictest reading; a rule that protects matches every
  * reading; when the readings land on rules neither of which is as strict as the other, the
- * request is refused (`bad_path`). The readings are the path's case as sent and folded
- * (protective rules match case-insensitively by default, permissive ones case-sensitively), and
- * repeated slashes, `.` segments and unreserved escapes resolved or kept (path.ts). When the
- * readings reach different rules, the request gets the one at least as strict as all of them.
+ * request is refused (`bad_path`). The readings are the path's case as sent and folded (an
+ * application that ignores case), and repeated slashes, `.` segments and unreserved escapes
+ * resolved or kept (path.ts). Each reading gets the first rule it matches; the request gets the
+ * one at least as strict as all of them. `case_sensitive` on a rule says how the application
+ * reads that path: `true`, as written only (the rule matches only as written, folded or not);
+ * `false`, in any case (the rule matches in any case, as sent too).
  *
  * Methods restrict a rule rather than select it: a method a rule does not list is refused
  * (403), so forgetting a method fails closed instead of falling through to a more permissive
@@ -36,11 +38,12 @@ export interface Rule {
   readonly access: Access;
   readonly roles: ReadonlySet<string> | null;
   readonly methods: ReadonlySet<string> | null;
-  readonly caseSensitive: boolean;
-  /** Path without trailing slash, lower-cased unless case-sensitive; '' for the root, which matches everything. */
-  readonly prefix: string;
-  /** Path without trailing slash, as configured: what the case-preserving reading matches. */
+  /** `case_sensitive` as configured: undefined for "as written when sent, folded when folded". */
+  readonly caseSensitive: boolean | undefined;
+  /** The path without trailing slash ('' for the root, which matches everything), as written. */
   readonly exact: string;
+  /** The same, lower-cased. */
+  readonly lower: string;
 }
 
 export const DEFAULT_RULE: Rule = Object.freeze({
@@ -49,15 +52,15 @@ export const DEFAULT_RULE: Rule = Object.freeze({
   access: 'authenticated',
   roles: null,
   methods: null,
-  caseSensitive: false,
-  prefix: '',
+  caseSensitive: undefined,
   exact: '',
+  lower: '',
 });
 
 export function compileRule(spec: RuleSpec, index: number): Rule {
-  const caseSensitive = spec.case_sensitive ?? (spec.access === 'public' || spec.access === 'anonymous');
+  const caseSensitive = spec.case_sensitive;
   const exact = spec.path.endsWith('/') ? spec.path.slice(0, -1) : spec.path;
-  const prefix = caseSensitive ? exact : exact.toLowerCase();
+  const lower = exact.toLowerCase();
   return Object.freeze({
     index,
     path: spec.path,
@@ -65,8 +68,8 @@ export function compileRule(spec: RuleSpec, index: number): Rule {
     roles: spec.access === 'roles' ? new Set(spec.roles ?? []) : null,
     methods: spec.methods && spec.methods.length > 0 ? new Set(spec.methods.map((m) => m.toUpperCase())) : null,
     caseSensitive,
-    prefix,
     exact,
+    lower,
   });
 }
 
@@ -104,31 +107,25 @@ export const BUILT_IN_RULES: readonly Rule[] = [
 
 export function compileRules(specs: readonly RuleSpec[], policies: Readonly<Record<string, PolicyRuleSpec>> = {}): RuleSet {
   const rules = [...BUILT_IN_RULES, ...specs.map(compileRule)];
-  const anyInsensitive = rules.some((r) => !r.caseSensitive);
   const named = new Map(Object.entries(policies).map(([name, spec]) => [name, compileRule({ ...spec, path: '/' }, -1)]));
+  // A lower-case path reads the same folded, unless some rule is written with upper case.
+  const upperRules = rules.some((r) => r.exact !== r.lower);
 
-  /** The first rule the case-preserving reading reaches, from rule `from` on. */
-  function exactFrom(from: number, path: string): Rule {
-    for (let i = from; i < rules.length; i++) if (matches(rules[i]!.exact, path)) return rules[i]!;
+  /** The first rule a reading reaches: as sent (`folded` false) or with the case folded. */
+  function first(path: string, lower: string, folded: boolean): Rule {
+    for (const rule of rules) {
+      const insensitive = folded ? rule.caseSensitive !== true : rule.caseSensitive === false;
+      if (insensitive ? matches(rule.lower, lower) : matches(rule.exact, path)) return rule;
+    }
     return DEFAULT_RULE;
   }
 
-  /** The rule for one path: both case readings, or null when they disagree irreconcilably. */
+  /** The rule for one path as sent and folded, or null when they reach rules neither of which is as strict as the other. */
   function pick(path: string): Rule | null {
-    const lower = anyInsensitive ? path.toLowerCase() : path;
-    for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i]!;
-      if (rule.caseSensitive) {
-        if (matches(rule.prefix, path)) return rule;
-      } else if (matches(rule.prefix, lower)) {
-        // Reached as written: every earlier rule missed both readings. Reached only with the
-        // case folded: a case-sensitive application serves a different resource, which a later
-        // rule may guard more strictly.
-        if (matches(rule.exact, path)) return rule;
-        return stricterOf(rule, exactFrom(i + 1, path));
-      }
-    }
-    return DEFAULT_RULE;
+    const lower = path.toLowerCase();
+    const sent = first(path, lower, false);
+    if (lower === path && !upperRules) return sent; // folding changes nothing
+    return stricterOf(sent, first(path, lower, true));
   }
 
   return {

@@ -3,7 +3,8 @@
  * on a protected rule. Three layers, each attacked with generated input:
  *
  * 1. the token codec and the Cookie header scan (nothing but a genuinely issued token verifies);
- * 2. the path normaliser (what it returns is canonical, safe and what an application resolves);
+ * 2. the path normaliser (what it returns is canonical, safe and what an application resolves)
+ *    and rule matching (the decision's rule is as strict as the rule of every reading);
  * 3. check() end to end, with a real memory store holding live and dead sessions: arbitrary
  *    paths, cookies, bearer tokens and spoofed identity headers never yield an allow on a
  *    protected path without a live session, and identity only ever comes from the session;
@@ -25,8 +26,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createCheck } from '../../src/core/check.js';
 import { readCredential } from '../../src/core/credential.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
-import { normalisePath } from '../../src/core/path.js';
+import { normalisePath, readPath } from '../../src/core/path.js';
 import { buildPolicy, type Policy } from '../../src/core/policy.js';
+import { compileRules, type Rule, type RuleSpec } from '../../src/core/rules.js';
 import type { AllowDecision, AuthRequest, Decision } from '../../src/core/types.js';
 import { cookieValues } from '../../src/session/cookie.js';
 import { newRecord, type SessionRecord } from '../../src/session/record.js';
@@ -535,6 +537,99 @@ describe('path normaliser under arbitrary input', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 2b. Rule matching: the rule a request gets is as strict as the rule of every reading
+// ---------------------------------------------------------------------------------------------
+
+type Principal = readonly string[] | null; // null: no session
+const PRINCIPALS: Principal[] = [null, [], ['x'], ['y'], ['x', 'y']];
+const RULE_METHODS = ['GET', 'POST', 'DELETE'];
+interface Grant {
+  readonly access: string;
+  readonly roles?: ReadonlySet<string> | readonly string[] | null | undefined;
+  readonly methods?: ReadonlySet<string> | readonly string[] | null | undefined;
+}
+const has = (c: ReadonlySet<string> | readonly string[], v: string) => (c instanceof Set ? c.has(v) : (c as readonly string[]).includes(v));
+function admits(g: Grant, who: Principal, method: string): boolean {
+  if (g.methods && !has(g.methods, method)) return false;
+  if (g.access === 'public' || g.access === 'anonymous') return true;
+  if (who === null) return false;
+  return g.access === 'authenticated' || who.some((r) => has(g.roles!, r));
+}
+/** Everyone `a` admits, `b` admits too: deciding by `a` is safe for a resource guarded by `b`. */
+function asStrict(a: Grant, b: Grant): boolean {
+  return PRINCIPALS.every((who) => RULE_METHODS.every((m) => !admits(a, who, m) || admits(b, who, m)));
+}
+const DEFAULT_GRANT: Grant = { access: 'authenticated', roles: null, methods: null };
+
+/** The segments a backend reads: escapes decoded or kept, `.` resolved or kept, empty segments merged or kept (case: see intended). */
+function modelReadings(path: string): string[][] {
+  const out: string[][] = [];
+  for (const decode of [false, true])
+    for (const dots of [false, true])
+      for (const merge of [false, true]) {
+        let segs = path.split('/').slice(1);
+        if (decode) segs = segs.map((seg) => seg.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))));
+        if (dots) segs = segs.filter((seg) => seg !== '.' && seg.toLowerCase() !== '%2e'); // WHATWG: %2e is a dot too
+        if (merge) segs = segs.filter((seg) => seg !== '');
+        out.push(segs);
+      }
+  return out;
+}
+
+/** The rule the operator meant for a reading: the first whose path is a segment prefix of it (case folded alike). */
+function intended(specs: readonly RuleSpec[], segs: readonly string[], fold: boolean): Grant {
+  for (const spec of specs) {
+    const want = spec.path.split('/').filter((x) => x !== '').map((x) => (fold ? x.toLowerCase() : x));
+    if (want.every((w, i) => segs[i] === w)) return spec;
+  }
+  return DEFAULT_GRANT;
+}
+
+describe('rule matching under every reading', () => {
+  const seg = fc.constantFrom('a', 'b', 'c', 'A');
+  const spec: fc.Arbitrary<RuleSpec> = fc
+    .record({
+      segs: fc.array(seg, { maxLength: 3 }),
+      access: fc.constantFrom('public' as const, 'anonymous' as const, 'authenticated' as const, 'roles' as const),
+      roles: fc.subarray(['x', 'y'], { minLength: 1 }),
+      methods: fc.option(fc.subarray(RULE_METHODS, { minLength: 1 }), { freq: 2 }),
+    })
+    .map((r) => ({
+      path: r.segs.length === 0 ? '/' : `/${r.segs.join('/')}/`,
+      access: r.access,
+      roles: r.access === 'roles' ? r.roles : undefined,
+      methods: r.methods ?? undefined,
+    }));
+  const target = fc.array(fc.constantFrom('a', 'b', 'c', 'A', 'B', 'x', '', '.', '%2e', '%2E', '%61', '%41', '%62'), { minLength: 1, maxLength: 6 }).map((p) => '/' + p.join('/'));
+
+  it('gives a request a rule at least as strict as the one every reading of its path reaches (5000 runs)', () => {
+    let decided = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(fc.array(spec, { minLength: 1, maxLength: 5 }), target, (specs, t) => {
+        const reading = readPath(t);
+        const rule: Rule | null = reading === null ? null : compileRules(specs).match(reading.path, reading.readings);
+        if (rule === null) {
+          refused++;
+          return;
+        }
+        decided++;
+        const folds = [false, true];
+        for (const segs of modelReadings(t)) {
+          for (const fold of folds) {
+            const meant = intended(specs, fold ? segs.map((x) => x.toLowerCase()) : segs, fold);
+            expect(asStrict(rule, meant), `${t}: ${rule.path} (${rule.access}) is weaker than ${JSON.stringify(meant)} for ${JSON.stringify(segs)}${fold ? ' folded' : ''}`).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 5000 },
+    );
+    expect(decided).toBeGreaterThan(2000);
+    expect(refused).toBeGreaterThan(10);
   });
 });
 
