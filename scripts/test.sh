@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the real servers the tests start (redis-server, nginx) and
-# the benchmark's load generators (wrk, h2load) when they are missing, builds the service, and runs every test. Ends with `N passed, N failed`.
+# The whole test suite: installs the real servers the tests start (redis-server, nginx, and the
+# applications test/e2e/app-servers.test.ts puts behind nginx: Tomcat 10, python3) and the
+# benchmark's load generators (wrk, h2load) when they are missing, builds the service, and runs
+# every test. Ends with `N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +10,9 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# Real application servers behind the shipped nginx config (the path and method tables).
+[ -f /usr/share/tomcat10/bin/bootstrap.jar ] || missing+=(tomcat10)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # The load generators of the benchmark, which the test run smoke-tests.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
@@ -23,6 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Debian starts the packaged services where it can; the tests start their own.
   service nginx stop >/dev/null 2>&1 || true
   service redis-server stop >/dev/null 2>&1 || true
+  service tomcat10 stop >/dev/null 2>&1 || true
 fi
 
 [ -d node_modules ] || npm ci --no-audit --no-fund

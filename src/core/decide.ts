@@ -6,20 +6,20 @@
 import type { Credential } from './credential.js';
 import { readCredential } from './credential.js';
 import { DEGRADED_HEADER } from './headers.js';
-import { normalisePath } from './path.js';
+import { readPath } from './path.js';
 import type { Policy } from './policy.js';
 import type { DenyReason, ErrorReason } from './reasons.js';
 import { isUnauthenticated } from './reasons.js';
 import type { RedirectPolicy } from './redirect.js';
 import type { Rule } from './rules.js';
-import { DEFAULT_RULE } from './rules.js';
+import { admitsMethods, DEFAULT_RULE } from './rules.js';
 import type { AllowDecision, AuthRequest, Decision, DenyDecision, ErrorDecision, HeaderMap } from './types.js';
 import type { SessionRecord } from '../session/record.js';
 import { rotationDue, sessionStatus, touchDue, touchedTimes } from '../session/record.js';
 
 export interface Evaluated {
   readonly request: AuthRequest;
-  /** Normalised path; null when the target could not be normalised or was missing. */
+  /** Normalised path; null when the target was missing, refused, or read two ways with no safe rule for both. */
   readonly path: string | null;
   readonly rule: Rule;
   /** The proxy named a policy that does not exist (rule is then the default). */
@@ -49,14 +49,16 @@ const NO_CREDENTIAL: Credential = { kind: 'none', bearer: false };
 
 export function evaluate(request: AuthRequest, policy: Policy): Evaluated {
   const spoofed = policy.identity.findSpoofed(request.headers);
-  const path = request.uri === undefined ? null : normalisePath(request.uri);
-  if (path === null) return { request, path, rule: DEFAULT_RULE, unknownPolicy: false, spoofed, credential: NO_CREDENTIAL };
+  const reading = request.uri === undefined ? null : readPath(request.uri);
+  if (reading === null) return { request, path: null, rule: DEFAULT_RULE, unknownPolicy: false, spoofed, credential: NO_CREDENTIAL };
+  const path = reading.path;
   if (request.policy !== undefined) {
     const named = policy.rules.named(request.policy);
     if (named === undefined) return { request, path, rule: DEFAULT_RULE, unknownPolicy: true, spoofed, credential: NO_CREDENTIAL };
     return { request, path, rule: named, unknownPolicy: false, spoofed, credential: credentialFor(named, request, policy) };
   }
-  const rule = policy.rules.match(path);
+  const rule = policy.rules.match(path, reading.readings);
+  if (rule === null) return { request, path: null, rule: DEFAULT_RULE, unknownPolicy: false, spoofed, credential: NO_CREDENTIAL };
   return { request, path, rule, unknownPolicy: false, spoofed, credential: credentialFor(rule, request, policy) };
 }
 
@@ -74,7 +76,8 @@ function sessionless(e: Evaluated, policy: Policy): Decision | null {
   if (e.path === null) return deny(e, 'bad_path', policy);
   if (e.unknownPolicy) return deny(e, 'unknown_policy', policy);
   const rule = e.rule;
-  if (rule.methods !== null && !rule.methods.has(e.request.method)) return deny(e, 'method_not_allowed', policy);
+  // Every method the application may read the request as (override headers, `_method`, a POST body).
+  if (rule.methods !== null && !admitsMethods(rule.methods, e.request)) return deny(e, 'method_not_allowed', policy);
   if (rule.access === 'public') return allow(e, 'public', policy);
   if (rule.access !== 'anonymous' && e.spoofed.length > 0 && policy.spoofGuard === 'deny') return deny(e, 'spoofed_header', policy);
   return null;

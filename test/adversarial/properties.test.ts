@@ -3,17 +3,22 @@
  * on a protected rule. Three layers, each attacked with generated input:
  *
  * 1. the token codec and the Cookie header scan (nothing but a genuinely issued token verifies);
- * 2. the path normaliser (what it returns is canonical, safe and what an application resolves);
+ * 2. the path normaliser (what it returns is canonical, safe and what an application resolves)
+ *    and rule matching (the decision's rule is as strict as the rule of every reading);
  * 3. check() end to end, with a real memory store holding live and dead sessions: arbitrary
  *    paths, cookies, bearer tokens and spoofed identity headers never yield an allow on a
- *    protected path without a live session, and identity only ever comes from the session.
+ *    protected path without a live session, and identity only ever comes from the session;
+ *    arbitrary method overrides never get a method past a rule that does not list it.
  *
  * The "protected" verdict in 3 is independent of the normaliser under test: a request counts as
  * protected when any plausible application reading of its raw target (escapes decoded once or
- * twice, overlong UTF-8 folded, `\` as `/`, with and without `;params`, `#` as a fragment or
- * literal, truncated at NUL, any case) lands under `/private` or `/admin`. "Authenticated" is
- * equally independent: the request carries, in its Cookie or Authorization header, the token of
- * a session the test itself stored as live.
+ * twice, overlong UTF-8 folded, `\` as `/`, with and without `;params` cut before or after
+ * decoding, `#` as a fragment or literal, truncated at NUL, any case, NFKC, .NET/Java case
+ * folding, segments trimmed of spaces and trailing dots, `+` as a space, WHATWG URL and urlsplit
+ * reading `//x` as a host) lands under `/private` or `/admin`. "Authenticated" is equally
+ * independent: the request carries, in its Cookie or Authorization header, the token of a
+ * session the test itself stored as live. The methods an application may run are modelled the
+ * same way, from the override headers, `_method` and the body's content type.
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -21,8 +26,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createCheck } from '../../src/core/check.js';
 import { readCredential } from '../../src/core/credential.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
-import { normalisePath } from '../../src/core/path.js';
+import { normalisePath, readPath } from '../../src/core/path.js';
 import { buildPolicy, type Policy } from '../../src/core/policy.js';
+import { compileRules, type Rule, type RuleSpec } from '../../src/core/rules.js';
 import type { AllowDecision, AuthRequest, Decision } from '../../src/core/types.js';
 import { cookieValues } from '../../src/session/cookie.js';
 import { newRecord, type SessionRecord } from '../../src/session/record.js';
@@ -259,26 +265,57 @@ function resolveSegments(segs: readonly string[]): string {
   return '/' + out.join('/');
 }
 
+const utf8Lenient = new TextDecoder();
+const cutSegmentParams = (t: string) => t.split('/').map((seg) => seg.split(';')[0]).join('/');
+/** Trimming matchers: JS/Java trim on every segment (Spring's trimTokens), then IIS's trailing dots and spaces. */
+const trimSegments = (t: string) => t.split('/').map((seg) => seg.trim().replace(/[. ]+$/, '')).join('/');
+/** .NET OrdinalIgnoreCase and Java equalsIgnoreCase compare upper-cased characters: `ı` is `I`, `ſ` is `S`. */
+const foldCase = (t: string) => t.toUpperCase().toLowerCase();
+
 /**
  * Every path an application might act on for this raw target, lower-cased: `#` as a fragment
  * or literal, `;params` cut from raw segments or not, escapes decoded once or twice (overlong
- * UTF-8 folded, `\` read as `/`), the path read whole or up to a NUL.
+ * UTF-8 folded, `\` read as `/`), the path read whole or up to a NUL; decoded as UTF-8, with
+ * `;params` cut after decoding, NFKC, case folding, trimmed segments and `+` as a space in any
+ * combination; and the path WHATWG URL and urlsplit find when `//x` is read as a host.
  */
 function applicationViews(uri: string): string[] {
   const views: string[] = [];
+  const add = (t: string) => views.push(resolveSegments(t.replace(/\\/g, '/').split('/')).toLowerCase());
   for (const literalHash of [false, true]) {
     let p = pathPart(uri, literalHash);
     if (!p.startsWith('/')) p = '/' + p;
     for (const cutParams of [true, false]) {
-      const raw = cutParams ? p.split('/').map((seg) => seg.split(';')[0]).join('/') : p;
+      const raw = cutParams ? cutSegmentParams(p) : p;
       for (const passes of [1, 2]) {
-        const text = looseText(decodeAll(raw, passes)).replace(/\\/g, '/');
-        for (const atNul of [false, true]) {
-          const t = atNul && text.includes('\0') ? text.slice(0, text.indexOf('\0')) : text;
-          views.push(resolveSegments(t.split('/')).toLowerCase());
+        const bytes = decodeAll(raw, passes);
+        const text = looseText(bytes);
+        for (const atNul of [false, true]) add(atNul && text.includes('\0') ? text.slice(0, text.indexOf('\0')) : text);
+        const u = utf8Lenient.decode(Uint8Array.from(bytes));
+        for (const v of [u, u.normalize('NFKC')]) {
+          for (const w of [v, foldCase(v)]) {
+            for (const x of [w, cutSegmentParams(w)]) {
+              add(x);
+              add(trimSegments(x));
+              add(trimSegments(x.replace(/\+/g, ' ')));
+            }
+          }
         }
       }
     }
+  }
+  // Node's `new URL(req.url, base)` and Python's urlsplit: a target starting `//` names a host.
+  try {
+    const { pathname } = new URL(uri, 'http://base.invalid');
+    add(pathname);
+    add(utf8Lenient.decode(Uint8Array.from(decodeAll(pathname))));
+  } catch {
+    /* not a URL to WHATWG either */
+  }
+  const p = pathPart(uri);
+  if (p.startsWith('//')) {
+    const slash = p.indexOf('/', 2);
+    add(slash < 0 ? '/' : p.slice(slash));
   }
   return views;
 }
@@ -289,17 +326,27 @@ const under = (path: string, prefix: string) => path === prefix || path.startsWi
 // Path arbitraries: dangerous fragments around protected prefixes
 // ---------------------------------------------------------------------------------------------
 
-/** `word` with each letter kept, upper-cased, percent-encoded (either hex case) or overlong-encoded. */
+const hex = (n: number) => n.toString(16).padStart(2, '0');
+/** Percent-encoded UTF-8 of a string, lower-case hex. */
+const utf8Escaped = (s: string) => [...utf8Encoder.encode(s)].map((b) => '%' + hex(b)).join('');
+/** Letters some application folds onto an ASCII one: dotless ı, long ſ, Kelvin K, and every fullwidth letter. */
+const LOOKALIKES: Record<string, string[]> = { i: ['\u0131', '\u0130'], s: ['\u017f'], k: ['\u212a'] };
+
+/**
+ * `word` with each letter kept, upper-cased, percent-encoded (either hex case), overlong-encoded,
+ * or replaced by a non-ASCII letter NFKC or case folding turns into it.
+ */
 function disguised(word: string): fc.Arbitrary<string> {
-  const hex = (n: number) => n.toString(16).padStart(2, '0');
   const each = word.split('').map((ch) => {
     const c = ch.charCodeAt(0);
+    const fullwidth = String.fromCodePoint(0xff41 + (c - 97));
     return fc.oneof(
       { weight: 12, arbitrary: fc.constant(ch) },
       { weight: 4, arbitrary: fc.constant(ch.toUpperCase()) },
       { weight: 2, arbitrary: fc.constant('%' + hex(c)) },
       { weight: 2, arbitrary: fc.constant('%' + hex(c).toUpperCase()) },
       { weight: 1, arbitrary: fc.constant(`%c1%${hex(0x80 | (c & 0x3f))}`) },
+      { weight: 1, arbitrary: fc.constantFrom(...[fullwidth, ...(LOOKALIKES[ch] ?? [])].map(utf8Escaped)) },
     );
   });
   return fc.tuple(...each).map((a) => a.join(''));
@@ -307,15 +354,21 @@ function disguised(word: string): fc.Arbitrary<string> {
 
 /** Pieces the normaliser accepts (and must canonicalise correctly). */
 const CLEAN_FRAGMENTS = [
-  '/', '/', '/', '//', '.', '/./', '%2e', '%2E', ';', ';x', ';jsessionid=1', '.;', '%3b', '%3B', '%20', '%25', '%25zz', '~', '%7e',
-  '%C3%A9', '?x=/public/', '?', '?a=..', '&', '=', ':', '@', 'x', 'public', 'blog', 'private', 'admin', 'PRIVATE', 'Admin',
+  '/', '/', '/', '//', '.', '/./', '%2e', '%2E', '%20', '%25', '%25zz', '~', '%7e', '+',
+  '%C3%A9', '%e6%97%a5', '?x=/public/', '?', '?a=..', '&', '=', ':', '@', 'x', 'public', 'blog', 'private', 'admin', 'PRIVATE', 'Admin',
 ];
 /** Ways up a level, plain and disguised, and double encodings (plain, and with the hex digits after `%25` encoded). */
 const TRAVERSAL_FRAGMENTS = [
-  '..', '/..', '/../', '%2e%2e', '.%2e', '%2E.', '..;', '%252e', '%252f', '%25%32%65', '%25%32e', '%25%32%66', '%25%35%63', '%25%30%30',
+  '..', '/..', '/../', '%2e%2e', '.%2e', '%2E.', '..;', '..%3b', '.%2e%3B', '%252e', '%252f', '%25%32%65', '%25%32e', '%25%32%66', '%25%35%63', '%25%30%30',
+  // Dots NFKC makes: fullwidth, small, the one- and two-dot leaders; and NFKC's slash.
+  '%ef%bc%8e%ef%bc%8e', '%ef%b9%92%ef%b9%92', '%e2%80%a4%e2%80%a4', '%e2%80%a5', '%ef%bc%8f', '%ef%bc%bc',
 ];
 /** Pieces that make a target ambiguous: fragments, overlong and invalid UTF-8, encoded separators, NUL and controls, bad escapes, raw bytes. */
-const BROKEN_FRAGMENTS = ['#frag', '#/../private', '%c0%ae', '%c0%ae%c0%ae', '%e0%80%ae', '%c0%af', '%2f', '%2F', '%5c', '%5C', '\\', '%00', '\0', '\t', ' ', '%', '%zz', 'é', '%c3%28', '%80'];
+const BROKEN_FRAGMENTS = [
+  '#frag', '#/../private', '%c0%ae', '%c0%ae%c0%ae', '%e0%80%ae', '%c0%af', '%2f', '%2F', '%5c', '%5C', '\\', '%00', '\0', '\t', ' ', '%', '%zz', 'é', '%c3%28', '%80',
+  // `;` in any form, encoded delimiters, and what segment trimmers and Unicode folding drop.
+  ';', ';x', ';jsessionid=1', '.;', '%3b', '%3B', '%3f', '%23', '%c2%a0', '%e3%80%80', '%ef%bb%bf', '%e2%80%8b', '%c2%85', '%u002e',
+];
 const FRAGMENTS = [...CLEAN_FRAGMENTS, ...TRAVERSAL_FRAGMENTS, ...BROKEN_FRAGMENTS];
 const protectedWord = fc.oneof(disguised('private'), disguised('admin'));
 const fragment = fc.oneof(
@@ -333,11 +386,19 @@ const soupPath = fc
 const escapePath = fc
   .tuple(
     fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom('', '', '/x', '//', '/.', '/;a', '/public/.', '/blog/%2e', '/%2E') },
-      { weight: 1, arbitrary: fc.constantFrom('/public/..', '/blog/%2e%2e', '/public/..;', '/public/.%2e', '/blog/x/../..', '/public/%2e%2e;x', '/public/%25%32%65%25%32%65', '/public/#/../..') },
+      { weight: 3, arbitrary: fc.constantFrom('', '', '/x', '//', '/.', '/;a', '/public/.', '/blog/%2e', '/%2E', '//public', '/.//public', '//blog', '/%2e//public') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          '/public/..', '/blog/%2e%2e', '/public/..;', '/public/.%2e', '/blog/x/../..', '/public/%2e%2e;x', '/public/%25%32%65%25%32%65', '/public/#/../..',
+          '/public/..%3b', '/blog/.%2e%3B', '/public/%ef%bc%8e%ef%bc%8e', '/public/%e2%80%a5', '/public/%e2%80%a4%e2%80%a4', '/public/%ef%b9%92.',
+        ),
+      },
     ),
     fc.constantFrom('/', '//', '/./', '/;x/'),
     protectedWord,
+    // What trimming matchers, Windows and `;`-cutting stacks drop from the end of a segment.
+    fc.oneof({ weight: 4, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('.', '%2e', '%20', '+', '%2b', '. ', '%3b', '%3Bx', '%c2%a0', '%e3%80%80', '%ef%bb%bf') }),
     fc.oneof(
       { weight: 3, arbitrary: fc.constantFrom('', '/', '/x', ';x', '/.', '?x=/public/', '/x;/y', '%3bx', '/;', '/.;', '/%2e/x') },
       { weight: 1, arbitrary: fc.constantFrom('/..', '/../public/x', '#frag', '%2f', '/%2e%2e/blog', '%00', '/..%2f', '/..;', '/.;/../x') },
@@ -347,7 +408,7 @@ const escapePath = fc
 const anyPath = fc.oneof(
   { weight: 4, arbitrary: soupPath },
   { weight: 4, arbitrary: escapePath },
-  { weight: 1, arbitrary: fc.constantFrom('/public/app.css', '/blog/post', '/', '/private/x', '/admin/', '/administrator') },
+  { weight: 2, arbitrary: fc.constantFrom('/public/app.css', '/blog/post', '/', '/private/x', '/admin/', '/admin/x', '/Admin/x', '/administrator') },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(...FRAGMENTS), maxLength: 20 }) },
 );
@@ -370,7 +431,8 @@ describe('path normaliser under arbitrary input', () => {
         // Visible ASCII only; nothing another parser splits on or treats as a separator/parameter.
         expect(r).toMatch(/^[\x21-\x7e]+$/);
         expect(r).not.toMatch(/[\\;?#]/);
-        expect(r).not.toMatch(/%(2f|5c|00|2e)/i);
+        expect(r).not.toMatch(/%(2f|5c|00|2e|3b|3f|23)/i);
+        expect(r.startsWith('//')).toBe(false);
         // Every escape is well-formed, upper-case and needed: no unreserved, separator or control byte.
         expect(r).not.toMatch(/%(?![0-9A-F]{2})/);
         for (const [, h] of r.matchAll(/%([0-9A-F]{2})/g)) {
@@ -386,6 +448,17 @@ describe('path normaliser under arbitrary input', () => {
         expect(decoded.split('/').length).toBe(r.split('/').length);
         expect(decoded).not.toMatch(/[\\\x00-\x1f\x7f]/);
         for (const s of decoded.split('/').slice(1)) expect(['.', '..']).not.toContain(s);
+        // No segment a trimming matcher or Windows reads shorter, no non-ASCII some backend folds.
+        for (const s of decoded.split('/').slice(1, segs.length + 1)) {
+          const spaced = s.replace(/\+/g, ' ');
+          expect(trimSegments(spaced)).toBe(spaced);
+          expect(s).toBe(s.normalize('NFKC'));
+        }
+        for (const ch of decoded) {
+          if (ch.charCodeAt(0) < 0x80) continue;
+          expect(foldCase(ch).normalize('NFKC'), ch).toMatch(/^[^\x00-\x7f]+$/);
+          expect(ch.toLowerCase().normalize('NFKC'), ch).toMatch(/^[^\x00-\x7f]+$/);
+        }
         // Idempotent.
         expect(normalisePath(r)).toBe(r);
       }),
@@ -393,15 +466,27 @@ describe('path normaliser under arbitrary input', () => {
     );
   });
 
-  it('refuses every target with a `#`, `..`, double or encoded separator, NUL, control, space, raw backslash or non-ASCII, or invalid UTF-8 lead byte (3000 runs)', () => {
+  it('refuses every target with a `#`, `;`, `..`, double or encoded separator, NUL, control, space, raw backslash or non-ASCII, invalid UTF-8 lead byte, leading `//`, trimmable segment or foldable Unicode (3000 runs)', () => {
     fc.assert(
       fc.property(fc.oneof(anyPath, anyText), (input) => {
         if (input[0] !== '/') return;
         const cut = input.indexOf('?');
         const path = cut >= 0 ? input.slice(0, cut) : input;
+        const segs = path.split('/').slice(1).map((seg) => seg.replace(/%2e/gi, '.'));
+        const firstReal = segs.findIndex((seg) => seg !== '.');
+        let decoded = '';
+        try {
+          decoded = decodeURIComponent(path);
+        } catch {
+          /* refused for its escapes anyway */
+        }
         const ambiguous =
           input.includes('#') || // a fragment: applications disagree on cutting it
-          path.split('/').some((seg) => seg.split(';')[0]!.replace(/%2e/gi, '.') === '..') || // `..`, however spelled
+          /;|%3b|%3f|%23/i.test(path) || // `;` in any form, encoded delimiters
+          (firstReal >= 0 && firstReal < segs.length - 1 && segs[firstReal] === '') || // `//host` to WHATWG URL and urlsplit
+          segs.some((seg) => seg !== '.' && seg !== '' && (/(\.|%20|\+|%2b)$/i.test(seg) || /^(%20|\+|%2b)/i.test(seg))) || // trimmed segments
+          [...decoded].some((ch) => ch.charCodeAt(0) >= 0x80 && (ch.normalize('NFKC') !== ch || /[\x00-\x7f]/.test(foldCase(ch) + ch.toLowerCase()) || /\s/.test(ch))) || // folded Unicode
+          segs.some((seg) => seg.split(';')[0]! === '..') || // `..`, however spelled
           /%25[0-9a-f]{2}/i.test(path) || // an escape encoded twice
           /%(2f|5c|00|0d|0a|7f)/i.test(path) || // encoded /, \, NUL, CR, LF, DEL
           /%(c0|c1|f[5-9a-f])/i.test(path) || // bytes that never occur in valid UTF-8 (overlong leads included)
@@ -452,6 +537,99 @@ describe('path normaliser under arbitrary input', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 2b. Rule matching: the rule a request gets is as strict as the rule of every reading
+// ---------------------------------------------------------------------------------------------
+
+type Principal = readonly string[] | null; // null: no session
+const PRINCIPALS: Principal[] = [null, [], ['x'], ['y'], ['x', 'y']];
+const RULE_METHODS = ['GET', 'POST', 'DELETE'];
+interface Grant {
+  readonly access: string;
+  readonly roles?: ReadonlySet<string> | readonly string[] | null | undefined;
+  readonly methods?: ReadonlySet<string> | readonly string[] | null | undefined;
+}
+const has = (c: ReadonlySet<string> | readonly string[], v: string) => (c instanceof Set ? c.has(v) : (c as readonly string[]).includes(v));
+function admits(g: Grant, who: Principal, method: string): boolean {
+  if (g.methods && !has(g.methods, method)) return false;
+  if (g.access === 'public' || g.access === 'anonymous') return true;
+  if (who === null) return false;
+  return g.access === 'authenticated' || who.some((r) => has(g.roles!, r));
+}
+/** Everyone `a` admits, `b` admits too: deciding by `a` is safe for a resource guarded by `b`. */
+function asStrict(a: Grant, b: Grant): boolean {
+  return PRINCIPALS.every((who) => RULE_METHODS.every((m) => !admits(a, who, m) || admits(b, who, m)));
+}
+const DEFAULT_GRANT: Grant = { access: 'authenticated', roles: null, methods: null };
+
+/** The segments a backend reads: escapes decoded or kept, `.` resolved or kept, empty segments merged or kept (case: see intended). */
+function modelReadings(path: string): string[][] {
+  const out: string[][] = [];
+  for (const decode of [false, true])
+    for (const dots of [false, true])
+      for (const merge of [false, true]) {
+        let segs = path.split('/').slice(1);
+        if (decode) segs = segs.map((seg) => seg.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))));
+        if (dots) segs = segs.filter((seg) => seg !== '.' && seg.toLowerCase() !== '%2e'); // WHATWG: %2e is a dot too
+        if (merge) segs = segs.filter((seg) => seg !== '');
+        out.push(segs);
+      }
+  return out;
+}
+
+/** The rule the operator meant for a reading: the first whose path is a segment prefix of it (case folded alike). */
+function intended(specs: readonly RuleSpec[], segs: readonly string[], fold: boolean): Grant {
+  for (const spec of specs) {
+    const want = spec.path.split('/').filter((x) => x !== '').map((x) => (fold ? x.toLowerCase() : x));
+    if (want.every((w, i) => segs[i] === w)) return spec;
+  }
+  return DEFAULT_GRANT;
+}
+
+describe('rule matching under every reading', () => {
+  const seg = fc.constantFrom('a', 'b', 'c', 'A');
+  const spec: fc.Arbitrary<RuleSpec> = fc
+    .record({
+      segs: fc.array(seg, { maxLength: 3 }),
+      access: fc.constantFrom('public' as const, 'anonymous' as const, 'authenticated' as const, 'roles' as const),
+      roles: fc.subarray(['x', 'y'], { minLength: 1 }),
+      methods: fc.option(fc.subarray(RULE_METHODS, { minLength: 1 }), { freq: 2 }),
+    })
+    .map((r) => ({
+      path: r.segs.length === 0 ? '/' : `/${r.segs.join('/')}/`,
+      access: r.access,
+      roles: r.access === 'roles' ? r.roles : undefined,
+      methods: r.methods ?? undefined,
+    }));
+  const target = fc.array(fc.constantFrom('a', 'b', 'c', 'A', 'B', 'x', '', '.', '%2e', '%2E', '%61', '%41', '%62'), { minLength: 1, maxLength: 6 }).map((p) => '/' + p.join('/'));
+
+  it('gives a request a rule at least as strict as the one every reading of its path reaches (5000 runs)', () => {
+    let decided = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(fc.array(spec, { minLength: 1, maxLength: 5 }), target, (specs, t) => {
+        const reading = readPath(t);
+        const rule: Rule | null = reading === null ? null : compileRules(specs).match(reading.path, reading.readings);
+        if (rule === null) {
+          refused++;
+          return;
+        }
+        decided++;
+        const folds = [false, true];
+        for (const segs of modelReadings(t)) {
+          for (const fold of folds) {
+            const meant = intended(specs, fold ? segs.map((x) => x.toLowerCase()) : segs, fold);
+            expect(asStrict(rule, meant), `${t}: ${rule.path} (${rule.access}) is weaker than ${JSON.stringify(meant)} for ${JSON.stringify(segs)}${fold ? ' folded' : ''}`).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 5000 },
+    );
+    expect(decided).toBeGreaterThan(2000);
+    expect(refused).toBeGreaterThan(10);
   });
 });
 
@@ -704,6 +882,15 @@ describe('check() under adversarial requests', () => {
     ['/private/.;/../x', 'keeps ;params', '/private/x'],
     ['/public/%25%32%65%25%32%65/private/x', 'decodes twice', '/private/x'],
     ['/public/#/../../private/x', 'does not cut at #', '/private/x'],
+    // Each got through path.ts before the one-principle rework: kept as regressions.
+    ['//public/private/x', 'reads //x as a host (WHATWG URL, urlsplit)', '/private/x'],
+    ['/public/..%3b/private/x', 'decodes before cutting ;params', '/private/x'],
+    ['/private%3b/x', 'decodes before cutting ;params', '/private/x'],
+    ['/public/%ef%bc%8e%ef%bc%8e/private/x', 'normalises NFKC (fullwidth dots)', '/private/x'],
+    ['/public/%e2%80%a5/private/x', 'normalises NFKC (two-dot leader)', '/private/x'],
+    ['/pr%c4%b1vate/x', 'compares like .NET OrdinalIgnoreCase (dotless i)', '/private/x'],
+    ['/private%20/x', 'trims segments', '/private/x'],
+    ['/private./x', 'drops trailing dots (IIS)', '/private/x'],
   ])('does not allow %s unauthenticated (an application that %s reads %s)', async (uri, _how, appReads) => {
     expect(applicationViews(uri)).toContain(appReads);
     const req: AuthRequest = { transport: 'nginx', method: 'GET', scheme: 'https', host: 'app.example.com', uri, headers: {} };
@@ -801,5 +988,105 @@ describe('check() under adversarial requests', () => {
     expect(seen.openAllowed).toBeGreaterThan(10);
     expect(seen.spoofAllowed).toBeGreaterThan(0);
     expect(seen.badPath).toBeGreaterThan(10);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Methods: `/admin/` lists GET and POST; overrides must not reach anything else
+// ---------------------------------------------------------------------------------------------
+
+const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+const ALLOWED = new Set(['GET', 'POST']);
+
+/**
+ * The methods an application may run a request as, modelled from what frameworks read:
+ * express's method-override (a header's first comma part, or `_method` in the query), ASP.NET
+ * (X-HTTP-Method, X-HTTP-Method-Override, X-METHOD-OVERRIDE), Symfony and PHP (`_method` with
+ * PHP's name mangling, qs's brackets), Rails and Laravel (`_method` in a form or JSON body, or a
+ * POST body with no Content-Type to Rack), names decoded once or twice. 'ANY' when the body may
+ * name any method.
+ */
+function applicationMethods(req: AuthRequest): Set<string> {
+  const out = new Set([req.method]);
+  const read = (v: string) => {
+    const t = v.trim().toUpperCase();
+    if (t !== '') out.add(t);
+  };
+  for (const [name, v] of Object.entries(req.headers)) {
+    if (!OVERRIDE_HEADERS.includes(name.trim().toLowerCase().replace(/[_.]/g, '-'))) continue;
+    for (const value of typeof v === 'string' ? [v] : (v ?? [])) {
+      if (/^\s*[A-Za-z]+\s*$/.test(value)) read(value);
+      for (const part of value.split(',')) read(part);
+    }
+  }
+  const lenient = (s: string) => {
+    try {
+      return decodeURIComponent(s.replace(/\+/g, ' '));
+    } catch {
+      return s;
+    }
+  };
+  const query = (req.uri ?? '').split('?')[1] ?? '';
+  for (const pair of query.split(/[&;]/)) {
+    const eq = pair.indexOf('=');
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    const names = [rawName, lenient(rawName), lenient(lenient(rawName))];
+    const php = (n: string) => n.trimStart().replace(/\[[^\]]*\]$/, '').replace(/[ .[]/g, '_').toLowerCase();
+    if (names.some((n) => php(n) === '_method')) read(lenient(eq < 0 ? '' : pair.slice(eq + 1)));
+  }
+  const ct = req.headers['content-type'];
+  if (req.method === 'POST' && (ct === undefined || /form|multipart|json|^\s*$/i.test(String(ct)))) out.add('ANY');
+  return out;
+}
+
+describe('methods under arbitrary overrides', () => {
+  const root = LIVE.find((f) => f.userId === 'root')!;
+  const spelling = fc
+    .tuple(fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'FOO'), fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }), fc.constantFrom('', ' ', '\t'), fc.constantFrom('', ' '))
+    .map(([m, lower, pre, post]) => pre + [...m].map((c, i) => (lower[i] ? c.toLowerCase() : c)).join('') + post);
+  const headerName = fc
+    .tuple(fc.constantFrom(...OVERRIDE_HEADERS, 'x-http-method-overrides', 'x-forwarded-method'), fc.array(fc.boolean(), { minLength: 24, maxLength: 24 }), fc.constantFrom('-', '_', '.'))
+    .map(([n, upper, sep]) => [...n].map((c, i) => (c === '-' ? sep : upper[i] ? c.toUpperCase() : c)).join(''));
+  const headerValue = fc.oneof(spelling, fc.array(spelling, { minLength: 2, maxLength: 3 }).map((a) => a.join(',')), fc.constant(''));
+  const encodeSome = (s: string, how: number) =>
+    how === 0 ? s : how === 1 ? [...s].map((c) => '%' + hex(c.charCodeAt(0))).join('') : how === 2 ? s.replace(/_/g, '%5F') : s.replace(/_/g, '%255F');
+  const paramName = fc.tuple(fc.constantFrom('_method', '_METHOD', '.method', ' _method', '_method[]', '_method[0]', 'method', 'x_method', 'payment_method'), fc.nat({ max: 3 })).map(([n, how]) => encodeSome(n, how).replace(/ /g, '+'));
+  const paramValue = fc.tuple(spelling, fc.nat({ max: 1 })).map(([v, how]) => encodeSome(v.trim(), how));
+  const query = fc.array(fc.tuple(paramName, paramValue), { maxLength: 3 }).chain((pairs) => fc.constantFrom('&', ';').map((sep) => (pairs.length === 0 ? '' : '?' + pairs.map(([n, v]) => `${n}=${v}`).join(sep))));
+  const contentType = fc.option(fc.constantFrom('application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json', 'application/ld+json', 'text/plain', 'application/octet-stream', 'text/csv', ''), { freq: 4 });
+  const overrideRequests = fc
+    .record({
+      method: fc.constantFrom('GET', 'GET', 'POST', 'POST', 'DELETE', 'PUT'),
+      path: fc.constantFrom('/admin/x', '/admin/', '/ADMIN/y'),
+      query: fc.oneof({ weight: 1, arbitrary: fc.constant('') }, { weight: 2, arbitrary: query }),
+      headers: fc.array(fc.tuple(headerName, headerValue), { maxLength: 2 }),
+      contentType,
+    })
+    .map((r): AuthRequest => {
+      const headers: Record<string, string | string[]> = { cookie: `${COOKIE}=${root.issued.token}` };
+      for (const [n, v] of r.headers) headers[n.toLowerCase()] = v;
+      if (r.contentType !== null) headers['content-type'] = r.contentType;
+      return { transport: 'envoy_grpc', method: r.method, scheme: 'https', host: 'app.example.com', uri: r.path + r.query, headers };
+    });
+
+  it('never allows a request an application may run as a method the rule does not list (3000 runs)', async () => {
+    const seen = { allowed: 0, refused: 0, overrideAllowed: 0 };
+    await fc.assert(
+      fc.asyncProperty(overrideRequests, async (req) => {
+        const d = await checks.deny(req);
+        const methods = applicationMethods(req);
+        if (d.result !== 'allow') {
+          seen.refused++;
+          return;
+        }
+        seen.allowed++;
+        if (methods.size > 1 || req.uri!.includes('method')) seen.overrideAllowed++;
+        for (const m of methods) expect(ALLOWED.has(m), `${m} for ${req.method} ${req.uri} ${JSON.stringify(req.headers)}`).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(seen.allowed).toBeGreaterThan(100);
+    expect(seen.refused).toBeGreaterThan(100);
+    expect(seen.overrideAllowed).toBeGreaterThan(10); // an override naming an allowed method is fine
   });
 });

@@ -206,7 +206,8 @@ describe('nginx auth_request end to end', () => {
   it('lets an admin into /admin/ with the listed methods only', async () => {
     const admin = await login('root', ['admin']);
     expect((await through('/admin/users', [['Cookie', admin]])).reply.status).toBe(200);
-    expect((await through('/admin/users', [['Cookie', admin]], 'POST')).reply.status).toBe(200);
+    // A POST whose body an application may read `_method` from is refused on a rule with methods.
+    expect((await through('/admin/users', [['Cookie', admin], ['Content-Type', 'text/plain']], 'POST')).reply.status).toBe(200);
     const del = await through('/admin/users', [['Cookie', admin]], 'DELETE');
     expect(del.reply.status).toBe(403);
     expect(del.seen).toBeUndefined();

@@ -38,8 +38,9 @@ const rows: Row[] = [
   // traversal out of the public prefix is refused outright (403 bad_path), never public
   { name: 'traversal ../', uri: '/~assets/../admin/', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
   { name: 'traversal %2e%2e', uri: '/~assets/%2e%2e/admin', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
-  { name: 'double slash', uri: '//admin', expect: { result: 'deny', reason: 'no_session', status: 401 } },
-  { name: 'path params', uri: '/admin;x', expect: { result: 'deny', reason: 'no_session', status: 401 } },
+  // `//x` is host x to WHATWG URL and urlsplit; `;` is cut by some stacks and not by others
+  { name: 'double slash', uri: '//admin', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
+  { name: 'path params', uri: '/admin;x', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
   { name: 'query holding a public prefix', uri: '/private?x=/~assets/', expect: { result: 'deny', reason: 'no_session' } },
   { name: 'upper-case public prefix is not public', uri: '/~ASSETS/app.css', expect: { result: 'deny', reason: 'no_session' } },
   { name: 'encoded slash', uri: '/~assets/..%2fadmin', expect: { result: 'deny', reason: 'bad_path', status: 403 } },

@@ -170,6 +170,17 @@ describe('envoy-http.yaml (HTTP)', () => {
   });
 });
 
+describe('methods in HTTP mode', () => {
+  it('lets sessiongate see every method override header spelling and the Content-Type', () => {
+    const patterns: Obj[] = extAuthz(read('envoy-http.yaml')).allowed_headers.patterns;
+    expect(patterns).toContainEqual({ exact: 'content-type' });
+    const regexes = patterns.filter((p) => p.safe_regex).map((p) => new RegExp(p.safe_regex.regex));
+    for (const h of ['x-http-method-override', 'x-http-method', 'x-method-override']) {
+      for (const spelling of [h, h.replace(/-/g, '_'), h.replace(/-/g, '.')]) expect(regexes.some((re) => re.test(spelling)), spelling).toBe(true);
+    }
+  });
+});
+
 describe('the API check itself', () => {
   it('catches misspelled fields, unknown enum values, unknown @types and clashing oneofs', () => {
     const cfg = read('envoy.yaml');
