@@ -92,6 +92,7 @@ const rule = z
     roles: z.array(roleName).min(1, { error: 'must name at least one role' }).optional(),
     methods: z.array(method).min(1, { error: 'must name at least one method' }).optional(),
     case_sensitive: z.boolean().optional(),
+    body_method_override: z.boolean().optional(),
   })
   .superRefine(rolesMatchAccess);
 
@@ -100,6 +101,7 @@ const policyRule = z
     access: ACCESS,
     roles: z.array(roleName).min(1, { error: 'must name at least one role' }).optional(),
     methods: z.array(method).min(1, { error: 'must name at least one method' }).optional(),
+    body_method_override: z.boolean().optional(),
   })
   .superRefine(rolesMatchAccess);
 

@@ -77,7 +77,7 @@ function sessionless(e: Evaluated, policy: Policy): Decision | null {
   if (e.unknownPolicy) return deny(e, 'unknown_policy', policy);
   const rule = e.rule;
   // Every method the application may read the request as (override headers, `_method`, a POST body).
-  if (rule.methods !== null && !admitsMethods(rule.methods, e.request)) return deny(e, 'method_not_allowed', policy);
+  if (rule.methods !== null && !admitsMethods(rule.methods, e.request, rule.bodyOverride)) return deny(e, 'method_not_allowed', policy);
   if (rule.access === 'public') return allow(e, 'public', policy);
   if (rule.access !== 'anonymous' && e.spoofed.length > 0 && policy.spoofGuard === 'deny') return deny(e, 'spoofed_header', policy);
   return null;

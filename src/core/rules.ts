@@ -29,6 +29,8 @@ export interface RuleSpec {
   readonly roles?: readonly string[] | undefined;
   readonly methods?: readonly string[] | undefined;
   readonly case_sensitive?: boolean | undefined;
+  /** The application may take the method from a POST body (`_method`); default true. */
+  readonly body_method_override?: boolean | undefined;
 }
 
 export interface Rule {
@@ -38,6 +40,8 @@ export interface Rule {
   readonly access: Access;
   readonly roles: ReadonlySet<string> | null;
   readonly methods: ReadonlySet<string> | null;
+  /** A POST whose body may name another method is held to `methods` by refusing it (see admitsMethods). */
+  readonly bodyOverride: boolean;
   /** `case_sensitive` as configured: undefined for "as written when sent, folded when folded". */
   readonly caseSensitive: boolean | undefined;
   /** The path without trailing slash ('' for the root, which matches everything), as written. */
@@ -52,6 +56,7 @@ export const DEFAULT_RULE: Rule = Object.freeze({
   access: 'authenticated',
   roles: null,
   methods: null,
+  bodyOverride: true,
   caseSensitive: undefined,
   exact: '',
   lower: '',
@@ -67,6 +72,7 @@ export function compileRule(spec: RuleSpec, index: number): Rule {
     access: spec.access,
     roles: spec.access === 'roles' ? new Set(spec.roles ?? []) : null,
     methods: spec.methods && spec.methods.length > 0 ? new Set(spec.methods.map((m) => m.toUpperCase())) : null,
+    bodyOverride: spec.body_method_override ?? true,
     caseSensitive,
     exact,
     lower,
@@ -156,7 +162,7 @@ export function atLeastAsStrict(a: Rule, b: Rule): boolean {
   if (b.methods === null) return true;
   if (a.methods === null) return false;
   for (const m of a.methods) if (!b.methods.has(m)) return false;
-  return true;
+  return a.bodyOverride || !b.bodyOverride;
 }
 
 /** The stricter of two rules, or null when neither is as strict as the other. */
@@ -196,10 +202,11 @@ export interface MethodView {
  * - for a POST, whatever its body names (Rails, Laravel and express's method-override read
  *   `_method` there), which sessiongate cannot see: a POST whose body an application parses
  *   for parameters (a form, multipart or JSON Content-Type, or none: Rack parses that as a
- *   form) is refused on a rule with `methods`.
+ *   form) is refused on a rule with `methods`, unless the rule says the application takes no
+ *   method from a body (`body_method_override: false`: `bodyOverride` false).
  * An override value that is not a listed method (garbage included) refuses the request.
  */
-export function admitsMethods(methods: ReadonlySet<string>, req: MethodView): boolean {
+export function admitsMethods(methods: ReadonlySet<string>, req: MethodView, bodyOverride = true): boolean {
   if (!methods.has(req.method)) return false;
   const headers = req.headers;
   for (const name in headers) {
@@ -210,7 +217,7 @@ export function admitsMethods(methods: ReadonlySet<string>, req: MethodView): bo
     }
   }
   if (req.uri !== undefined && !queryAdmits(methods, req.uri)) return false;
-  if (req.method === 'POST' && mayCarryParameters(headers['content-type'])) return false;
+  if (bodyOverride && req.method === 'POST' && mayCarryParameters(headers['content-type'])) return false;
   return true;
 }
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, evaluate, needsLookup, type Lookup } from '../../src/core/decide.js';
 import { readPath } from '../../src/core/path.js';
-import { compileRules, type RuleSpec } from '../../src/core/rules.js';
+import { atLeastAsStrict, compileRules, type RuleSpec } from '../../src/core/rules.js';
 import { S, T0, record, request, testPolicy } from '../support/fixtures.js';
 
 /** The configured path of the rule a target gets, `default`, or null for bad_path. */
@@ -188,6 +188,30 @@ describe('methods: every method the application may read the request as', () => 
     ['POST', '/admin/x', {}], // Rack parses a POST body without a Content-Type as a form
   ] as const)('refuses %s %s %j', (method, uri, headers) => {
     expect(decideFor(method, uri, headers)).toMatchObject({ result: 'deny', reason: 'method_not_allowed', status: 403 });
+  });
+
+  it('admits a POST body when the rule says the application takes no method from one', () => {
+    const p = testPolicy({ rules: [{ path: '/admin/', access: 'roles', roles: ['admin'], methods: ['GET', 'POST'], body_method_override: false }] });
+    const run = (uri: string, headers: Record<string, string>) => {
+      const req = { ...request({ method: 'POST', uri }), headers: { cookie: `sessiongate=${p.tokens.issue().token}`, ...headers } };
+      const e = evaluate(req, p);
+      return decide(e, needsLookup(e, p) ? admin : { kind: 'skipped' }, p, T0 + S).decision;
+    };
+    expect(run('/admin/x', FORM)).toMatchObject({ result: 'allow' });
+    expect(run('/admin/x', { 'content-type': 'application/json' })).toMatchObject({ result: 'allow' });
+    // Headers and the query are still read: the opt-out covers the body only.
+    expect(run('/admin/x', { ...FORM, 'x-http-method-override': 'DELETE' })).toMatchObject({ result: 'deny', reason: 'method_not_allowed' });
+    expect(run('/admin/x?_method=DELETE', FORM)).toMatchObject({ result: 'deny', reason: 'method_not_allowed' });
+  });
+
+  it('a rule that refuses body overrides is stricter than one that admits them', () => {
+    const rules = compileRules([
+      { path: '/a/', access: 'authenticated', methods: ['GET', 'POST'], body_method_override: false },
+      { path: '/b/', access: 'authenticated', methods: ['GET', 'POST'] },
+    ]);
+    const [a, b] = [rules.match('/a/x')!, rules.match('/b/x')!];
+    expect(atLeastAsStrict(b, a)).toBe(true);
+    expect(atLeastAsStrict(a, b)).toBe(false);
   });
 
   it('leaves rules without methods alone', () => {
