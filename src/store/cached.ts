@@ -2,8 +2,9 @@
  * A local cache in front of a shared store: an in-process LRU (`lru-cache`) of stored sessions,
  * negative answers cached more briefly. Every replica drops an entry as soon as any replica
  * destroys, rotates or revokes it: the change is published on an invalidation channel (Redis
- * pub/sub, redis-bus.ts) and the answer waits until the message is back on this replica's own
- * subscription, so a logout holds everywhere on the next request, not after the TTL.
+ * pub/sub, redis-bus.ts), and a logout or revocation is answered only once every replica
+ * confirmed it dropped the keys (or can no longer be using its cache), so it holds everywhere
+ * on the next request, not after the TTL.
  *
  * The cache is used only while the channel is proven live (heartbeats come back in time) and
  * the store answers: a missed heartbeat or a failed store command flushes it and sends every
@@ -22,10 +23,11 @@ import { StoreUnavailableError, type SessionStore } from './types.js';
 export interface InvalidationBus {
   /**
    * Tells every replica (this one included) to forget these keys, or everything (`'all'`).
-   * Resolves once Redis took the message and, while this replica is subscribed, once it came
-   * back here (so every other subscriber has it too); rejects when it could not be sent.
+   * Resolves once Redis took the message (and it came back here, while subscribed); with
+   * `confirm`, once every other replica dropped the keys or can no longer be using its cache.
+   * Rejects when it could not be sent.
    */
-  publish(keys: readonly string[] | 'all'): Promise<void>;
+  publish(keys: readonly string[] | 'all', confirm?: boolean): Promise<void>;
   /** Keys a replica invalidated (`'all'`: everything). */
   onInvalidate(fn: (keys: string[] | 'all') => void): void;
   /** Called when trust in the channel changes; `up` is authoritative. */
@@ -154,7 +156,7 @@ export function createCachedStore(
     for (const k of keys) cache.delete(k);
     if (keys.length === 0) return;
     try {
-      await bus.publish(keys);
+      await bus.publish(keys, strict);
     } catch (err) {
       sync();
       oweFlush();

@@ -2,21 +2,31 @@
  * The invalidation channel over Redis pub/sub: JSON lists of store keys (hashes, never
  * secrets) on `<prefix>invalidate`, read on a dedicated subscriber connection.
  *
- * The channel is trusted only while it is proven live. Every message this replica sends
- * carries a tag naming it (`~<kind>:<replica>:<n>`, kinds `m` keys, `h` heartbeat, `a` forget
- * everything), a heartbeat goes out every `heartbeat_interval`, and the channel counts as up
- * only while a message sent within the last `heartbeat_timeout` has come back on this
- * replica's own subscription. Redis hands a channel's messages to each subscriber in order, so
- * one of ours coming back proves every invalidation Redis took before it reached us too. A
- * hung Redis, a connection cut without a reset, a subscription lost on the server: nothing
- * comes back, and within heartbeat_timeout the cache stops trusting what it holds. A failed
- * publish or store command (`fault()`) distrusts it at once, until a message sent after the
- * fault comes back.
+ * The channel is trusted only while it is proven live. Every message a replica sends carries a
+ * tag naming it (`~<kind>:<replica>:<n>`), a heartbeat goes out every `heartbeat_interval`, and
+ * the channel counts as up only while a message of ours sent within the last
+ * `heartbeat_timeout` has come back on our own subscription. Redis hands a channel's messages
+ * to each subscriber in order, so one of ours coming back proves every invalidation Redis took
+ * before it reached us too. A hung Redis, a connection cut without a reset, a subscription lost
+ * on the server: nothing comes back, and within heartbeat_timeout the cache stops trusting what
+ * it holds. A failed publish or store command (`fault()`) distrusts it at once, until a message
+ * sent after the fault comes back.
+ *
+ * A logout's invalidation is confirmed: every replica acknowledges it (kind `k`) once it has
+ * dropped the keys, and the publisher waits for every replica it heard from within
+ * heartbeat_timeout, or for heartbeat_timeout after Redis took the message. A replica that has
+ * not processed the message by then has not had any newer message of its own back either, so
+ * it has stopped using its cache. Either way, when the logout is answered no replica serves
+ * the session from its cache.
+ *
+ * Kinds: `m` keys, `x` keys to acknowledge, `a` forget everything, `h` heartbeat, `k` an
+ * acknowledgement (of `<replica>:<n>`). Replicas of an older version read a tag as a key
+ * nobody has, and never acknowledge (they are not waited for: they send no tags).
  *
  * In a Cluster, classic PUBLISH reaches subscribers on other nodes over the cluster bus, after
  * the publisher already has its reply; sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7) delivers
  * on the node that owns the channel's slot before it replies, as a standalone server does: so
- * a Cluster uses that. Replicas of an older version read a tag as a key nobody has.
+ * a Cluster uses that.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -37,6 +47,17 @@ interface Waiting {
   readonly done?: (echoed: boolean) => void;
 }
 
+/** A confirmed publish: done once echoed and acknowledged by every replica alive at the echo, or at its deadline. */
+interface Confirming {
+  readonly acks: Set<string>;
+  required: string[] | undefined;
+  deadline: number;
+  readonly finish: () => void;
+}
+
+/** Replica IDs not heard from for this long are forgotten. */
+const FORGET_PEERS_MS = 60_000;
+
 export function createRedisBus(store: RedisStore, opts: BusOptions): InvalidationBus {
   const now = opts.now ?? (() => performance.now());
   const sub = store.duplicateClient();
@@ -45,6 +66,9 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
   const invalidate: Array<(keys: string[] | 'all') => void> = [];
   const state: Array<(up: boolean) => void> = [];
   const waiting = new Map<number, Waiting>();
+  const confirming = new Map<number, Confirming>();
+  // Other replicas, by the tags of what they send: the last time each was heard.
+  const peers = new Map<string, number>();
   let seq = 0;
   let subscribed = false;
   let closed = false;
@@ -85,6 +109,8 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
       waiting.delete(n);
       w.done?.(false);
     }
+    for (const [peer, heard] of peers) if (heard < now() - FORGET_PEERS_MS) peers.delete(peer);
+    for (const n of confirming.keys()) settle(n);
     heartbeat();
     refresh();
   };
@@ -116,13 +142,30 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
     sub.on('end', () => setSubscribed(false));
   }
 
+  const alivePeers = () => {
+    const since = now() - opts.heartbeatTimeout;
+    return [...peers].filter(([, heard]) => heard >= since).map(([peer]) => peer);
+  };
+  /** Finishes a confirmed publish when every required replica acknowledged, or at its deadline. */
+  function settle(n: number): void {
+    const c = confirming.get(n);
+    if (!c) return;
+    const acked = c.required !== undefined && c.required.every((peer) => c.acks.has(peer));
+    if (!acked && now() < c.deadline) return;
+    confirming.delete(n);
+    c.finish();
+  }
   const echoed = (n: number) => {
     const w = waiting.get(n);
-    if (!w) return;
+    const c = confirming.get(n);
+    // The replicas whose messages came before ours are the ones that must acknowledge it.
+    if (c && c.required === undefined) c.required = alivePeers();
+    if (!w) return void settle(n);
     waiting.delete(n);
     if (w.sentAt > faultAt && w.sentAt > provenAt) provenAt = w.sentAt;
     w.done?.(true);
     refresh();
+    settle(n);
   };
   sub.on(sharded ? 'smessage' : 'message', (ch: string, message: string) => {
     if (ch !== channel) return;
@@ -142,10 +185,22 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
       [kind, from, n] = [parts[0] ?? '', parts[1], Number(parts[2])];
       list = list.slice(1);
     }
+    if (from !== undefined && from !== id) peers.set(from, now());
     if (kind === 'a') for (const fn of invalidate) fn('all');
-    else if (kind === 'm') {
+    else if (kind === 'm' || kind === 'x') {
       const keys = (list as unknown[]).filter((k): k is string => typeof k === 'string');
       if (keys.length > 0) for (const fn of invalidate) fn(keys);
+      // Dropped: say so to the replica that is waiting to answer its logout.
+      if (kind === 'x' && from !== undefined && from !== id) {
+        send(JSON.stringify([`~k:${id}:${++seq}`, `${from}:${n}`])).catch(fault);
+      }
+    } else if (kind === 'k' && from !== undefined) {
+      const [to, of] = String((list as unknown[])[0] ?? '').split(':');
+      const c = to === id ? confirming.get(Number(of)) : undefined;
+      if (c) {
+        c.acks.add(from);
+        settle(Number(of));
+      }
     }
     if (from === id) echoed(n);
   });
@@ -154,26 +209,39 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
     get up() {
       return isUp();
     },
-    async publish(keys) {
+    async publish(keys, confirm = false) {
       if (closed) throw new Error('invalidation channel closed');
       const n = ++seq;
-      const tag = `~${keys === 'all' ? 'a' : 'm'}:${id}:${n}`;
+      const tag = `~${keys === 'all' ? 'a' : confirm ? 'x' : 'm'}:${id}:${n}`;
       const message = JSON.stringify(keys === 'all' ? [tag] : [tag, ...keys]);
-      // Wait for our own copy: Redis hands a message to every subscriber before it gets to
-      // this replica's, so once it is back the others have it too. (It cannot come back to a
-      // replica that is not subscribed; then the publish's reply is all there is.)
+      // Our own copy coming back proves the subscription (it cannot come back to a replica
+      // that is not subscribed; then the publish's reply is all there is).
       let done: (echoed: boolean) => void = () => {};
       const back = new Promise<boolean>((resolve) => (done = resolve));
       if (subscribed) waiting.set(n, { sentAt: now(), done });
+      let confirmed: Promise<void> | undefined;
+      if (confirm && keys !== 'all') {
+        confirmed = new Promise<void>((finish) => confirming.set(n, { acks: new Set(), required: undefined, deadline: Infinity, finish }));
+      }
       try {
         await send(message);
       } catch (err) {
         waiting.delete(n);
+        confirming.get(n)?.finish();
+        confirming.delete(n);
         fault();
         throw err;
       }
-      // Redis took it (every live subscriber has it). If ours never comes back, this
-      // replica's own channel is what is wrong: distrust it, the message is still out.
+      // Redis took it: every live subscriber has it queued.
+      const c = confirming.get(n);
+      if (c) {
+        c.deadline = now() + opts.heartbeatTimeout;
+        const timer = setTimeout(() => settle(n), opts.heartbeatTimeout + 1);
+        settle(n);
+        await confirmed;
+        clearTimeout(timer);
+      }
+      // If ours never comes back, this replica's own channel is what is wrong: distrust it.
       if (subscribed && waiting.has(n) && !(await back)) fault();
     },
     onInvalidate: (fn) => void invalidate.push(fn),
@@ -184,6 +252,8 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
       clearInterval(timer);
       for (const w of waiting.values()) w.done?.(false);
       waiting.clear();
+      for (const c of confirming.values()) c.finish();
+      confirming.clear();
       refresh();
       sub.disconnect();
     },
