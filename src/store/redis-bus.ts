@@ -47,10 +47,14 @@ interface Waiting {
   readonly done?: (echoed: boolean) => void;
 }
 
-/** A confirmed publish: done once echoed and acknowledged by every replica alive at the echo, or at its deadline. */
+/**
+ * A confirmed publish: done once echoed and acknowledged by every replica alive at the echo,
+ * or at its deadline. `required` is null when this replica has not been subscribed long enough
+ * to have heard every live replica: then only the deadline counts.
+ */
 interface Confirming {
   readonly acks: Set<string>;
-  required: string[] | undefined;
+  required: string[] | null | undefined;
   deadline: number;
   readonly finish: () => void;
 }
@@ -71,6 +75,7 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
   const peers = new Map<string, number>();
   let seq = 0;
   let subscribed = false;
+  let subscribedAt = Infinity;
   let closed = false;
   // The channel is proven by a message sent after the last fault that came back.
   let faultAt = now();
@@ -120,6 +125,7 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
   const setSubscribed = (on: boolean) => {
     if (on === subscribed) return;
     subscribed = on;
+    subscribedAt = on ? now() : Infinity;
     if (subscribed) heartbeat();
     else fault();
   };
@@ -150,7 +156,7 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
   function settle(n: number): void {
     const c = confirming.get(n);
     if (!c) return;
-    const acked = c.required !== undefined && c.required.every((peer) => c.acks.has(peer));
+    const acked = Array.isArray(c.required) && c.required.every((peer) => c.acks.has(peer));
     if (!acked && now() < c.deadline) return;
     confirming.delete(n);
     c.finish();
@@ -158,8 +164,9 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
   const echoed = (n: number) => {
     const w = waiting.get(n);
     const c = confirming.get(n);
-    // The replicas whose messages came before ours are the ones that must acknowledge it.
-    if (c && c.required === undefined) c.required = alivePeers();
+    // The replicas whose messages came before ours are the ones that must acknowledge it;
+    // every live one sent some within heartbeat_timeout, if we listened that long.
+    if (c && c.required === undefined) c.required = now() - subscribedAt >= opts.heartbeatTimeout ? alivePeers() : null;
     if (!w) return void settle(n);
     waiting.delete(n);
     if (w.sentAt > faultAt && w.sentAt > provenAt) provenAt = w.sentAt;
@@ -236,10 +243,10 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
       const c = confirming.get(n);
       if (c) {
         c.deadline = now() + opts.heartbeatTimeout;
-        const timer = setTimeout(() => settle(n), opts.heartbeatTimeout + 1);
+        const deadline = setTimeout(() => settle(n), opts.heartbeatTimeout + 1);
         settle(n);
         await confirmed;
-        clearTimeout(timer);
+        clearTimeout(deadline);
       }
       // If ours never comes back, this replica's own channel is what is wrong: distrust it.
       if (subscribed && waiting.has(n) && !(await back)) fault();
