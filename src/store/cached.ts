@@ -23,9 +23,8 @@ import { StoreUnavailableError, type SessionStore } from './types.js';
 export interface InvalidationBus {
   /**
    * Tells every replica (this one included) to forget these keys, or everything (`'all'`).
-   * Resolves once Redis took the message (and it came back here, while subscribed); with
-   * `confirm`, once every other replica dropped the keys or can no longer be using its cache.
-   * Rejects when it could not be sent.
+   * Resolves once Redis took the message; with `confirm`, once every other replica dropped the
+   * keys or can no longer be using its cache. Rejects when it could not be sent.
    */
   publish(keys: readonly string[] | 'all', confirm?: boolean): Promise<void>;
   /** Keys a replica invalidated (`'all'`: everything). */
@@ -231,7 +230,8 @@ export function createCachedStore(
     ping: () => inner.ping(),
     async selfTest() {
       await inner.selfTest();
-      // The channel too: a message of ours must come back on the subscription.
+      // The channel too: a message of ours must have come back on the subscription (the
+      // caller retries while it comes up).
       await bus.publish([]);
       if (!bus.up) throw new StoreUnavailableError('the invalidation channel is not live (no message of ours came back on the subscription)');
     },

@@ -222,7 +222,7 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
       const tag = `~${keys === 'all' ? 'a' : confirm ? 'x' : 'm'}:${id}:${n}`;
       const message = JSON.stringify(keys === 'all' ? [tag] : [tag, ...keys]);
       // Our own copy coming back proves the subscription (it cannot come back to a replica
-      // that is not subscribed; then the publish's reply is all there is).
+      // that is not subscribed).
       let done: (echoed: boolean) => void = () => {};
       const back = new Promise<boolean>((resolve) => (done = resolve));
       if (subscribed) waiting.set(n, { sentAt: now(), done });
@@ -249,7 +249,12 @@ export function createRedisBus(store: RedisStore, opts: BusOptions): Invalidatio
         clearTimeout(deadline);
       }
       // If ours never comes back, this replica's own channel is what is wrong: distrust it.
-      if (subscribed && waiting.has(n) && !(await back)) fault();
+      // (Only a confirmed publish waits for that; a rotation's answer does not.)
+      if (subscribed && waiting.has(n)) {
+        if (c) {
+          if (!(await back)) fault();
+        } else void back.then((echoed) => echoed || fault());
+      }
     },
     onInvalidate: (fn) => void invalidate.push(fn),
     onState: (fn) => void state.push(fn),
