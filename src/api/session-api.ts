@@ -171,9 +171,9 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       redirect = typeof rd === 'string' ? policy.redirects.safeTarget(rd, req.headers.host) : undefined;
       if (redirect === undefined) return problem(res, 400, 'invalid_redirect');
     }
-    // Every session the request presents ends, or none does (see logout.ts). An API token is
-    // not ended by a logout (it is revoked with the token API): a request showing one is
-    // refused before anything changes.
+    // Every session the request presents ends (see logout.ts); a store failure part-way is a
+    // 503 and the retry finishes. An API token is not ended by a logout (it is revoked with the
+    // token API): a request showing one is refused before anything changes.
     const presented = presentedSessions(req.headers, policy.cookies.name, policy.tokens);
     try {
       for (const p of presented) {
