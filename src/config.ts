@@ -203,6 +203,13 @@ const schema = z
         max_entries: z.int().min(1).default(10_000),
         ttl: duration('1ms').default(10_000),
         negative_ttl: duration('0s').default(500),
+        // The cache is used only while a heartbeat on the invalidation channel, sent every
+        // heartbeat_interval, comes back within heartbeat_timeout (see store/redis-bus.ts).
+        heartbeat_interval: duration('10ms').default(250),
+        heartbeat_timeout: duration('50ms').default(750),
+      })
+      .superRefine((c, ctx) => {
+        if (c.heartbeat_timeout <= c.heartbeat_interval) ctx.addIssue({ code: 'custom', path: ['heartbeat_timeout'], message: 'must be longer than heartbeat_interval' });
       })
       .prefault({}),
     memory: z
@@ -576,7 +583,14 @@ function storeConfig(c: z.output<typeof schema>, problems: string[]): StoreConfi
     password: readSecretFile(r.password_file, 'redis.password_file', problems),
     tls: { caFile: orUndef(r.tls.ca_file), certFile: orUndef(r.tls.cert_file), keyFile: orUndef(r.tls.key_file), serverName: orUndef(r.tls.server_name) },
     sentinel: { username: orUndef(r.sentinel.username), password: readSecretFile(r.sentinel.password_file, 'redis.sentinel.password_file', problems), tls: r.sentinel.tls },
-    cache: { enabled: c.cache.enabled, maxEntries: c.cache.max_entries, ttl: c.cache.ttl, negativeTtl: c.cache.negative_ttl },
+    cache: {
+      enabled: c.cache.enabled,
+      maxEntries: c.cache.max_entries,
+      ttl: c.cache.ttl,
+      negativeTtl: c.cache.negative_ttl,
+      heartbeatInterval: c.cache.heartbeat_interval,
+      heartbeatTimeout: c.cache.heartbeat_timeout,
+    },
   };
 }
 

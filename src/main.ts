@@ -27,8 +27,8 @@ import { VERSION } from './version.js';
 import { instanceMetrics, isWorker, shareWorkerMetrics } from './ops/workers.js';
 import type { Registry } from 'prom-client';
 
-/** How often the store is pinged for gRPC health. */
-const STORE_PROBE_INTERVAL_MS = 2000;
+/** How often the store is probed for readiness (also on every /readyz and after a store error). */
+const STORE_PROBE_INTERVAL_MS = 1000;
 
 export interface Service {
   readonly ports: { readonly http: number; readonly grpc: number; readonly admin: number };
@@ -115,6 +115,8 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
       return (req, d, startedAt) => {
         metrics.decision(req, d, startedAt);
         logDecision(req, d, startedAt);
+        // Readiness follows what decisions can do: a store error is worth a probe now.
+        if (d.reason === 'store_unavailable') void probe.probe();
       };
     })(),
     onEffectError: (effect, err) => log.warn({ msg: `session ${effect} failed`, reason: 'store_unavailable', err: (err as Error).message }),
@@ -136,16 +138,6 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     api,
   });
   if (isWorker()) shareWorkerMetrics(metrics.registry);
-  const adminServer = createServer(
-    createAdminApp({
-      store,
-      ready: () => ready,
-      registry: metrics.registry,
-      routes: createTokenApi({ policy: getPolicy, secrets: () => current.policy.secrets, store, clock, loginToken: () => current.loginToken, log }),
-      log,
-      ...(isWorker() ? { metricsText: instanceMetrics } : {}),
-    }),
-  );
   const grpc = createEnvoyGrpcServer(check, getPolicy);
   const probe = createStoreProbe(store, STORE_PROBE_INTERVAL_MS, (up) => {
     metrics.storeUp(up);
@@ -154,6 +146,17 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     grpc.health.setStatus(AUTHORIZATION_SERVICE, status);
     log[up ? 'info' : 'warn']({ msg: up ? 'store reachable again' : 'store unreachable', store: store.kind });
   });
+  const adminServer = createServer(
+    createAdminApp({
+      store,
+      ready: () => ready,
+      storeReady: probe.probe,
+      registry: metrics.registry,
+      routes: createTokenApi({ policy: getPolicy, secrets: () => current.policy.secrets, store, clock, loginToken: () => current.loginToken, log }),
+      log,
+      ...(isWorker() ? { metricsText: instanceMetrics } : {}),
+    }),
+  );
 
   const servers: Server[] = [];
   let grpcBound = false;

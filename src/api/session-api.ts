@@ -1,7 +1,7 @@
 /**
  * The session API on the HTTP port, `/~session`:
  *   POST   creates a session for a trusted login service (login token, constant-time compare);
- *   DELETE destroys the caller's session and clears the cookie (idempotent);
+ *   DELETE ends every session the request presents and clears the cookie (idempotent);
  *   GET    shows the caller's session's public fields.
  * Session data is checked at creation: no control characters and no lone surrogates anywhere,
  * bounded size and depth, so nothing a login service sends can later inject into a header or
@@ -17,6 +17,7 @@ import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { NewSession, SessionRecord } from '../session/record.js';
 import { createLoginTokenCheck } from './login-token.js';
+import { presentedSessions } from './logout.js';
 import { newRecord, ROLE_NAME, ROLE_NAME_HINT, textProblem } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
 import type { SessionStore } from '../store/types.js';
@@ -181,17 +182,27 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       redirect = typeof rd === 'string' ? policy.redirects.safeTarget(rd, req.headers.host) : undefined;
       if (redirect === undefined) return problem(res, 400, 'invalid_redirect');
     }
-    const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
-    if (cred.kind === 'valid') {
-      try {
-        await store.destroy(cred.key);
-      } catch (err) {
-        // Keep the cookie: clearing it would look like a logout that did not happen.
-        log.warn({ msg: 'session destroy failed', reason: 'store_unavailable', err: (err as Error).message });
-        return problem(res, 503, 'store_unavailable');
+    // Every session the request presents ends (see logout.ts); a store failure part-way is a
+    // 503 and the retry finishes. An API token is not ended by a logout (it is revoked with the
+    // token API): a request showing one is refused before anything changes.
+    const presented = presentedSessions(req.headers, policy.cookies.name, policy.tokens);
+    try {
+      for (const p of presented) {
+        const stored = await store.get(p.key);
+        if (stored && policy.records.open(stored, p.key, p.secret)?.fixed) {
+          return problem(res, 400, 'api_token', { detail: 'a logout does not revoke API tokens; revoke one with DELETE /tokens/<id> (sessiongate token revoke)' });
+        }
       }
-      log.info({ msg: 'session destroyed' });
-      metrics?.sessionsDestroyed('logout', 1);
+      let ended = 0;
+      for (const p of presented) if ((await store.destroy(p.key)).length > 0) ended++;
+      if (ended > 0) {
+        log.info({ msg: 'session destroyed', sessions: ended });
+        metrics?.sessionsDestroyed('logout', ended);
+      }
+    } catch (err) {
+      // Keep the cookie: clearing it would look like a logout that did not happen.
+      log.warn({ msg: 'session destroy failed', reason: 'store_unavailable', err: (err as Error).message });
+      return problem(res, 503, 'store_unavailable');
     }
     res.set('Cache-Control', 'no-store').append('Set-Cookie', policy.cookies.clear());
     if (redirect === undefined) res.status(204).end();

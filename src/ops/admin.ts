@@ -1,6 +1,7 @@
 /**
- * The admin port: `/healthz` (the process is alive), `/readyz` (listeners up and the store
- * answering) and `/metrics` (Prometheus).
+ * The admin port: `/healthz` (the process is alive), `/readyz` (listeners up and the store able
+ * to serve decisions, by the one store probe that also drives gRPC health and
+ * `sessiongate_store_up`) and `/metrics` (Prometheus).
  */
 import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
@@ -15,6 +16,8 @@ export interface AdminDeps {
   readonly metricsText?: () => Promise<string>;
   /** True once every listener is up and until shutdown begins. */
   readonly ready: () => boolean;
+  /** Probes the store now (ops/store-probe.ts): true when it can serve decisions. */
+  readonly storeReady: () => Promise<boolean>;
   /** More routes (the API token API). */
   readonly routes?: Router;
   /** Where an internal error is logged (by name and place, never with request data). */
@@ -30,12 +33,11 @@ export function createAdminApp(deps: AdminDeps): Express {
   app.get('/readyz', async (_req, res) => {
     res.set('Cache-Control', 'no-store');
     if (!deps.ready()) return void res.status(503).json({ status: 'not_ready', listeners: false });
-    try {
-      await deps.store.ping();
-      res.json({ status: 'ready', store: deps.store.kind });
-    } catch {
-      res.status(503).json({ status: 'not_ready', store: deps.store.kind, reason: 'store_unavailable' });
-    }
+    // A local cache that cannot prove its invalidation channel is bypassed: decisions still
+    // work (from the store), so it is reported, not a reason to leave the load balancer.
+    const cache = 'active' in deps.store ? { cache: deps.store.active ? 'live' : 'bypassed' } : {};
+    if (await deps.storeReady()) res.json({ status: 'ready', store: deps.store.kind, ...cache });
+    else res.status(503).json({ status: 'not_ready', store: deps.store.kind, reason: 'store_unavailable', ...cache });
   });
   const metricsText = deps.metricsText ?? (() => deps.registry.metrics());
   app.get('/metrics', async (_req, res) => {

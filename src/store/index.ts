@@ -30,7 +30,7 @@ export function createStore(cfg: StoreConfig, clock: () => number, hooks: StoreH
     case 'redis-cluster': {
       const redis = createRedisStore({ ...cfg, clock });
       if (!cfg.cache.enabled) return instrument(redis);
-      return createCachedStore(instrument(redis), cfg.cache, createRedisBus(redis), clock, hooks.cache);
+      return createCachedStore(instrument(redis), cfg.cache, createRedisBus(redis, cfg.cache), clock, hooks.cache);
     }
     default: {
       const kind: never = cfg;

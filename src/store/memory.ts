@@ -1,8 +1,9 @@
 /**
  * In-memory session store: the embedded default, for a single replica. Bounded by
  * `max_entries` (least recently used sessions are evicted first: an LRU from `lru-cache`) and
- * swept of dead records on an interval. Time comes from the injected clock, so expiry is tested
- * without sleeping.
+ * swept of dead records on an interval. Each session's family (the IDs it was rotated through)
+ * is indexed, so a logout with any of them ends all. Time comes from the injected clock, so
+ * expiry is tested without sleeping.
  */
 import { LRUCache } from 'lru-cache';
 import { storeDeadline } from '../session/record.js';
@@ -25,16 +26,31 @@ export interface MemoryStore extends SessionStore {
 export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   const byUser = new Map<string, Set<string>>();
   const catalogs = new Map<string, Map<string, string>>();
+  // A session's family (every ID it was rotated through) under the key of its first ID, kept
+  // beside the LRU so that evicting one member never hides the others from a logout.
+  const familyOf = new Map<string, string>();
+  const families = new Map<string, Set<string>>();
   const unfile = (key: string, r: StoredSession) => {
     const keys = byUser.get(r.user);
     keys?.delete(key);
     if (keys?.size === 0) byUser.delete(r.user);
+    const root = familyOf.get(key);
+    familyOf.delete(key);
+    const members = root === undefined ? undefined : families.get(root);
+    members?.delete(key);
+    if (root !== undefined && members?.size === 0) families.delete(root);
   };
-  const cache = new LRUCache<string, StoredSession>({ max: opts.maxEntries, dispose: (r, key) => unfile(key, r) });
-  const file = (key: string, r: StoredSession) => {
+  // A record replaced under the same key (touch, rotation) keeps its filing; only leaving the
+  // LRU (delete, eviction, expiry) unfiles it.
+  const cache = new LRUCache<string, StoredSession>({ max: opts.maxEntries, dispose: (r, key, reason) => reason !== 'set' && unfile(key, r) });
+  const file = (key: string, r: StoredSession, root: string) => {
     let keys = byUser.get(r.user);
     if (!keys) byUser.set(r.user, (keys = new Set()));
     keys.add(key);
+    familyOf.set(key, root);
+    let members = families.get(root);
+    if (!members) families.set(root, (members = new Set()));
+    members.add(key);
   };
   const live = (key: string): StoredSession | null => {
     const r = cache.get(key);
@@ -44,6 +60,13 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
       return null;
     }
     return r;
+  };
+  /** Removes every member of the key's family; the keys that were there. */
+  const destroyFamily = (key: string): string[] => {
+    const root = familyOf.get(key);
+    if (root === undefined) return [];
+    const members = [...(families.get(root) ?? [])];
+    return members.filter((k) => cache.delete(k));
   };
 
   let timer: NodeJS.Timeout | undefined;
@@ -56,33 +79,32 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
       return live(key);
     },
     async create(key, record) {
+      if (cache.has(key)) cache.delete(key); // a fresh session, not a member of an old family
       cache.set(key, record);
-      file(key, record);
+      file(key, record, key);
     },
     async touch(key, touchedAt, idleExpiresAt) {
       const r = live(key);
-      if (!r || r.grace_until !== undefined) return;
+      if (!r || r.grace_until !== undefined) return false;
       cache.set(key, { ...r, touched_at: touchedAt, idle_expires_at: idleExpiresAt });
-      file(key, r);
+      return true;
     },
     async rotate(oldKey, newKey, record, graceUntil) {
       const r = live(oldKey);
       if (!r || r.grace_until !== undefined) return false;
+      if (cache.has(newKey)) cache.delete(newKey);
       cache.set(newKey, record);
-      file(newKey, record);
+      file(newKey, record, familyOf.get(oldKey) ?? oldKey);
       cache.set(oldKey, { ...r, grace_until: graceUntil, successor: newKey });
-      file(oldKey, r);
       return true;
     },
     async destroy(key) {
-      const r = cache.get(key);
-      cache.delete(key);
-      if (r?.successor !== undefined) await store.destroy(r.successor);
+      return destroyFamily(key);
     },
     async destroyUser(refs) {
-      const keys = refs.flatMap((ref) => [...(byUser.get(ref) ?? [])]);
-      for (const key of keys) cache.delete(key);
-      return keys;
+      const removed: string[] = [];
+      for (const ref of refs) for (const key of [...(byUser.get(ref) ?? [])]) removed.push(...destroyFamily(key));
+      return removed;
     },
     async catalogPut(catalog, id, value) {
       let c = catalogs.get(catalog);
@@ -101,6 +123,8 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
       if (timer) clearInterval(timer);
       cache.clear();
       byUser.clear();
+      familyOf.clear();
+      families.clear();
     },
     sweep() {
       const now = opts.clock();

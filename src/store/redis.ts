@@ -6,8 +6,12 @@
  *   RETENTION_MS); reads also check the deadline against the injected clock.
  * - Touch, rotate and destroy are Lua scripts, so each is atomic; a rotation writes the new
  *   key and marks the old one in one script, which works in Cluster because both keys carry
- *   the session's family tag (`{tag}`) and so share a slot.
- * - A user's sessions are filed in a set at `<prefix>u:<user ref>` that expires with them.
+ *   the session's family tag (`{tag}`) and so share a slot. The old record points at its
+ *   successor and the new one at its predecessor: a logout walks both ways in one script and
+ *   ends the whole family (the tag alone is not the family: two logins may share a tag).
+ * - A user's sessions are filed in a set at `<prefix>u:<user ref>` that expires with them. A
+ *   key is filed before its record is written and unfiled only after it is gone, so no live
+ *   session is ever missing from the index, even after an interrupted revocation.
  * - Fail fast: a command timeout (100 ms by default), one retry at most, no offline queue. Any
  *   failure is a StoreUnavailableError: callers answer `store_unavailable`, never log anyone
  *   out. ioredis reconnects on its own, so the store recovers without a restart.
@@ -162,7 +166,10 @@ redis.call('HSET', KEYS[1], 'touched_at', ARGV[3], 'idle_expires_at', ARGV[4])
 keep(KEYS[1])
 return 1`;
 
-/** KEYS[1]=old, KEYS[2]=new (same slot: same family tag). ARGV: now, retention, grace_until, successor key, new fields…. */
+/**
+ * KEYS[1]=old, KEYS[2]=new (same slot: same family tag). ARGV: now, retention, grace_until,
+ * successor key, new fields… (ending with `predecessor`, the old key).
+ */
 const ROTATE = `${PRELUDE}
 local ok, grace = alive(KEYS[1])
 if not ok or grace then return 0 end
@@ -171,11 +178,35 @@ redis.call('HSET', KEYS[1], 'grace_until', ARGV[3], 'successor', ARGV[4])
 keep(KEYS[1])
 return 1`;
 
-/** KEYS[1]=session. Deletes it; returns { existed, successor or false, user or false }, read atomically with the delete. */
+/**
+ * KEYS[1]=session. ARGV: the session key prefix, the session's store key. Deletes the whole
+ * family: the record, then every successor and every predecessor, following the links each
+ * record carries. Every member shares KEYS[1]'s family tag, so its slot: one atomic script in
+ * a Cluster too. Returns { key, user, key, user, … } of what it deleted.
+ */
 const DESTROY = `
-local h = redis.call('HMGET', KEYS[1], 'successor', 'user')
-local n = redis.call('DEL', KEYS[1])
-return { n, h[1] or false, h[2] or false }`;
+local prefix = ARGV[1]
+local out = {}
+local function take(key)
+  local full = prefix .. key
+  local h = redis.call('HMGET', full, 'successor', 'predecessor', 'user')
+  if redis.call('DEL', full) == 0 then return nil end
+  out[#out + 1] = key
+  out[#out + 1] = h[3] or ''
+  return h
+end
+local first = take(ARGV[2])
+if first then
+  for dir = 1, 2 do
+    local next, n = first[dir], 0
+    while next and n < 10000 do
+      local h = take(next)
+      if not h then break end
+      next, n = h[dir], n + 1
+    end
+  end
+end
+return out`;
 
 /** KEYS[1]=user index. ARGV: member, ttl. Files a key; the index lives as long as its longest session. */
 const FILE = `
@@ -188,7 +219,7 @@ type Scripted = RedisClient & {
   sgCreate(key: string, ...args: Array<string | number>): Promise<number>;
   sgTouch(key: string, ...args: Array<string | number>): Promise<number>;
   sgRotate(oldKey: string, newKey: string, ...args: Array<string | number>): Promise<number>;
-  sgDestroy(key: string): Promise<[number, string | null, string | null]>;
+  sgDestroy(key: string, prefix: string, storeKey: string): Promise<string[]>;
   sgFile(key: string, member: string, ttl: number): Promise<number>;
 };
 
@@ -237,18 +268,23 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
 
   const indexTtl = (r: SessionClock) => Math.max(1, r.expires_at + RETENTION_MS - o.clock());
 
-  async function destroyChain(key: string): Promise<string[]> {
+  /** Unfiles keys from a user's index; a leftover entry only costs a later revocation a no-op. */
+  async function unfile(user: string, keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await client.srem(uKey(user), ...keys).catch(() => {});
+  }
+
+  /** Deletes the key's whole family in one script; the keys deleted. */
+  async function destroyFamily(key: string): Promise<string[]> {
+    const flat = await run('destroy', () => client.sgDestroy(sKey(key), `${p}s:`, key));
     const removed: string[] = [];
-    let next: string | null = key;
-    // Each step reads the successor atomically with the delete, so a rotation racing the logout
-    // cannot leave a live successor behind.
-    for (let i = 0; next !== null && i < 64; i++) {
-      const current: string = next;
-      const [n, successor, user]: [number, string | null, string | null] = await run('destroy', () => client.sgDestroy(sKey(current)));
-      if (n > 0) removed.push(current);
-      if (user) await run('destroy', () => client.srem(uKey(user), current));
-      next = successor;
+    const byUser = new Map<string, string[]>();
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const k = flat[i]!;
+      removed.push(k);
+      const user = flat[i + 1]!;
+      if (user !== '') byUser.set(user, [...(byUser.get(user) ?? []), k]);
     }
+    await Promise.all([...byUser].map(([user, keys]) => unfile(user, keys)));
     return removed;
   }
 
@@ -268,27 +304,35 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
       return r;
     },
     async create(key, record) {
-      await run('write', () => client.sgCreate(sKey(key), o.clock(), RETENTION_MS, ...toFields(record)));
+      // Filed first: a session is never in the store without its index entry.
       await run('write', () => client.sgFile(uKey(record.user), key, indexTtl(record)));
+      await run('write', () => client.sgCreate(sKey(key), o.clock(), RETENTION_MS, ...toFields(record)));
     },
     async touch(key, touchedAt, idleExpiresAt) {
-      await run('touch', () => client.sgTouch(sKey(key), o.clock(), RETENTION_MS, touchedAt, idleExpiresAt));
+      return (await run('touch', () => client.sgTouch(sKey(key), o.clock(), RETENTION_MS, touchedAt, idleExpiresAt))) === 1;
     },
     async rotate(oldKey, newKey, record, graceUntil) {
-      const done = await run('rotate', () => client.sgRotate(sKey(oldKey), sKey(newKey), o.clock(), RETENTION_MS, graceUntil, newKey, ...toFields(record)));
-      if (done !== 1) return false;
       await run('rotate', () => client.sgFile(uKey(record.user), newKey, indexTtl(record)));
-      return true;
+      const done = await run('rotate', () => client.sgRotate(sKey(oldKey), sKey(newKey), o.clock(), RETENTION_MS, graceUntil, newKey, ...toFields(record), 'predecessor', oldKey));
+      if (done === 1) return true;
+      await unfile(record.user, [newKey]);
+      return false;
     },
     async destroy(key) {
-      await destroyChain(key);
+      return destroyFamily(key);
     },
     async destroyUser(refs) {
       const removed: string[] = [];
       for (const ref of refs) {
         const members = await run('revoke', () => client.smembers(uKey(ref)));
-        for (const key of members) removed.push(...(await destroyChain(key)));
-        await run('revoke', () => client.del(uKey(ref)));
+        const results = await Promise.allSettled(members.map((key) => destroyFamily(key)));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        // Only after every member is gone do they leave the index (never a DEL of the whole
+        // index: a login that landed meanwhile stays filed). An interrupted call leaves them
+        // filed, so the retry finds them.
+        if (failed) throw failed.reason;
+        for (const r of results) if (r.status === 'fulfilled') removed.push(...r.value);
+        if (members.length > 0) await run('revoke', () => client.srem(uKey(ref), ...members));
       }
       return removed;
     },
@@ -302,7 +346,20 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
       return (await run('write', () => client.hdel(cKey(catalog), id))) > 0;
     },
     async ping() {
-      await run('ping', () => client.ping());
+      // A keyed read routes as session reads do, and fails as they fail (CLUSTERDOWN, a hung
+      // node): a bare PING answers from any node even while the Cluster refuses every key.
+      await run('ping', () => client.exists(`${p}s:{ready}`));
+      if (client instanceof Cluster) {
+        // Sessions live on every master: each must answer and see the Cluster as ok.
+        const masters = client.nodes('master');
+        if (masters.length === 0) throw new StoreUnavailableError(`${o.displayUrl}: ping failed: no Cluster master known`);
+        await Promise.all(
+          masters.map(async (node) => {
+            const info = await run('ping', () => node.cluster('INFO'));
+            if (!/^cluster_state:ok\s*$/m.test(info)) throw new StoreUnavailableError(`${o.displayUrl}: ping failed: ${node.options.host}:${node.options.port} reports the Cluster down`);
+          }),
+        );
+      }
     },
     async selfTest() {
       const key = `${p}selftest:${randomBytes(8).toString('hex')}`;

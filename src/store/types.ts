@@ -13,17 +13,29 @@ export interface SessionStore {
   get(key: string): Promise<StoredSession | null>;
   /** Writes the record and files it under its user reference. */
   create(key: string, record: StoredSession): Promise<void>;
-  /** Refreshes the idle clock of a live, not rotated-away record; a no-op otherwise. */
-  touch(key: string, touchedAt: number, idleExpiresAt: number): Promise<void>;
+  /**
+   * Refreshes the idle clock of a live, not rotated-away record; a no-op otherwise. True when
+   * it touched (the record is there and live), false when the store has no such live record.
+   */
+  touch(key: string, touchedAt: number, idleExpiresAt: number): Promise<boolean>;
   /**
    * Atomically: if `oldKey` is live and not yet rotated, write `record` under `newKey` and
    * mark `oldKey` rotated (valid until `graceUntil`, pointing at `newKey`). Returns false,
    * changing nothing, when another request rotated it first or it is gone.
    */
   rotate(oldKey: string, newKey: string, record: StoredSession, graceUntil: number): Promise<boolean>;
-  /** Removes the record and, if it was rotated, its successor. Idempotent. */
-  destroy(key: string): Promise<void>;
-  /** Removes every session filed under any of the user references; returns the keys removed. */
+  /**
+   * Removes the record's whole family: every ID the session was rotated through, successors
+   * and predecessors, however long the chain, so no ID of the session stays valid (not even
+   * one in its rotation grace). A rotation racing it either lands in the removed family or
+   * fails. Returns the keys removed (empty when there was nothing). Idempotent.
+   */
+  destroy(key: string): Promise<string[]>;
+  /**
+   * Removes every session (whole families) filed under any of the user references; returns
+   * the keys removed. An interrupted call leaves the index entries of what it did not finish,
+   * so a retry finds them.
+   */
   destroyUser(userRefs: readonly string[]): Promise<string[]>;
   /**
    * A small named catalog of opaque values (the API token list): put, list, delete by ID.
@@ -33,7 +45,11 @@ export interface SessionStore {
   catalogList(catalog: string): Promise<Record<string, string>>;
   /** True when the entry existed. */
   catalogDelete(catalog: string, id: string): Promise<boolean>;
-  /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
+  /**
+   * Resolves when the store can serve decisions now: a read routed as session reads are (in a
+   * Cluster, every master answers and reports cluster_state:ok). Throws StoreUnavailableError
+   * otherwise. Readiness, gRPC health and `sessiongate_store_up` follow it.
+   */
   ping(): Promise<void>;
   /** A real write, read and delete: start-up proof that the store works, with a clear error if not. */
   selfTest(): Promise<void>;

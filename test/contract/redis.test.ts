@@ -10,6 +10,8 @@ import { redisOptions, startCluster, startRedisServer, startSentinelGroup } from
 import { waitFor } from '../support/processes.js';
 import { storeContract } from './store-contract.js';
 
+const HEARTBEAT = { heartbeatInterval: 100, heartbeatTimeout: 2000 };
+
 /** A Redis store that is connected (the self-test passes) before the test uses it. */
 async function connected(url: string, clock: () => number) {
   const store = createRedisStore(redisOptions(url, clock));
@@ -44,9 +46,9 @@ for (const [name, start] of topologies) {
     if (name === 'redis standalone') {
       storeContract(`${name} behind the local cache`, async (clock) => {
         const redis = await connected(env.url, clock);
-        const bus = createRedisBus(redis);
+        const bus = createRedisBus(redis, HEARTBEAT);
         await waitFor(() => bus.up, 5000);
-        return createCachedStore(redis, { maxEntries: 1000, ttl: 60_000, negativeTtl: 60_000 }, bus, clock);
+        return createCachedStore(redis, { maxEntries: 1000, ttl: 60_000, negativeTtl: 60_000, ...HEARTBEAT }, bus, clock);
       });
     }
   });

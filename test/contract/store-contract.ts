@@ -165,6 +165,78 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.get(newKey)).toBeNull();
     });
 
+    it('touch says whether it touched: false for an absent, rotated-away or dead record', async () => {
+      const k = key();
+      expect(await store.touch(k, T0, T0 + M)).toBe(false);
+      await store.create(k, stored());
+      expect(await store.touch(k, T0 + S, T0 + S + TIMES.idleTtl)).toBe(true);
+      await store.rotate(k, sibling(k), storedSuccessor(stored(), T0), T0 + 30 * S);
+      expect(await store.touch(k, T0 + 2 * S, T0 + 2 * S + TIMES.idleTtl)).toBe(false);
+      await store.destroy(k);
+      expect(await store.touch(k, T0 + 3 * S, T0 + 3 * S + TIMES.idleTtl)).toBe(false);
+    });
+
+    it('destroy returns the keys it removed, and nothing the second time', async () => {
+      const k = key();
+      await store.create(k, stored());
+      expect(await store.destroy(k)).toEqual([k]);
+      expect(await store.destroy(k)).toEqual([]);
+      expect(await store.destroy(key())).toEqual([]);
+    });
+
+    it('destroying the successor also ends the rotated-away ID still in its grace window', async () => {
+      const oldKey = key();
+      const newKey = sibling(oldKey);
+      const r = stored();
+      await store.create(oldKey, r);
+      clock.now = T0 + 5 * M;
+      await store.rotate(oldKey, newKey, storedSuccessor(r, clock.now), clock.now + 30 * S);
+      clock.now += 10 * S; // inside the grace window: the old ID still authenticates
+      expect([...(await store.destroy(newKey))].sort()).toEqual([oldKey, newKey].sort());
+      expect(await store.get(oldKey)).toBeNull();
+      expect(await store.get(newKey)).toBeNull();
+    });
+
+    it('a family of four IDs ends whole from any member, and destroy names every key it removed', async () => {
+      for (const pick of [0, 1, 2, 3]) {
+        const chain = [key()];
+        for (let i = 1; i < 4; i++) chain.push(sibling(chain[0]!));
+        let r = stored();
+        await store.create(chain[0]!, r);
+        for (let i = 1; i < 4; i++) {
+          const next = storedSuccessor(r, T0 + i * S);
+          expect(await store.rotate(chain[i - 1]!, chain[i]!, next, T0 + i * S + 30 * S)).toBe(true);
+          r = next;
+        }
+        expect([...(await store.destroy(chain[pick]!))].sort()).toEqual([...chain].sort());
+        for (const k of chain) expect(await store.get(k)).toBeNull();
+      }
+    });
+
+    it('a family is not its tag: another session that happens to share the family tag lives on', async () => {
+      const a = key();
+      const b = sibling(a); // same {tag}, a different login
+      await store.create(a, stored({ user: 'tag-a' }));
+      await store.create(b, stored({ user: 'tag-b' }));
+      const a2 = sibling(a);
+      await store.rotate(a, a2, storedSuccessor(stored({ user: 'tag-a' }), T0), T0 + 30 * S);
+      expect([...(await store.destroy(a2))].sort()).toEqual([a, a2].sort());
+      expect((await store.get(b))?.user).toBe('tag-b');
+    });
+
+    it('a rotation racing a logout never leaves a live ID behind', async () => {
+      for (let i = 0; i < 10; i++) {
+        const a = key();
+        const [b, c] = [sibling(a), sibling(a)];
+        const r = stored();
+        await store.create(a, r);
+        await store.rotate(a, b, storedSuccessor(r, T0), T0 + 30 * S);
+        // The logout names the oldest ID while a request rotates the newest.
+        await Promise.all([store.rotate(b, c, storedSuccessor(r, T0 + S), T0 + 31 * S), store.destroy(i % 2 === 0 ? a : b)]);
+        for (const k of [a, b, c]) expect(await store.get(k)).toBeNull();
+      }
+    });
+
     it("destroyUser ends every session of a user, rotated ones included, and no one else's", async () => {
       const user = `user-${n++}`;
       const [a, b, other] = [key(), key(), key()];
@@ -178,6 +250,20 @@ export function storeContract(name: string, factory: StoreFactory): void {
       for (const k of [a, b, rotated]) expect(await store.get(k)).toBeNull();
       expect(await store.get(other)).not.toBeNull();
       expect(await store.destroyUser([user])).toEqual([]);
+    });
+
+    it('destroyUser drops from the index only what it removed: a login racing it stays revocable', async () => {
+      for (let i = 0; i < 20; i++) {
+        const user = `user-${n++}`;
+        const [a, b, later] = [key(), key(), key()];
+        await store.create(a, stored({ user }));
+        await store.create(b, stored({ user }));
+        // A login lands while the revocation runs: before it read the index (revoked now) or
+        // after (still filed, so the next revocation finds it). Never lost from the index.
+        await Promise.all([store.destroyUser([user]), store.create(later, stored({ user }))]);
+        await store.destroyUser([user]);
+        for (const k of [a, b, later]) expect(await store.get(k)).toBeNull();
+      }
     });
 
     it('keeps catalogs apart, lists, overwrites and deletes entries', async () => {

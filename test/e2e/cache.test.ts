@@ -10,11 +10,12 @@ import { T0, stored } from '../support/fixtures.js';
 import { waitFor } from '../support/processes.js';
 import { redisCli, redisOptions, startRedisServer, type RedisProcess } from '../support/redis.js';
 
+const HEARTBEAT = { heartbeatInterval: 100, heartbeatTimeout: 2000 };
 let redis: RedisProcess;
 async function replica(clock: () => number = () => T0): Promise<CachedStore> {
   const store = createRedisStore(redisOptions(`redis://127.0.0.1:${redis.port}`, clock));
-  const bus = createRedisBus(store);
-  const cached = createCachedStore(store, { maxEntries: 100, ttl: 60_000, negativeTtl: 60_000 }, bus, clock);
+  const bus = createRedisBus(store, HEARTBEAT);
+  const cached = createCachedStore(store, { maxEntries: 100, ttl: 60_000, negativeTtl: 60_000, ...HEARTBEAT }, bus, clock);
   expect(await waitFor(() => cached.active && store.selfTest().then(() => true, () => false), 10_000)).toBe(true);
   return cached;
 }
@@ -82,6 +83,16 @@ describe('local cache', () => {
       await c1.close();
       await c2.close();
     }
+  });
+
+  it('drops a copy the store says is gone when it touches it, never refreshes it', async () => {
+    const k = key();
+    await a.create(k, stored());
+    expect(await b.get(k)).not.toBeNull(); // cached on b
+    // Gone from Redis while b did not hear of it (an invalidation that never arrived).
+    redisCli(redis.port, 'DEL', `sgtest${process.pid}:s:${k}`);
+    expect(await b.touch(k, T0 + 1000, T0 + 1000 + 30 * 60_000)).toBe(false);
+    expect(await b.get(k)).toBeNull();
   });
 
   it('is flushed and bypassed while its pub/sub connection is down, and back after', async () => {

@@ -129,7 +129,7 @@ describe('/metrics', () => {
     expect(delta('sessiongate_sessions_created_total')).toBe(2);
     expect(delta('sessiongate_sessions_destroyed_total', { reason: 'logout' })).toBe(1);
     expect(delta('sessiongate_store_operations_total', { op: 'get', result: 'error' })).toBe(2);
-    expect(delta('sessiongate_store_operations_total', { op: 'get', result: 'ok' })).toBe(3 + 2);
+    expect(delta('sessiongate_store_operations_total', { op: 'get', result: 'ok' })).toBe(3 + 2 + 1); // + the logout's look for an API token
     expect(delta('sessiongate_store_operations_total', { op: 'create', result: 'ok' })).toBe(2);
     // Bounded label values: no user ID, path or session ID anywhere.
     const [id] = alice.split('=')[1]!.split('.');

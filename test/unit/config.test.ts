@@ -211,8 +211,14 @@ cache: { ttl: 1s, negative_ttl: 0s }
       commandTimeout: 50,
       password: 's3cret-password',
       sentinel: { tls: true },
-      cache: { enabled: true, ttl: 1000, negativeTtl: 0, maxEntries: 10_000 },
+      cache: { enabled: true, ttl: 1000, negativeTtl: 0, maxEntries: 10_000, heartbeatInterval: 250, heartbeatTimeout: 750 },
     });
+  });
+
+  it('takes the cache heartbeat, and refuses a timeout that is not longer than the interval', () => {
+    const r = load('store: redis://h:1\ncache: { heartbeat_interval: 100ms, heartbeat_timeout: 400ms }');
+    expect(r.ok && r.config.store.kind === 'redis' && r.config.store.cache).toMatchObject({ heartbeatInterval: 100, heartbeatTimeout: 400 });
+    expect(problems('store: redis://h:1\ncache: { heartbeat_interval: 1s, heartbeat_timeout: 1s }').join('\n')).toContain('cache.heartbeat_timeout: must be longer than heartbeat_interval');
   });
 
   it('refuses a key prefix with braces (they would break Cluster hash tags)', () => {
