@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { Request, Response } from 'express';
 import type { RunningApp } from './readings.js';
-import { SECRET_PATH } from './readings.js';
+import { runningServer, SECRET_PATH } from './readings.js';
 
 const require = createRequire(import.meta.url);
 
@@ -51,13 +51,5 @@ export async function startExpressApp(name: string, secret: string): Promise<Run
   const server = await new Promise<Server>((r) => {
     const s = app.listen(0, '127.0.0.1', () => r(s));
   });
-  return {
-    name,
-    port: (server.address() as { port: number }).port,
-    stop: () =>
-      new Promise((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
+  return runningServer(name, server);
 }

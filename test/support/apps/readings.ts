@@ -5,7 +5,7 @@
  * a description of it: what the application would serve is what the test asks for directly.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { posix } from 'node:path';
 import { join } from 'node:path';
 import { freePort, listening, ROOT, waitFor } from '../processes.js';
@@ -93,6 +93,11 @@ export async function startReadingApp(name: string, read: Reading, secret: strin
     res.end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return runningServer(name, server);
+}
+
+/** A node:http server listening on loopback, as a RunningApp that closes its connections on stop. */
+export function runningServer(name: string, server: Server): RunningApp {
   return {
     name,
     port: (server.address() as { port: number }).port,
