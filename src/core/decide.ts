@@ -126,20 +126,10 @@ export function loginRedirect(loginUrl: string, req: AuthRequest, redirects?: Re
 }
 
 function allow(e: Evaluated, reason: AllowDecision['reason'], policy?: Policy): AllowDecision {
-  let d: AllowDecision = { result: 'allow', reason, spoofed: e.spoofed, identity: [] };
-  if (policy) d = withUpstream(d, e, policy);
+  const up = policy?.upstream.rewrite(e.request.headers);
   // Answers without a session depend on nothing that expires; a degraded answer is never reused.
-  if (!policy || policy.proxyCacheTtl <= 0) return d;
-  return { ...d, cacheFor: reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000) };
-}
-
-/**
- * Every allow (public, anonymous, authenticated, degraded) says what replaces the client's Cookie
- * and Authorization upstream when they carry sessiongate's credential (upstream.ts).
- */
-function withUpstream(d: AllowDecision, e: Evaluated, policy: Policy): AllowDecision {
-  const up = policy.upstream.rewrite(e.request.headers);
-  return up === undefined ? d : { ...d, upstreamCookie: up.cookie, dropAuthorization: up.dropAuthorization || undefined };
+  const cacheFor = !policy || policy.proxyCacheTtl <= 0 ? undefined : reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000);
+  return { result: 'allow', reason, spoofed: e.spoofed, identity: [], upstreamCookie: up?.cookie, dropAuthorization: up?.dropAuthorization || undefined, cacheFor };
 }
 
 /**
@@ -155,16 +145,24 @@ function cacheForSession(policy: Policy, session: SessionRecord, now: number, ef
   return Math.max(0, Math.floor((until - now) / 1000));
 }
 
-function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, state: 'active' | 'grace'): AllowDecision {
-  const d: AllowDecision = {
+/**
+ * Every allow (public, anonymous, authenticated, degraded) says what replaces the client's Cookie
+ * and Authorization upstream when they carry sessiongate's credential (upstream.ts). One object
+ * literal of one shape: the decision is built once per request.
+ */
+function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, state: 'active' | 'grace', cacheFor: number | undefined): AllowDecision {
+  const up = policy.upstream.rewrite(e.request.headers);
+  return {
     result: 'allow',
     reason: 'authenticated',
     spoofed: e.spoofed,
     identity: policy.identity.identityFor(session),
     userId: session.user_id,
     sessionState: state,
+    upstreamCookie: up?.cookie,
+    dropAuthorization: up?.dropAuthorization || undefined,
+    cacheFor,
   };
-  return withUpstream(d, e, policy);
 }
 
 export type Resolved =
@@ -230,7 +228,6 @@ export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number
     const times = touchedTimes(session, t, now);
     effect = { kind: 'touch', key: r.key, touchedAt: times.touched_at, idleExpiresAt: times.idle_expires_at };
   }
-  const decision = allowSession(e, session, policy, r.grace ? 'grace' : 'active');
   const cacheFor = cacheForSession(policy, session, now, effect, r.grace);
-  return { decision: cacheFor === undefined ? decision : { ...decision, cacheFor }, effect };
+  return { decision: allowSession(e, session, policy, r.grace ? 'grace' : 'active', cacheFor), effect };
 }

@@ -10,8 +10,8 @@
  * - an Authorization header holding such a token (an API token, or a session token as bearer),
  *
  * and says what the upstream gets instead: the Cookie header without those cookies (every other
- * one byte for byte, in order), and no Authorization. A request without any of it costs three
- * regex tests and allocates nothing. Past the eighth token-shaped string in a request, one is
+ * one byte for byte, in order), and no Authorization. It is one linear pass over each header,
+ * building nothing for a request that carries none of it. Past the eighth token-shaped string in a request, one is
  * taken for a token without verifying it (a bound on the HMACs a request can cost): stripping
  * too much never leaks.
  */
@@ -31,15 +31,26 @@ export interface UpstreamCredentials {
 }
 
 const PREFIXES = ['__host-', '__secure-'];
-// The shape of a token (session/token.ts), anywhere in a string.
-const TOKEN_SHAPE = /[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}/;
-// Every window of that shape, overlapping ones included (lastIndex is stepped by hand).
-const WINDOWS = new RegExp(TOKEN_SHAPE.source, 'g');
-/** Token-shaped windows verified per request; past this, a window counts as a token unverified. */
+/** Verifications per request; past this, a token-shaped string counts as a token unverified. */
 const MAX_VERIFIED = 8;
 // Never in a header a real proxy passed on; a crafted gRPC request does not get them echoed.
 const BREAKS_HEADER = /[\0\r\n]/;
 const NOTHING_LEFT = /^[\s;]*$/;
+/** Length of each part of a token (session/token.ts: `<43>.<43>.<43>`). */
+const PART = 43;
+const TOKEN_LENGTH = PART * 3 + 2;
+
+// base64url characters, the alphabet of a token's parts.
+const B64URL = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') B64URL[c.charCodeAt(0)] = 1;
+
+function allB64(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || B64URL[c] === 0) return false;
+  }
+  return true;
+}
 
 /** A cookie name without surrounding spaces and a `__Host-`/`__Secure-` prefix, lower-case. */
 function baseName(name: string): string {
@@ -48,48 +59,74 @@ function baseName(name: string): string {
   return lower;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 const NONE: UpstreamCredentials = { rewrite: () => undefined };
 
 /** `pass`: `upstream.pass_credentials: true`, the application gets everything as the client sent it. */
 export function createUpstreamCredentials(cookieName: string, tokens: TokenCodec, pass = false): UpstreamCredentials {
   if (pass) return NONE;
   const ours = baseName(cookieName);
-  const mentionsOurs = new RegExp(escapeRegExp(ours), 'i');
-  // Lengths a name can have and still fold onto ours (before trimming): a cheap test before lower-casing.
+  // Lengths a trimmed name can have and still fold onto ours: a cheap test before lower-casing.
   const lengths = new Set([ours.length, ...PREFIXES.map((p) => p.length + ours.length)]);
+  const shortest = ours.length;
 
   // Verifications left for the request being rewritten (rewrite() is synchronous).
   let left = 0;
 
-  /** Whether `s` holds a token that verifies (or, past the budget, any token-shaped window). */
-  function holdsToken(s: string): boolean {
-    if (!TOKEN_SHAPE.test(s)) return false;
-    WINDOWS.lastIndex = 0;
-    for (let m = WINDOWS.exec(s); m !== null; m = WINDOWS.exec(s)) {
-      if (left-- <= 0 || tokens.verify(m[0]).ok) return true;
-      WINDOWS.lastIndex = m.index + 1;
+  /**
+   * Whether `s[from, to)` holds a token that verifies (or, past the budget, any token-shaped
+   * string). One pass over the dots: a token is `<43>.<43>.<43>` in base64url, so its two dots
+   * are consecutive dots exactly 43 characters apart, with 43 more on either side. That finds
+   * every token-shaped substring, embedded or overlapping, in linear time.
+   */
+  function holdsToken(s: string, from = 0, to = s.length): boolean {
+    if (to - from < TOKEN_LENGTH) return false;
+    let p = s.indexOf('.', from + PART);
+    while (p >= 0 && p + PART + 1 + PART < to) {
+      const q = s.indexOf('.', p + 1);
+      if (q < 0 || q + PART >= to) return false; // no room after this dot, nor after any later one
+      if (q - p - 1 === PART && p - PART >= from && allB64(s, p - PART, p) && allB64(s, p + 1, q) && allB64(s, q + 1, q + 1 + PART)) {
+        if (left-- <= 0 || tokens.verify(s.slice(p - PART, q + 1 + PART)).ok) return true;
+      }
+      p = q;
     }
     return false;
   }
 
-  function isOurs(piece: string): boolean {
-    const eq = piece.indexOf('=');
-    const name = (eq < 0 ? piece : piece.slice(0, eq)).trim();
-    return (lengths.has(name.length) && baseName(name) === ours) || holdsToken(piece);
+  /** Whether the cookie `s[from, to)` (a `name=value` piece, spaces included) is sessiongate's. */
+  function isOurs(s: string, from: number, to: number): boolean {
+    let eq = s.indexOf('=', from);
+    if (eq < 0 || eq > to) eq = to;
+    if (eq - from >= shortest) {
+      const name = s.slice(from, eq).trim();
+      if (lengths.has(name.length) && baseName(name) === ours) return true;
+    }
+    return holdsToken(s, from, to);
   }
 
   function cookie(header: string | readonly string[] | undefined): string | undefined {
     if (header === undefined) return undefined;
     const all = typeof header === 'string' ? header : header.join('; ');
-    if (!mentionsOurs.test(all) && !TOKEN_SHAPE.test(all)) return undefined;
-    const pieces = all.split(';');
-    const kept = pieces.filter((p) => !isOurs(p));
-    if (kept.length === pieces.length) return undefined;
-    const out = kept.join(';').trim();
+    // One pass over the `;`-separated pieces. Until the first of ours, every piece is kept as it
+    // stands, so nothing is built for a request that carries none; after it, the kept pieces are
+    // joined back with `;` as they were.
+    let kept: string | undefined;
+    let keptAny = false;
+    for (let from = 0; from <= all.length; ) {
+      let to = all.indexOf(';', from);
+      if (to < 0) to = all.length;
+      if (isOurs(all, from, to)) {
+        if (kept === undefined) {
+          kept = from === 0 ? '' : all.slice(0, from - 1);
+          keptAny = from > 0;
+        }
+      } else if (kept !== undefined) {
+        kept = keptAny ? `${kept};${all.slice(from, to)}` : all.slice(from, to);
+        keptAny = true;
+      }
+      from = to + 1;
+    }
+    if (kept === undefined) return undefined;
+    const out = kept.trim();
     return NOTHING_LEFT.test(out) || BREAKS_HEADER.test(out) ? '' : out;
   }
 

@@ -2,6 +2,7 @@
  * core/upstream.ts: what replaces the client's Cookie and Authorization upstream. The same cases
  * run end to end through nginx and both Envoy adapters in test/adversarial/upstream.test.ts.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createUpstreamCredentials } from '../../src/core/upstream.js';
 import { createTokenCodec } from '../../src/session/token.js';
@@ -72,6 +73,37 @@ describe('Authorization', () => {
 
   it.each(['Basic dXNlcjpwYXNz', 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln', `Bearer ${FOREIGN}`])('is the application\'s otherwise: %s', (authorization) => {
     expect(rewrite({ authorization })).toBeUndefined();
+  });
+});
+
+describe('finding tokens: the linear scan finds what a search at every offset finds', () => {
+  // The reference: the token shape tried at every offset, each match verified.
+  const SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}/;
+  const reference = (s: string) => {
+    for (let i = 0; i + 131 <= s.length; i++) {
+      const m = SHAPE.exec(s.slice(i));
+      if (m && tokens.verify(m[0]).ok) return true;
+    }
+    return false;
+  };
+  const alphabet = 'aZ09_-.'.split('');
+  const filler = fc.array(fc.constantFrom(...alphabet, '.', 'x'.repeat(43), 'y'.repeat(42), 'z'.repeat(44)), { maxLength: 12 }).map((a) => a.join(''));
+
+  it('over generated strings around a live token, a foreign one, or none', () => {
+    fc.assert(
+      fc.property(filler, fc.constantFrom(T, FOREIGN, '', T.slice(1), `${T.slice(0, 87)}.${T.slice(88)}`), filler, (a, middle, b) => {
+        const s = `${a}${middle}${b}`;
+        // The Authorization header is scanned whole: its verdict is the reference's.
+        expect(rewrite({ authorization: s })?.dropAuthorization ?? false).toBe(reference(s));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a long JWT-like bearer is scanned once, not at every offset', () => {
+    const jwt = `Bearer ${'a'.repeat(5000)}.${'b'.repeat(5000)}.${'c'.repeat(5000)}`;
+    expect(rewrite({ authorization: jwt })).toBeUndefined();
+    expect(rewrite({ authorization: `${jwt}${T}` })?.dropAuthorization).toBe(true);
   });
 });
 

@@ -1,0 +1,83 @@
+/**
+ * CPU per decision without the network: the service in-process (the shipped example config,
+ * memory store), its HTTP request listener driven with a plain request object shaped like
+ * nginx's auth subrequest for a logged-in browser. What it counts is everything sessiongate does
+ * for a decision (parse, path, rules, credential, store, decide, metrics, answer headers) and
+ * nothing of the kernel, nginx or the load generator, so it is steady on a shared machine where
+ * req/s are not. Prints µs of CPU (user + system) per decision over N decisions.
+ *
+ *   npm run build && npx tsc -p tsconfig.bench.json && node dist-bench/bench/decision-cpu.js [N]
+ *
+ * Point it at another checkout's dist/ by running that checkout's copy.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = join(fileURLToPath(import.meta.url), '../../..');
+// The service as `npm run build` left it in dist/ (what bin/sessiongate.js runs), typed from src/.
+const load = <T>(path: string) => import(pathToFileURL(join(ROOT, 'dist', path)).href) as Promise<T>;
+const { loadConfig } = await load<typeof import('../src/config.js')>('config.js');
+const { startService } = await load<typeof import('../src/main.js')>('main.js');
+const { createLogger } = await load<typeof import('../src/ops/logger.js')>('ops/logger.js');
+const N = Number(process.argv[2] ?? 200_000);
+const env = {
+  SESSIONGATE_SECRET: 'bench-secret-0123456789abcdef0123456789abcdef',
+  SESSIONGATE_LOGIN_TOKEN: 'bench-login-token-0123456789',
+  SESSIONGATE_HTTP_PORT: '0',
+  SESSIONGATE_GRPC_PORT: '0',
+  SESSIONGATE_ADMIN_PORT: '0',
+};
+const loaded = loadConfig({ file: join(ROOT, 'deploy/config.example.yaml'), env });
+if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
+const svc = await startService(loaded.config, createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() })));
+const created = await fetch(`http://127.0.0.1:${svc.ports.http}/~session`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${env.SESSIONGATE_LOGIN_TOKEN}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ user_id: 'alice', roles: ['admin'], attributes: { email: 'alice@example.com' } }),
+});
+const cookie = (created.headers.get('set-cookie') ?? '').split(';')[0]!;
+const headers = {
+  host: 'app.example.com',
+  cookie: `_ga=GA1.2.3; ${cookie}; theme=dark`,
+  'x-original-uri': '/app/page/42?x=1',
+  'x-original-method': 'GET',
+  'x-forwarded-proto': 'https',
+  'x-real-ip': '10.1.2.3',
+  accept: 'text/html',
+  'user-agent': 'Mozilla/5.0',
+};
+const listener = svc.httpServer.listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
+
+function decideOnce(): Promise<number> {
+  return new Promise((resolve) => {
+    const req = { method: 'GET', url: '/auth', headers, resume() {}, on() {}, once() {} };
+    const res = {
+      headersSent: false,
+      status: 0,
+      writeHead(status: number) {
+        this.status = status;
+        this.headersSent = true;
+      },
+      end() {
+        resolve(this.status);
+      },
+      setHeader() {},
+      getHeader() {},
+      on() {},
+      once() {},
+    };
+    listener(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  });
+}
+
+for (let i = 0; i < 20_000; i++) {
+  const status = await decideOnce();
+  if (status !== 200) throw new Error(`warm-up answered ${status}, not 200`);
+}
+const before = process.cpuUsage();
+for (let i = 0; i < N; i++) await decideOnce();
+const used = process.cpuUsage(before);
+console.log(`${((used.user + used.system) / N).toFixed(2)} µs CPU per decision (${N} decisions, in-process, no socket)`);
+await svc.close();
