@@ -43,9 +43,9 @@ import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, 
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { GRPC, RawEnvoyClient, type CheckOutcome } from '../test/support/envoy-wire.js';
-import { nginxBinary, ROOT, startNginx, startService, tempDir, waitFor, type RunningNginx, type RunningService } from '../test/support/processes.js';
-import { startRedisServer, startSentinelGroup, type RedisProcess, type SentinelGroup } from '../test/support/redis.js';
+import { GRPC, RawEnvoyClient, type CheckOutcome } from '../harness/envoy-wire.js';
+import { nginxBinary, ROOT, startNginx, startService, tempDir, waitFor, type RunningNginx, type RunningService } from '../harness/processes.js';
+import { startRedisServer, startSentinelGroup, type RedisProcess, type SentinelGroup } from '../harness/redis.js';
 
 // ------------------------------------------------------------------------------------------
 // Options
