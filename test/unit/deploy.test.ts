@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { ENV_KEYS, loadConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
-import { ROOT, nginxBinary, tempDir } from '../support/processes.js';
+import { ROOT, nginxBinary, tempDir } from '../../harness/processes.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const file = (p: string) => readFileSync(join(ROOT, p), 'utf8');
