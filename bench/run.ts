@@ -17,10 +17,10 @@ import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { encodeCheckRequest } from '../test/support/envoy-wire.js';
-import { send } from '../test/support/http.js';
-import { freePort, nginxBinary, ROOT, startService, tempDir, waitFor, type RunningService } from '../test/support/processes.js';
-import { startRedisServer, type RedisProcess } from '../test/support/redis.js';
+import { encodeCheckRequest } from '../harness/envoy-wire.js';
+import { send } from '../harness/http.js';
+import { freePort, nginxBinary, ROOT, startService, tempDir, waitFor, type RunningService } from '../harness/processes.js';
+import { startRedisServer, type RedisProcess } from '../harness/redis.js';
 
 // ------------------------------------------------------------------------------------------
 // Options

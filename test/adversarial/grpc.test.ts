@@ -6,8 +6,8 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_BYTES } from '../../src/transport/envoy-grpc.js';
-import { encodeCheckRequest, GRPC, RawEnvoyClient, type EnvoyRequest } from '../support/envoy-wire.js';
-import { send } from '../support/http.js';
+import { encodeCheckRequest, GRPC, RawEnvoyClient, type EnvoyRequest } from '../../harness/envoy-wire.js';
+import { send } from '../../harness/http.js';
 import { HOST, startHarness, type Harness } from './harness.js';
 
 let h: Harness;

@@ -4,8 +4,8 @@
  * which is how a browser reaches DELETE /~session).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send } from '../support/http.js';
-import { rawRequest } from '../support/raw-http.js';
+import { send } from '../../harness/http.js';
+import { rawRequest } from '../../harness/raw-http.js';
 import { HOST, LOGIN_TOKEN, startHarness, type Harness } from './harness.js';
 
 let h: Harness;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenCodec } from '../../src/session/token.js';
-import { cookiePair, send } from '../support/http.js';
+import { cookiePair, send } from '../../harness/http.js';
 import { expectNoForgedIdentity, FORGED, HOST, M, startHarness, TRANSPORTS, type Harness, type Req } from './harness.js';
 
 let h: Harness;

@@ -10,8 +10,8 @@
  * - identity that cannot be a header is refused when the session is created.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APPEND_ACTION } from '../support/envoy-wire.js';
-import { cookiePair, send } from '../support/http.js';
+import { APPEND_ACTION } from '../../harness/envoy-wire.js';
+import { cookiePair, send } from '../../harness/http.js';
 import { switchableStore } from '../support/service.js';
 import { LOGIN_TOKEN, startHarness, TRANSPORTS, type Harness, type Outcome } from './harness.js';
 

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { createCachedStore } from '../../src/store/cached.js';
 import { createRedisBus } from '../../src/store/redis-bus.js';
 import { createRedisStore } from '../../src/store/redis.js';
-import { redisOptions, startCluster, startRedisServer, startSentinelGroup } from '../support/redis.js';
-import { waitFor } from '../support/processes.js';
+import { redisOptions, startCluster, startRedisServer, startSentinelGroup } from '../../harness/redis.js';
+import { waitFor } from '../../harness/processes.js';
 import { storeContract } from './store-contract.js';
 
 const HEARTBEAT = { heartbeatInterval: 100, heartbeatTimeout: 2000 };

@@ -9,10 +9,10 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
 import { runTokenCommand } from '../../src/token-cli.js';
-import { GRPC, RawEnvoyClient } from '../support/envoy-wire.js';
-import { cookiePair, send } from '../support/http.js';
-import { startService as startBuilt, waitFor, type RunningService } from '../support/processes.js';
-import { startRedisServer, type RedisProcess } from '../support/redis.js';
+import { GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
+import { cookiePair, send } from '../../harness/http.js';
+import { startService as startBuilt, waitFor, type RunningService } from '../../harness/processes.js';
+import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'token-tests-login-token-0123456789';

@@ -14,9 +14,9 @@ import { startService, type Service } from '../../src/main.js';
 import { EXPRESS_VERSIONS, RAN, startExpressApp } from '../support/apps/express-app.js';
 import { READINGS, startReadingApp, startUrlsplitApp, type RunningApp } from '../support/apps/readings.js';
 import { startTomcat } from '../support/apps/tomcat.js';
-import { createSession } from '../support/http.js';
-import { startNginx, type RunningNginx } from '../support/processes.js';
-import { rawRequest, type RawReply } from '../support/raw-http.js';
+import { createSession } from '../../harness/http.js';
+import { startNginx, type RunningNginx } from '../../harness/processes.js';
+import { rawRequest, type RawReply } from '../../harness/raw-http.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const SECRET = `SECRET-${randomBytes(8).toString('hex')}`;

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { ROOT } from '../support/processes.js';
+import { ROOT } from '../../harness/processes.js';
 
 it('bench --smoke runs every row with zero errors', () => {
   const r = spawnSync(process.execPath, [join(ROOT, 'dist-bench/bench/run.js'), '--smoke'], { encoding: 'utf8', timeout: 180_000 });

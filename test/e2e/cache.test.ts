@@ -7,8 +7,8 @@ import { createCachedStore, type CachedStore } from '../../src/store/cached.js';
 import { createRedisBus } from '../../src/store/redis-bus.js';
 import { createRedisStore } from '../../src/store/redis.js';
 import { T0, stored } from '../support/fixtures.js';
-import { waitFor } from '../support/processes.js';
-import { redisCli, redisOptions, startRedisServer, type RedisProcess } from '../support/redis.js';
+import { waitFor } from '../../harness/processes.js';
+import { redisCli, redisOptions, startRedisServer, type RedisProcess } from '../../harness/redis.js';
 
 const HEARTBEAT = { heartbeatInterval: 100, heartbeatTimeout: 2000 };
 let redis: RedisProcess;

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../../src/doctor.js';
 import { startService, type Service } from '../../src/main.js';
-import { cookiePair, send } from '../support/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../support/processes.js';
+import { cookiePair, send } from '../../harness/http.js';
+import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'doctor-login-token-0123456789';

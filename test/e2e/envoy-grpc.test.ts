@@ -1,6 +1,6 @@
 /**
  * Envoy ext_authz over gRPC, field by field. Requests are encoded and responses decoded by
- * Envoy's published field numbers (test/support/envoy-wire.ts), never through proto/, so these
+ * Envoy's published field numbers (harness/envoy-wire.ts), never through proto/, so these
  * tests also prove the service's definitions wire-identical. The store can be taken down to
  * prove errors are gRPC statuses and health follows the store.
  */
@@ -11,9 +11,9 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
 import type { SessionStore } from '../../src/store/types.js';
-import { APPEND_ACTION, F, GRPC, RawEnvoyClient, encodeCheckRequest, type DecodedCheckResponse, type EnvoyRequest } from '../support/envoy-wire.js';
-import { cookiePair, send } from '../support/http.js';
-import { waitFor } from '../support/processes.js';
+import { APPEND_ACTION, F, GRPC, RawEnvoyClient, encodeCheckRequest, type DecodedCheckResponse, type EnvoyRequest } from '../../harness/envoy-wire.js';
+import { cookiePair, send } from '../../harness/http.js';
+import { waitFor } from '../../harness/processes.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'grpc-login-token-0123456789';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
-import { cookiePair, send } from '../support/http.js';
+import { cookiePair, send } from '../../harness/http.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'http-login-token-0123456789';

@@ -20,9 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
-import { cookiePair, send, type Reply } from '../support/http.js';
-import { ROOT, startEchoUpstream, startNginx, tempDir, waitFor, type EchoUpstream, type Echoed, type RunningNginx } from '../support/processes.js';
-import { startRedisServer, type RedisProcess } from '../support/redis.js';
+import { cookiePair, send, type Reply } from '../../harness/http.js';
+import { ROOT, startEchoUpstream, startNginx, tempDir, waitFor, type EchoUpstream, type Echoed, type RunningNginx } from '../../harness/processes.js';
+import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { signatureOf } from '../../src/external/express-session.js';
 

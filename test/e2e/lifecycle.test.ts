@@ -5,8 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cookiePair, send } from '../support/http.js';
-import { listening, startService, tempDir, waitFor } from '../support/processes.js';
+import { cookiePair, send } from '../../harness/http.js';
+import { listening, startService, tempDir, waitFor } from '../../harness/processes.js';
 
 const A = 'secret-A-0123456789abcdef0123456789abcdef';
 const B = 'secret-B-0123456789abcdef0123456789abcdef';

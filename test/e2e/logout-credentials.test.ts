@@ -9,8 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
-import { createSession, send, type Reply } from '../support/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../support/processes.js';
+import { createSession, send, type Reply } from '../../harness/http.js';
+import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const SECRET = 'logout-credentials-secret-0123456789abcdef0';

@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
-import { cookiePair, createSession, send, type Reply } from '../support/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../support/processes.js';
-import { startRedisServer, type RedisProcess } from '../support/redis.js';
+import { cookiePair, createSession, send, type Reply } from '../../harness/http.js';
+import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
+import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const SECRET = 'logout-family-secret-0123456789abcdef012345';

@@ -14,9 +14,9 @@ import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, send, type Reply } from '../support/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../support/processes.js';
-import { redisCli, startCluster, type RedisCluster } from '../support/redis.js';
+import { createSession, send, type Reply } from '../../harness/http.js';
+import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
+import { redisCli, startCluster, type RedisCluster } from '../../harness/redis.js';
 
 const SECRET = 'propagation-secret-0123456789abcdef0123456';
 const LOGIN_TOKEN = 'propagation-login-token-0123456789';

@@ -6,8 +6,8 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
-import { RawEnvoyClient } from '../support/envoy-wire.js';
-import { cookiePair, send } from '../support/http.js';
+import { RawEnvoyClient } from '../../harness/envoy-wire.js';
+import { cookiePair, send } from '../../harness/http.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'metrics-login-token-0123456789';

@@ -7,9 +7,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiePair, send } from '../support/http.js';
-import { rawRequest } from '../support/raw-http.js';
-import { startEchoUpstream, startNginx, startService, tempDir, waitFor, type EchoUpstream, type RunningNginx, type RunningService } from '../support/processes.js';
+import { cookiePair, send } from '../../harness/http.js';
+import { rawRequest } from '../../harness/raw-http.js';
+import { startEchoUpstream, startNginx, startService, tempDir, waitFor, type EchoUpstream, type RunningNginx, type RunningService } from '../../harness/processes.js';
 
 const TOKEN = 'cache-login-token-0123456789';
 let sg: RunningService;

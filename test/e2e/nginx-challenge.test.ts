@@ -4,9 +4,9 @@
  * login location would be a different answer to a client that reads only one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest } from '../support/raw-http.js';
-import { startEchoUpstream, startNginx, startService, type EchoUpstream, type RunningNginx, type RunningService } from '../support/processes.js';
-import { cookiePair, send } from '../support/http.js';
+import { rawRequest } from '../../harness/raw-http.js';
+import { startEchoUpstream, startNginx, startService, type EchoUpstream, type RunningNginx, type RunningService } from '../../harness/processes.js';
+import { cookiePair, send } from '../../harness/http.js';
 
 const LOGIN_TOKEN = 'challenge-login-token-0123456789';
 let sg: RunningService;

@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
-import { send } from '../support/http.js';
+import { send } from '../../harness/http.js';
 import { quietLogger, testConfig } from '../support/service.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../support/processes.js';
+import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
 
 let svc: Service;
 let nginx: RunningNginx;

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { canonicalHeaderName } from '../../src/core/headers.js';
-import { cookiePair, send, type Reply } from '../support/http.js';
-import { ROOT, startEchoUpstream, startNginx, startService, tempDir, type EchoUpstream, type Echoed, type RunningNginx, type RunningService } from '../support/processes.js';
+import { cookiePair, send, type Reply } from '../../harness/http.js';
+import { ROOT, startEchoUpstream, startNginx, startService, tempDir, type EchoUpstream, type Echoed, type RunningNginx, type RunningService } from '../../harness/processes.js';
 
 const SECRET = 'e2e-secret-0123456789abcdef0123456789abcdef';
 const LOGIN_TOKEN = 'e2e-login-token-0123456789';

@@ -9,9 +9,9 @@ import { loadPackageDefinition, credentials, type Client } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, send } from '../support/http.js';
-import { startService, waitFor, type RunningService } from '../support/processes.js';
-import { redisCli, startCluster, type RedisCluster } from '../support/redis.js';
+import { createSession, send } from '../../harness/http.js';
+import { startService, waitFor, type RunningService } from '../../harness/processes.js';
+import { redisCli, startCluster, type RedisCluster } from '../../harness/redis.js';
 
 const SECRET = 'readiness-secret-0123456789abcdef0123456789';
 const LOGIN_TOKEN = 'readiness-login-token-0123456789';

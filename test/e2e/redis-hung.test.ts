@@ -11,9 +11,9 @@ import { writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, send, type Reply } from '../support/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../support/processes.js';
-import { startRedisServer, type RedisProcess } from '../support/redis.js';
+import { createSession, send, type Reply } from '../../harness/http.js';
+import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
+import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
 
 const SECRET = 'redis-hung-secret-0123456789abcdef0123456789';
 const LOGIN_TOKEN = 'redis-hung-login-token-0123456789';

@@ -6,9 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiePair, send, type Reply } from '../support/http.js';
-import { ROOT, startService, waitFor, type RunningService } from '../support/processes.js';
-import { redisCli, startCluster, startRedisServer, startSentinelGroup, type RedisProcess } from '../support/redis.js';
+import { cookiePair, send, type Reply } from '../../harness/http.js';
+import { ROOT, startService, waitFor, type RunningService } from '../../harness/processes.js';
+import { redisCli, startCluster, startRedisServer, startSentinelGroup, type RedisProcess } from '../../harness/redis.js';
 
 const SECRET = 'redis-e2e-secret-0123456789abcdef0123456789';
 const LOGIN_TOKEN = 'redis-e2e-login-token-0123456789';

@@ -9,9 +9,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, send, type Reply } from '../support/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../support/processes.js';
-import { redisCli, startCluster, type RedisCluster, type RedisProcess } from '../support/redis.js';
+import { createSession, send, type Reply } from '../../harness/http.js';
+import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
+import { redisCli, startCluster, type RedisCluster, type RedisProcess } from '../../harness/redis.js';
 
 const SECRET = 'revoke-interrupted-secret-0123456789abcdef01';
 const LOGIN_TOKEN = 'revoke-interrupted-login-token-0123456789';

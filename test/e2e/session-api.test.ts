@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/ops/logger.js';
-import { cookiePair, send } from '../support/http.js';
+import { cookiePair, send } from '../../harness/http.js';
 import { testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'api-login-token-0123456789';

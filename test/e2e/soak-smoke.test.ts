@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { ROOT } from '../support/processes.js';
+import { ROOT } from '../../harness/processes.js';
 
 /** The number after `- <label>: ` in the report's summary. */
 function summary(out: string, label: string): string {

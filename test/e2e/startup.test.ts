@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { send } from '../support/http.js';
-import { ROOT, freePort, listening, startService, tempDir } from '../support/processes.js';
+import { send } from '../../harness/http.js';
+import { ROOT, freePort, listening, startService, tempDir } from '../../harness/processes.js';
 
 const BIN = join(ROOT, 'bin/sessiongate.js');
 

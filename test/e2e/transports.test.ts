@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/main.js';
-import { APPEND_ACTION, GRPC, RawEnvoyClient, type DecodedCheckResponse } from '../support/envoy-wire.js';
-import { cookiePair, createSession, send } from '../support/http.js';
+import { APPEND_ACTION, GRPC, RawEnvoyClient, type DecodedCheckResponse } from '../../harness/envoy-wire.js';
+import { cookiePair, createSession, send } from '../../harness/http.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'table-login-token-0123456789';

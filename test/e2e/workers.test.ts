@@ -7,9 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { cookiePair, send } from '../support/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../support/processes.js';
-import { startRedisServer, type RedisProcess } from '../support/redis.js';
+import { cookiePair, send } from '../../harness/http.js';
+import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
+import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
 
 const TOKEN = 'workers-login-token-0123456789';
 let redis: RedisProcess;

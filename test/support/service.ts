@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/ops/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
-import { ROOT } from './processes.js';
+import { ROOT } from '../../harness/processes.js';
 
 const FREE_PORTS = { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0' };
 

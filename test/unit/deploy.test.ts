@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { ENV_KEYS, loadConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
-import { ROOT, nginxBinary, tempDir } from '../support/processes.js';
+import { ROOT, nginxBinary, tempDir } from '../../harness/processes.js';
+import { kubernetesManifests } from '../../scripts/gen-kubernetes.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const file = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -111,6 +112,15 @@ describe('deploy/kubernetes', () => {
     expect(svc['metadata'].labels).toMatchObject(sm['spec'].selector.matchLabels);
     expect(svc['spec'].ports.map((p: Obj) => p.name)).toContain(sm['spec'].endpoints[0].port);
     expect(sm['spec'].endpoints[0].path).toBe('/metrics');
+  });
+});
+
+describe('scripts/gen-kubernetes.ts', () => {
+  it('regenerates exactly the committed manifests', () => {
+    const generated = kubernetesManifests();
+    expect(Object.keys(generated).sort()).toEqual([...K8S].sort());
+    // After a change to nginx/, envoy/ or deploy/config.example.yaml: npm run gen:kubernetes.
+    for (const [path, text] of Object.entries(generated)) expect(file(path), `${path} is stale: npm run gen:kubernetes`).toBe(text);
   });
 });
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCheckRequest, encodeCheckResponse } from '../../src/transport/envoy-codec.js';
 import { PROTO_DIR } from '../../src/transport/envoy-proto.js';
 import type { CheckResponseMsg } from '../../src/transport/envoy-proto.js';
-import { encodeCheckRequest } from '../support/envoy-wire.js';
+import { encodeCheckRequest } from '../../harness/envoy-wire.js';
 
 const root = new protobuf.Root();
 root.resolvePath = (_o, t) => (t.startsWith('google/protobuf/') ? t : `${PROTO_DIR}${t}`);

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { canonicalHeaderName } from '../../src/core/headers.js';
 import { strictProblems, loadEnvoyApi } from '../support/envoy-api.js';
-import { ROOT } from '../support/processes.js';
+import { ROOT } from '../../harness/processes.js';
 
 const api = loadEnvoyApi([
   'envoy/config/bootstrap/v3/bootstrap.proto',

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { posix } from 'node:path';
 import { join } from 'node:path';
-import { freePort, listening, ROOT, waitFor } from '../processes.js';
+import { freePort, listening, ROOT, waitFor } from '../../../harness/processes.js';
 
 /** The protected resource every application serves. */
 export const SECRET_PATH = '/admin/secret';

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, tempDir, waitFor } from '../processes.js';
+import { freePort, tempDir, waitFor } from '../../../harness/processes.js';
 import type { RunningApp } from './readings.js';
 
 export const CATALINA_HOME = '/usr/share/tomcat10';

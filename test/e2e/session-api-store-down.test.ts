@@ -9,7 +9,7 @@ import { createSessionApi } from '../../src/api/session-api.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
-import { send } from '../support/http.js';
+import { send } from '../../harness/http.js';
 import { testPolicy } from '../support/fixtures.js';
 
 const down = () => Promise.reject(new StoreUnavailableError('connection refused'));
