@@ -599,3 +599,6 @@ export function formatProblems(source: string | null, problems: readonly string[
   const n = problems.length;
   return `sessiongate: invalid configuration${where}: ${n} problem${n === 1 ? '' : 's'}\n${problems.map((p) => `  - ${p}`).join('\n')}\n`;
 }
+
+/** The schema itself, for the documentation test that lists every key (test/unit/docs.test.ts). */
+export { schema as configSchema };
