@@ -121,6 +121,7 @@ async function startSessiongate(env: Record<string, string>, config?: string): P
 
 async function createSessions(sg: RunningService, n: number): Promise<string[]> {
   const cookies: string[] = [];
+  let retries = 0;
   for (let i = 0; i < n; i += 50) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(50, n - i) }, (_, j) =>
@@ -132,6 +133,11 @@ async function createSessions(sg: RunningService, n: number): Promise<string[]> 
       ),
     );
     for (const r of batch) {
+      // A store timeout on a loaded machine: the set-up asks again, as a login service would.
+      if (r.status === 503 && retries++ < 20) {
+        n++;
+        continue;
+      }
       if (r.status !== 201) throw new Error(`session creation failed: ${r.status} ${r.body}`);
       cookies.push(r.cookies[0]!.split(';')[0]!.slice('sessiongate='.length));
     }

@@ -109,11 +109,18 @@ export async function destroySession(ctx: SoakContext, b: Backend, s: Session): 
   }
 }
 
-/** The initial sessions of a backend, ten at a time, alternately on A and B. */
+/**
+ * The initial sessions of a backend, ten at a time, alternately on A and B. A creation the store
+ * refused (503, as a login service would see on a loaded machine) is tried again, up to three
+ * rounds: the set-up is not what the soak measures.
+ */
 export async function createInitialSessions(ctx: SoakContext, b: Backend): Promise<void> {
   const n = ctx.opts.initialSessions;
-  for (let i = 0; i < n; i += 10) {
-    await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, j) => createSession(ctx, b, (i + j) % 2 === 0 ? 'A' : 'B')));
+  for (let round = 0; round < 3 && b.live.length < n; round++) {
+    const missing = n - b.live.length;
+    for (let i = 0; i < missing; i += 10) {
+      await Promise.all(Array.from({ length: Math.min(10, missing - i) }, (_, j) => createSession(ctx, b, (i + j) % 2 === 0 ? 'A' : 'B')));
+    }
   }
   if (b.live.length < n) throw new Error(`only ${b.live.length} of ${n} sessions could be created on ${b.name}: ${JSON.stringify([...ctx.stats.createFailed])}`);
 }
