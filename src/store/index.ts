@@ -3,15 +3,24 @@
  * the local cache and its invalidation channel in front of Redis), and fails loudly on a kind
  * it does not know.
  */
-import type { StoreConfig } from '../config.js';
-import { createCachedStore } from './cached.js';
+import { createCachedStore, type CacheOptions } from './cached.js';
 import { createMemoryStore } from './memory.js';
 import { createRedisBus } from './redis-bus.js';
-import { createRedisStore } from './redis.js';
+import { createRedisStore, type RedisConnection } from './redis.js';
 import type { SessionStore } from './types.js';
 
 export type { SessionStore } from './types.js';
 export { StoreUnavailableError } from './types.js';
+
+/** The configured store, as config/schema.ts builds it from `store`, `redis`, `cache` and `memory`. */
+export type StoreConfig =
+  | { readonly kind: 'memory'; readonly maxEntries: number; readonly sweepInterval: number }
+  | (RedisConnection & {
+      readonly kind: 'redis' | 'redis-sentinel' | 'redis-cluster';
+      /** How long start-up retries the store's self-test. */
+      readonly startupTimeout: number;
+      readonly cache: CacheOptions & { readonly enabled: boolean };
+    });
 
 export interface StoreHooks {
   /** Wraps the store that does real work (not the cache), e.g. to count and time its calls. */

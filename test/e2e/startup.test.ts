@@ -10,6 +10,7 @@ import { send } from '../support/http.js';
 import { ROOT, freePort, listening, startService, tempDir } from '../support/processes.js';
 
 const BIN = join(ROOT, 'bin/sessiongate.js');
+const SECRET = 'startup-secret-0123456789abcdef0123456789';
 
 describe('start-up', () => {
   it('serves on embedded defaults, warning that the secret is ephemeral', async () => {
@@ -75,7 +76,7 @@ rules:
     writeFileSync(config, `store: "redis://app:hunter2@127.0.0.1:${dead}"\nredis: { startup_timeout: 500ms }\n`);
     const [http, admin] = [await freePort(), await freePort()];
     const r = spawnSync(process.execPath, [BIN, '--config', config], {
-      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0' },
+      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_SECRET: SECRET },
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -85,6 +86,20 @@ rules:
     expect(r.stdout + r.stderr).not.toContain('hunter2');
     expect(r.stdout + r.stderr).not.toContain('app:');
     expect(await listening(http)).toBe(false);
+  });
+
+  it('refuses a Redis store with no configured secret before connecting, and listens on nothing', async () => {
+    const [http, admin] = [await freePort(), await freePort()];
+    const r = spawnSync(process.execPath, [BIN], {
+      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_STORE: 'redis://app:hunter2@127.0.0.1:1', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0' },
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('- store (from SESSIONGATE_STORE): a Redis store needs configured secrets (SESSIONGATE_SECRET, SESSIONGATE_SECRET_FILE or secret_file)');
+    expect(r.stdout + r.stderr).not.toContain('hunter2');
+    expect(await listening(http)).toBe(false);
+    expect(await listening(admin)).toBe(false);
   });
 
   it('check-config validates without starting', () => {
