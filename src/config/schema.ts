@@ -189,8 +189,15 @@ export function isLoopback(host: string): boolean {
 // Defaults the shipped proxy files are written for (nginx/sessiongate/protect.conf, envoy/*.yaml,
 // deploy/): the headers they overwrite or remove and the paths they let through unchecked.
 
-export const DEFAULT_HEADERS: Readonly<Record<string, string>> = { 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' };
-export const DEFAULT_STRIP_HEADERS: readonly string[] = [];
+export const DEFAULT_HEADERS: Readonly<Record<string, string>> = { 'X-User-Id': 'user_id', 'X-User-Roles': 'roles', 'X-User-Email': 'attributes.email' };
+export const DEFAULT_STRIP_HEADERS: readonly string[] = ['X-Auth-User'];
+/** /~assets/ is public (nginx's location and Envoy's unchecked route); the rest needs a session. */
+const DEFAULT_RULES = () => [
+  { path: '/~assets/', access: 'public' as const },
+  { path: '/', access: 'authenticated' as const },
+];
+/** The policy envoy/envoy.yaml names for /admin/ (context_extensions: { policy: admin }). */
+const DEFAULT_POLICIES = () => ({ admin: { access: 'roles' as const, roles: ['admin'] } });
 
 // ---------------------------------------------------------------------------------------------
 // The schema.
@@ -270,10 +277,10 @@ const fileSchema = z
     headers: z.record(headerName, fieldPath).default({ ...DEFAULT_HEADERS }),
     strip_headers: z.array(headerName).default([...DEFAULT_STRIP_HEADERS]),
     spoof_guard: z.enum(['deny', 'strip']).default('deny'),
-    rules: z.array(rule).default([]),
+    rules: z.array(rule).prefault(DEFAULT_RULES),
     policies: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be a policy name (letters, digits, _ . -)' }), policyRule)
-      .default({}),
+      .prefault(DEFAULT_POLICIES),
     envoy: z
       .strictObject({
         http_path_prefix: z

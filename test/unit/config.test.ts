@@ -1,8 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { formatProblems, loadConfig, maskUrl, parseDuration } from '../../src/config.js';
+import { canonicalHeaderName } from '../../src/core/headers.js';
+import { ROOT } from '../support/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-config-'));
 let n = 0;
@@ -44,7 +47,13 @@ describe('loadConfig', () => {
     expect(r.config.loginToken).toBeNull();
     expect(r.config.policy.cookie).toEqual({ name: 'sessiongate', domain: null, path: '/', httpOnly: true, secure: true, sameSite: 'lax', sessionOnly: false });
     expect(r.config.policy.times).toEqual({ absoluteTtl: 12 * 3600_000, idleTtl: 30 * 60_000, touchInterval: 60_000, rotateAfter: 30 * 60_000, rotationGrace: 30_000 });
-    expect(r.config.policy.headers).toEqual({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' });
+    expect(r.config.policy.headers).toEqual({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles', 'X-User-Email': 'attributes.email' });
+    expect(r.config.policy.stripHeaders).toEqual(['X-Auth-User']);
+    expect(r.config.policy.rules).toEqual([
+      { path: '/~assets/', access: 'public' },
+      { path: '/', access: 'authenticated' },
+    ]);
+    expect(r.config.policy.policies).toEqual({ admin: { access: 'roles', roles: ['admin'] } });
     expect(r.config.policy.spoofGuard).toBe('deny');
     expect(r.config.policy.failureMode).toBe('closed');
     expect(r.warnings.join('\n')).toMatch(/random one; sessions will not survive a restart/);
@@ -351,5 +360,58 @@ describe('passwords come from files only', () => {
       'redis.password: unknown key (use redis.password_file)',
       'redis.sentinel.password: unknown key (use redis.sentinel.password_file)',
     ]);
+  });
+});
+
+describe('one set of defaults: the embedded ones are what the shipped proxy files are written for', () => {
+  type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const text = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+  const lower = (xs: Iterable<string>) => [...new Set([...xs].map((x) => x.toLowerCase()))].sort();
+  const defaults = (() => {
+    const r = load(undefined);
+    if (!r.ok) throw new Error(r.problems.join('\n'));
+    return r.config.policy;
+  })();
+  const mapped = lower(Object.keys(defaults.headers));
+  const stripped = lower(defaults.stripHeaders);
+  const publicPaths = defaults.rules.filter((r) => r.access === 'public').map((r) => r.path).sort();
+  const DEGRADED = 'x-sessiongate-degraded';
+
+  it('nginx/sessiongate/protect.conf sets the mapped headers from the answer and empties the stripped ones', () => {
+    const sets = [...text('nginx/sessiongate/protect.conf').matchAll(/^\s*proxy_set_header\s+(\S+)\s+(\S+);/gm)].map((m) => [m[1]!.toLowerCase(), m[2]!] as const);
+    const fromAnswer = sets.filter(([h, v]) => /^\$sessiongate_/.test(v) && h.startsWith('x-') && h !== DEGRADED).map(([h]) => h);
+    expect(lower(fromAnswer)).toEqual(mapped);
+    expect(lower(sets.filter(([, v]) => v === '""').map(([h]) => h))).toEqual(stripped);
+  });
+
+  it('nginx/nginx.conf sends to the application without a session only what the defaults make public', () => {
+    // Every location but / and the doctor's probe is a path the file treats as public.
+    const locations = [...text('nginx/nginx.conf').matchAll(/^\s*location\s+(?:\^~\s+)?(\/\S*)\s*\{/gm)].map((m) => m[1]!);
+    expect(locations.filter((l) => l !== '/' && l !== '/~sessiongate/probe/').sort()).toEqual(publicPaths);
+  });
+
+  it.each(['envoy/envoy.yaml', 'envoy/envoy-http.yaml'])('%s removes the protected headers, skips the check for the public paths, and names defined policies', (f) => {
+    const cfg = parseYaml(text(f)) as Obj;
+    const hcm = cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
+    const mutation = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.header_mutation').typed_config;
+    const removed = mutation.mutations.request_mutations.map((m: Obj) => canonicalHeaderName(m.remove) as string).filter((h: string) => h !== DEGRADED);
+    expect(lower(removed)).toEqual(lower([...mapped, ...stripped]));
+    const routes: Obj[] = hcm.route_config.virtual_hosts[0].routes;
+    const unchecked = routes.filter((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true && r.match.path !== '/~session');
+    const prefixes = unchecked.map((r) => (r.match.prefix as string | undefined) ?? /^\^(\/[^[(]*\/)/.exec(r.match.safe_regex.regex)![1]!);
+    expect(prefixes.sort()).toEqual(publicPaths);
+    const named = routes.map((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.check_settings?.context_extensions?.policy).filter((p): p is string => p !== undefined);
+    for (const p of named) expect(Object.keys(defaults.policies ?? {}), p).toContain(p);
+    const ext = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.ext_authz').typed_config;
+    const upstream = ext.http_service?.authorization_response?.allowed_upstream_headers?.patterns;
+    if (upstream) expect(lower(upstream.map((p: Obj) => p.exact).filter((h: string) => h.startsWith('x-user') || h.startsWith('x-auth')))).toEqual(mapped);
+  });
+
+  it('deploy/config.example.yaml names the same headers and public paths as the defaults', () => {
+    const example = parseYaml(text('deploy/config.example.yaml')) as Obj;
+    expect(lower(Object.keys(example['headers']))).toEqual(mapped);
+    expect(example['headers']).toEqual(defaults.headers);
+    expect(lower(example['strip_headers'])).toEqual(stripped);
+    expect(example['rules'].filter((r: Obj) => r.access === 'public').map((r: Obj) => r.path).sort()).toEqual(publicPaths);
   });
 });
