@@ -6,7 +6,7 @@
 import { createCachedStore, type CacheOptions } from './cached.js';
 import { createMemoryStore } from './memory.js';
 import { createRedisBus } from './redis-bus.js';
-import { createRedisStore, type RedisConnection } from './redis.js';
+import { createRedisStore, StoreAuthError, type RedisConnection } from './redis.js';
 import type { SessionStore } from './types.js';
 
 export type { SessionStore } from './types.js';
@@ -48,7 +48,10 @@ export function createStore(cfg: StoreConfig, clock: () => number, hooks: StoreH
   }
 }
 
-/** A real write, read and delete, retried while the store comes up, for at most `timeoutMs`. */
+/**
+ * A real write, read and delete, retried while the store comes up, for at most `timeoutMs`;
+ * an authentication failure is final at once (no password gets better by waiting).
+ */
 export async function proveStore(store: SessionStore, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -56,7 +59,7 @@ export async function proveStore(store: SessionStore, timeoutMs: number): Promis
       await store.selfTest();
       return;
     } catch (err) {
-      if (Date.now() >= end) throw err;
+      if (err instanceof StoreAuthError || Date.now() >= end) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
