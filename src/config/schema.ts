@@ -189,8 +189,8 @@ export function isLoopback(host: string): boolean {
 // Defaults the shipped proxy files are written for (nginx/sessiongate/protect.conf, envoy/*.yaml,
 // deploy/): the headers they overwrite or remove and the paths they let through unchecked.
 
-export const DEFAULT_HEADERS: Readonly<Record<string, string>> = { 'X-User-Id': 'user_id', 'X-User-Roles': 'roles', 'X-User-Email': 'attributes.email' };
-export const DEFAULT_STRIP_HEADERS: readonly string[] = ['X-Auth-User'];
+const DEFAULT_HEADERS: Readonly<Record<string, string>> = { 'X-User-Id': 'user_id', 'X-User-Roles': 'roles', 'X-User-Email': 'attributes.email' };
+const DEFAULT_STRIP_HEADERS: readonly string[] = ['X-Auth-User'];
 /** /~assets/ is public (nginx's location and Envoy's unchecked route); the rest needs a session. */
 const DEFAULT_RULES = () => [
   { path: '/~assets/', access: 'public' as const },
