@@ -3,15 +3,24 @@
  * the local cache and its invalidation channel in front of Redis), and fails loudly on a kind
  * it does not know.
  */
-import type { StoreConfig } from '../config.js';
-import { createCachedStore } from './cached.js';
+import { createCachedStore, type CacheOptions } from './cached.js';
 import { createMemoryStore } from './memory.js';
 import { createRedisBus } from './redis-bus.js';
-import { createRedisStore } from './redis.js';
+import { createRedisStore, StoreAuthError, type RedisConnection } from './redis.js';
 import type { SessionStore } from './types.js';
 
 export type { SessionStore } from './types.js';
 export { StoreUnavailableError } from './types.js';
+
+/** The configured store, as config/schema.ts builds it from `store`, `redis`, `cache` and `memory`. */
+export type StoreConfig =
+  | { readonly kind: 'memory'; readonly maxEntries: number; readonly sweepInterval: number }
+  | (RedisConnection & {
+      readonly kind: 'redis' | 'redis-sentinel' | 'redis-cluster';
+      /** How long start-up retries the store's self-test. */
+      readonly startupTimeout: number;
+      readonly cache: CacheOptions & { readonly enabled: boolean };
+    });
 
 export interface StoreHooks {
   /** Wraps the store that does real work (not the cache), e.g. to count and time its calls. */
@@ -39,7 +48,10 @@ export function createStore(cfg: StoreConfig, clock: () => number, hooks: StoreH
   }
 }
 
-/** A real write, read and delete, retried while the store comes up, for at most `timeoutMs`. */
+/**
+ * A real write, read and delete, retried while the store comes up, for at most `timeoutMs`;
+ * an authentication failure is final at once (no password gets better by waiting).
+ */
 export async function proveStore(store: SessionStore, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -47,7 +59,7 @@ export async function proveStore(store: SessionStore, timeoutMs: number): Promis
       await store.selfTest();
       return;
     } catch (err) {
-      if (Date.now() >= end) throw err;
+      if (err instanceof StoreAuthError || Date.now() >= end) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -240,6 +240,53 @@ function fromHash(h: Record<string, string>): StoredSession | null {
   return r as unknown as StoredSession;
 }
 
+/** Authentication refused: retrying cannot fix it, so start-up gives up at once (store/index.ts proveStore). */
+export class StoreAuthError extends StoreUnavailableError {}
+
+const SUMMARY = /^(All sentinels are unreachable|Failed to refresh slots cache|None of startup nodes is available)/;
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/;
+
+/**
+ * A connection error in words: refused, unreachable, authentication, TLS, Sentinel, Cluster.
+ * Only the error's code, host and port and Redis's own reply are used: no password byte.
+ */
+export function describeRedisError(err: Error, url: RedisConnection['url']): { readonly text: string; readonly auth: boolean } {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+  const at = e.address !== undefined ? ` at ${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : '';
+  const msg = e.message ?? '';
+  const sentinel = /^failed to connect to sentinel (\S+) because /.exec(msg);
+  if (sentinel) {
+    const inner = describeRedisError(new Error(msg.slice(sentinel[0].length)), url);
+    return { text: `Sentinel ${sentinel[1]}: ${inner.text}`, auth: inner.auth };
+  }
+  if (/^connected to sentinel \S+ successfully, but got an invalid reply: null|^ERR No such master with that name/.test(msg)) {
+    return { text: `no Sentinel knows a master named ${url.masterName ?? ''} (the name in the store URL)`, auth: false };
+  }
+  if (/^NOAUTH\b/.test(msg)) return { text: 'authentication required: the server has a password and none was given (the store URL or redis.password_file)', auth: true };
+  if (/^WRONGPASS\b|^ERR invalid password|^ERR invalid username-password/.test(msg)) return { text: 'wrong password or user name (WRONGPASS)', auth: true };
+  if (/^NOPERM\b/.test(msg)) return { text: `the user may not run sessiongate's commands (NOPERM)`, auth: true };
+  if (/^CLUSTERDOWN\b/.test(msg)) return { text: 'the Cluster is down (CLUSTERDOWN)', auth: false };
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return { text: `connection refused${at}`, auth: false };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { text: `host not found${e.hostname ? `: ${e.hostname}` : ''}`, auth: false };
+    case 'ETIMEDOUT':
+      return { text: `connection timed out${at}`, auth: false };
+    case 'ECONNRESET':
+      return { text: `connection reset by the server${at}${url.tls ? '' : ' (does it expect TLS, rediss://?)'}`, auth: false };
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return { text: `host unreachable${at}`, auth: false };
+  }
+  if (e.code !== undefined && TLS_CODES.test(e.code)) return { text: `TLS failure: ${e.code}`, auth: false };
+  if (/^connect ETIMEDOUT/.test(msg)) return { text: 'connection timed out', auth: false };
+  if (/^All sentinels are unreachable/.test(msg)) return { text: 'no Sentinel reachable', auth: false };
+  if (/^Failed to refresh slots cache|^None of startup nodes is available/.test(msg)) return { text: 'no Cluster node reachable', auth: false };
+  return { text: msg.split('\n')[0]!, auth: false };
+}
+
 export function createRedisStore(o: RedisStoreOptions): RedisStore {
   const client = createRedisClient(o) as Scripted;
   client.defineCommand('sgCreate', { numberOfKeys: 1, lua: CREATE });
@@ -247,8 +294,22 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
   client.defineCommand('sgRotate', { numberOfKeys: 2, lua: ROTATE });
   client.defineCommand('sgDestroy', { numberOfKeys: 1, lua: DESTROY });
   client.defineCommand('sgFile', { numberOfKeys: 1, lua: FILE });
-  // Connection errors are reported through command failures; an unhandled 'error' event would crash.
-  client.on('error', () => {});
+  // Connection errors are reported through command failures (an unhandled 'error' event would
+  // crash), but a command refused while disconnected only says "Stream isn't writeable": the
+  // connection's last error is the cause to name.
+  let lastError: Error | undefined;
+  const remember = (err: Error) => {
+    // "All sentinels are unreachable", "Failed to refresh slots cache": a summary of the causes
+    // already remembered, not a better one.
+    if (lastError !== undefined && SUMMARY.test(err.message)) return;
+    lastError = err;
+  };
+  client.on('error', remember);
+  client.on('node error', remember); // Cluster: one node's failure
+  client.on('sentinelError', remember); // Sentinel: what each sentinel answered
+  client.on('ready', () => {
+    lastError = undefined;
+  });
 
   const p = o.keyPrefix;
   const sKey = (key: string) => `${p}s:${key}`;
@@ -262,7 +323,10 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
     try {
       return await fn();
     } catch (err) {
-      throw new StoreUnavailableError(`${o.displayUrl}: ${op} failed: ${(err as Error).message}`, { cause: err });
+      const cause = lastError === undefined ? undefined : describeRedisError(lastError, o.url);
+      if (cause?.auth) throw new StoreAuthError(`${o.displayUrl}: ${op} failed: ${cause.text}`, { cause: lastError });
+      const text = cause?.text ?? (err as Error).message;
+      throw new StoreUnavailableError(`${o.displayUrl}: ${op} failed: ${text}`, { cause: err });
     }
   }
 

@@ -5,11 +5,13 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../harness/http.js';
 import { ROOT, freePort, listening, startService, tempDir } from '../../harness/processes.js';
+import { redisCli, startRedisServer } from '../../harness/redis.js';
 
 const BIN = join(ROOT, 'bin/sessiongate.js');
+const SECRET = 'startup-secret-0123456789abcdef0123456789';
 
 describe('start-up', () => {
   it('serves on embedded defaults, warning that the secret is ephemeral', async () => {
@@ -75,16 +77,33 @@ rules:
     writeFileSync(config, `store: "redis://app:hunter2@127.0.0.1:${dead}"\nredis: { startup_timeout: 500ms }\n`);
     const [http, admin] = [await freePort(), await freePort()];
     const r = spawnSync(process.execPath, [BIN, '--config', config], {
-      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0' },
+      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_SECRET: SECRET },
       encoding: 'utf8',
       timeout: 20_000,
     });
     expect(r.status).toBe(1);
     expect(r.stdout).toContain(`store redis://***@127.0.0.1:${dead} is not usable`);
     expect(r.stdout).toContain('self-test write failed');
+    // The cause, not ioredis's "Stream isn't writeable and enableOfflineQueue options is false".
+    expect(r.stdout).toContain(`self-test write failed: connection refused at 127.0.0.1:${dead}`);
+    expect(r.stdout).not.toContain("Stream isn't writeable");
     expect(r.stdout + r.stderr).not.toContain('hunter2');
     expect(r.stdout + r.stderr).not.toContain('app:');
     expect(await listening(http)).toBe(false);
+  });
+
+  it('refuses a Redis store with no configured secret before connecting, and listens on nothing', async () => {
+    const [http, admin] = [await freePort(), await freePort()];
+    const r = spawnSync(process.execPath, [BIN], {
+      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_STORE: 'redis://app:hunter2@127.0.0.1:1', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0' },
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('- store (from SESSIONGATE_STORE): a Redis store needs configured secrets (SESSIONGATE_SECRET, SESSIONGATE_SECRET_FILE or secret_file)');
+    expect(r.stdout + r.stderr).not.toContain('hunter2');
+    expect(await listening(http)).toBe(false);
+    expect(await listening(admin)).toBe(false);
   });
 
   it('check-config validates without starting', () => {
@@ -115,6 +134,72 @@ rules:
       expect(r.stdout).toContain('EADDRINUSE');
     } finally {
       await sg.stop();
+    }
+  });
+});
+
+describe('a Redis store that will not serve: start-up names the cause', () => {
+  const PASSWORD = 'the-right-password-0123';
+  let redis: Awaited<ReturnType<typeof startRedisServer>>;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    redisCli(redis.port, 'CONFIG', 'SET', 'requirepass', PASSWORD);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  /** Runs the binary against `store`; a start-up that kept retrying for startup_timeout (60s) would be killed first. */
+  async function start(store: string, startupTimeout = '60s') {
+    const dir = tempDir('sg-cause-');
+    const config = join(dir, 'c.yaml');
+    writeFileSync(config, `store: "${store}"\nredis: { startup_timeout: ${startupTimeout} }\n`);
+    const [http, admin] = [await freePort(), await freePort()];
+    const r = spawnSync(process.execPath, [BIN, '--config', config], {
+      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_SECRET: SECRET },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(await listening(http)).toBe(false);
+    return { status: r.status, out: r.stdout + r.stderr };
+  }
+
+  it('a server that requires a password, given none: authentication required, at once', async () => {
+    const r = await start(`redis://127.0.0.1:${redis.port}`);
+    expect(r.status).toBe(1);
+    expect(r.out).toContain('authentication required: the server has a password and none was given');
+    expect(r.out).not.toContain("Stream isn't writeable");
+  });
+
+  it('a wrong password, or a wrong user: said so, at once, with no byte of what was given', async () => {
+    for (const url of [`redis://:wrong-pw-4711@127.0.0.1:${redis.port}`, `redis://mallory:wrong-pw-4711@127.0.0.1:${redis.port}`]) {
+      const r = await start(url);
+      expect(r.status).toBe(1);
+      expect(r.out).toContain('wrong password or user name (WRONGPASS)');
+      expect(r.out).not.toContain('wrong-pw');
+      expect(r.out).not.toContain('4711');
+      expect(r.out).not.toContain('mallory:');
+    }
+  });
+
+  it('the right password: it starts (the check above is about the password, not the server)', async () => {
+    const sg = await startService({ env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_STORE: `redis://:${PASSWORD}@127.0.0.1:${redis.port}` } });
+    try {
+      expect((await send(`http://127.0.0.1:${sg.adminPort}/readyz`)).status).toBe(200);
+      expect(sg.logs().join('\n')).not.toContain(PASSWORD);
+    } finally {
+      await sg.stop();
+    }
+  });
+
+  it('a Sentinel that knows no master of that name: said so', async () => {
+    const sentinel = await startRedisServer({ sentinel: true, config: '' });
+    try {
+      const r = await start(`redis+sentinel://127.0.0.1:${sentinel.port}/nosuchmaster`, '1s');
+      expect(r.status).toBe(1);
+      expect(r.out).toContain('no Sentinel knows a master named nosuchmaster (the name in the store URL)');
+    } finally {
+      await sentinel.stop();
     }
   });
 });

@@ -1,8 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { formatProblems, loadConfig, maskUrl, parseDuration } from '../../src/config.js';
+import { canonicalHeaderName } from '../../src/core/headers.js';
+import { ROOT } from '../../harness/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-config-'));
 let n = 0;
@@ -44,7 +47,13 @@ describe('loadConfig', () => {
     expect(r.config.loginToken).toBeNull();
     expect(r.config.policy.cookie).toEqual({ name: 'sessiongate', domain: null, path: '/', httpOnly: true, secure: true, sameSite: 'lax', sessionOnly: false });
     expect(r.config.policy.times).toEqual({ absoluteTtl: 12 * 3600_000, idleTtl: 30 * 60_000, touchInterval: 60_000, rotateAfter: 30 * 60_000, rotationGrace: 30_000 });
-    expect(r.config.policy.headers).toEqual({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' });
+    expect(r.config.policy.headers).toEqual({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles', 'X-User-Email': 'attributes.email' });
+    expect(r.config.policy.stripHeaders).toEqual(['X-Auth-User']);
+    expect(r.config.policy.rules).toEqual([
+      { path: '/~assets/', access: 'public' },
+      { path: '/', access: 'authenticated' },
+    ]);
+    expect(r.config.policy.policies).toEqual({ admin: { access: 'roles', roles: ['admin'] } });
     expect(r.config.policy.spoofGuard).toBe('deny');
     expect(r.config.policy.failureMode).toBe('closed');
     expect(r.warnings.join('\n')).toMatch(/random one; sessions will not survive a restart/);
@@ -190,7 +199,7 @@ login_url: javascript:alert(1)
   });
 
   it('shows the store without user information once built', () => {
-    const r = load('store: "rediss://app:s3cret@r1.example.com:6380/2"');
+    const r = load('store: "rediss://app:s3cret@r1.example.com:6380/2"', { SESSIONGATE_SECRET: SECRET });
     expect(r.ok && r.config.store.kind === 'redis' && r.config.store.displayUrl).toBe('rediss://***@r1.example.com:6380/2');
     expect(r.ok && r.config.store.kind === 'redis' && r.config.store.url).toMatchObject({ username: 'app', password: 's3cret' });
   });
@@ -201,7 +210,9 @@ login_url: javascript:alert(1)
 store: "redis+sentinel://s1:26379,s2:26380/mymaster/2"
 redis: { key_prefix: "app1:", command_timeout: 50ms, password_file: "${pw}", sentinel: { tls: true } }
 cache: { ttl: 1s, negative_ttl: 0s }
-`);
+`,
+      { SESSIONGATE_SECRET: SECRET },
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.config.store).toMatchObject({
@@ -216,7 +227,7 @@ cache: { ttl: 1s, negative_ttl: 0s }
   });
 
   it('takes the cache heartbeat, and refuses a timeout that is not longer than the interval', () => {
-    const r = load('store: redis://h:1\ncache: { heartbeat_interval: 100ms, heartbeat_timeout: 400ms }');
+    const r = load('store: redis://h:1\ncache: { heartbeat_interval: 100ms, heartbeat_timeout: 400ms }', { SESSIONGATE_SECRET: SECRET });
     expect(r.ok && r.config.store.kind === 'redis' && r.config.store.cache).toMatchObject({ heartbeatInterval: 100, heartbeatTimeout: 400 });
     expect(problems('store: redis://h:1\ncache: { heartbeat_interval: 1s, heartbeat_timeout: 1s }').join('\n')).toContain('cache.heartbeat_timeout: must be longer than heartbeat_interval');
   });
@@ -238,7 +249,169 @@ describe('single-value secret files', () => {
     const two = file('first-token-0123456789\nsecond-token-0123456789\n');
     expect(problems(undefined, { SESSIONGATE_LOGIN_TOKEN_FILE: two }).join('\n')).toContain('login_token_file (from SESSIONGATE_LOGIN_TOKEN_FILE): must hold exactly one token');
     const pw = file('pa,ss\n');
-    const redis = load(`store: redis://h:1\nredis: { password_file: "${pw}" }\n`);
+    const redis = load(`store: redis://h:1\nredis: { password_file: "${pw}" }\n`, { SESSIONGATE_SECRET: SECRET });
     expect(redis.ok && redis.config.store.kind !== 'memory' && redis.config.store.password).toBe('pa,ss');
+  });
+});
+
+describe('one wording for each kind of problem, whatever the source', () => {
+  it('says the same of a bad boolean from a file and from a variable', () => {
+    expect(problems('cookie: { secure: maybe }\n')).toEqual(['cookie.secure: must be true or false']);
+    expect(problems(undefined, { SESSIONGATE_COOKIE_SECURE: 'maybe' })).toEqual(['cookie.secure (from SESSIONGATE_COOKIE_SECURE): must be true or false']);
+    expect(problems('cache: { enabled: "yes" }\n')).toEqual(['cache.enabled: must be true or false']);
+  });
+
+  it('says the same of a bad number from a file and from a variable', () => {
+    expect(problems('workers: many\n')).toEqual(['workers: must be a whole number of worker processes']);
+    expect(problems(undefined, { SESSIONGATE_WORKERS: 'many' })).toEqual(['workers (from SESSIONGATE_WORKERS): must be a whole number of worker processes']);
+    expect(problems('listen: { http_port: "x" }\n')).toEqual(['listen.http_port: must be a port number (0-65535; 0 picks a free one)']);
+    expect(problems(undefined, { SESSIONGATE_HTTP_PORT: '99999' })).toEqual(['listen.http_port (from SESSIONGATE_HTTP_PORT): must be a port number (0-65535; 0 picks a free one)']);
+    expect(problems('cache: { max_entries: 0 }\n')).toEqual(['cache.max_entries: must be at least 1']);
+    expect(problems('memory: { max_entries: lots }\n')).toEqual(['memory.max_entries: must be a whole number']);
+  });
+
+  it('lists the allowed values of every closed set', () => {
+    expect(problems('log_level: loud\n')).toEqual(['log_level: must be one of fatal, error, warn, info, debug, trace, silent']);
+    expect(problems(undefined, { SESSIONGATE_LOG_LEVEL: 'loud' })).toEqual(['log_level (from SESSIONGATE_LOG_LEVEL): must be one of fatal, error, warn, info, debug, trace, silent']);
+    expect(problems('cookie: { same_site: sometimes }\n')).toEqual(['cookie.same_site: must be one of lax, strict, none']);
+    expect(problems('spoof_guard: ignore\nfailure_mode: maybe\n')).toEqual(['spoof_guard: must be one of deny, strip', 'failure_mode: must be one of closed, open']);
+  });
+
+  it('names the kind of value a key takes, not the type system', () => {
+    expect(problems('rules: { path: / }\nlisten: 7\n')).toEqual(['listen: must be a mapping of keys', 'rules: must be a list']);
+    expect(problems('login_url: 7\n').join('\n')).not.toMatch(/expected|received/);
+  });
+
+  it('says where a YAML file is broken and what is wrong, in one clean line', () => {
+    expect(problems('a: [1, 2')).toEqual(['config file: invalid YAML at line 1, column 9: flow sequence in block collection must be sufficiently indented and end with a ]']);
+    expect(problems('listen:\n  host: a: b\n')).toEqual(['config file: invalid YAML at line 2, column 9: nested mappings are not allowed in compact mappings']);
+    const secretLine = `secrets: ["${'x'.repeat(40)}]\n`; // unterminated: the code frame would repeat it
+    const p = problems(secretLine).join('\n');
+    expect(p).toMatch(/^config file: invalid YAML at line \d+, column \d+: [a-z]/);
+    expect(p).not.toContain('x'.repeat(10));
+    expect(p).not.toMatch(/:\s*$/);
+  });
+});
+
+describe('misspelled SESSIONGATE_* variables', () => {
+  it('warns by name with the nearest real variable, never with the value', () => {
+    const r = load(undefined, { SESSIONGATE_PORT: '8080', SESSIONGATE_SECRETS: SECRET, SESSIONGATE_LOGLEVEL: 'debug' });
+    expect(r.ok).toBe(true);
+    expect(r.warnings).toEqual(
+      expect.arrayContaining([
+        'SESSIONGATE_LOGLEVEL is not a sessiongate variable and is ignored: did you mean SESSIONGATE_LOG_LEVEL?',
+        'SESSIONGATE_PORT is not a sessiongate variable and is ignored: did you mean SESSIONGATE_HTTP_PORT, SESSIONGATE_GRPC_PORT or SESSIONGATE_ADMIN_PORT?',
+        'SESSIONGATE_SECRETS is not a sessiongate variable and is ignored: did you mean SESSIONGATE_SECRET?',
+      ]),
+    );
+    expect(r.warnings.join('\n')).not.toContain(SECRET);
+    expect(r.warnings.join('\n')).not.toContain('8080');
+  });
+
+  it('points to the documentation when nothing is near, and says nothing of real or foreign variables', () => {
+    const r = load(undefined, { SESSIONGATE_FROBNICATE: 'x', SESSIONGATE_SECRET: SECRET, SESSIONGATE_CONFIG: '', HOME: '/root', SESSIONGATEWAY: 'x' });
+    expect(r.warnings.filter((w) => w.includes('not a sessiongate variable'))).toEqual([
+      'SESSIONGATE_FROBNICATE is not a sessiongate variable and is ignored: the variables are listed in docs/configuration.md',
+    ]);
+  });
+
+  it('warns also when the configuration is refused (the misspelling may be why)', () => {
+    const r = load(undefined, { SESSIONGATE_STORE: 'redis://h:1', SESSIONGATE_SECRETS: SECRET });
+    expect(r.ok).toBe(false);
+    expect(r.warnings).toContain('SESSIONGATE_SECRETS is not a sessiongate variable and is ignored: did you mean SESSIONGATE_SECRET?');
+  });
+});
+
+describe('a Redis store without a configured secret', () => {
+  it('is refused, as more than one worker is, naming where a secret goes', () => {
+    for (const [yaml, env, key] of [
+      ['store: redis://h:1\n', {}, 'store'],
+      [undefined, { SESSIONGATE_STORE: 'redis+sentinel://s1:26379/main' }, 'store (from SESSIONGATE_STORE)'],
+      [undefined, { SESSIONGATE_STORE: 'redis+cluster://n1:7000' }, 'store (from SESSIONGATE_STORE)'],
+    ] as const) {
+      expect(problems(yaml, env)).toEqual([
+        `${key}: a Redis store needs configured secrets (SESSIONGATE_SECRET, SESSIONGATE_SECRET_FILE or secret_file): with a random one, replicas could not read each other's sessions and a restart would log everyone out`,
+      ]);
+    }
+  });
+
+  it('starts with a secret from a variable, a file or the config', () => {
+    const secretFile = file(`${SECRET}\n`);
+    for (const [yaml, env] of [
+      ['store: redis://h:1\n', { SESSIONGATE_SECRET: SECRET }],
+      ['store: redis://h:1\n', { SESSIONGATE_SECRET_FILE: secretFile }],
+      [`store: redis://h:1\nsecret_file: ${secretFile}\n`, {}],
+      [`store: redis://h:1\nsecrets: ["${SECRET}"]\n`, {}],
+    ] as const) {
+      const r = load(yaml, env);
+      expect(r.ok && r.config.ephemeralSecret).toBe(false);
+    }
+  });
+
+  it('the memory store still runs on a random secret, with the warning', () => {
+    const r = load(undefined);
+    expect(r.ok && r.config.ephemeralSecret).toBe(true);
+  });
+});
+
+describe('passwords come from files only', () => {
+  it('refuses a password written into the config, pointing at the file key', () => {
+    expect(problems(`store: redis://h:1\nsecrets: ["${SECRET}"]\nredis: { password: hunter2, sentinel: { password: hunter3 } }\n`)).toEqual([
+      'redis.password: unknown key (use redis.password_file)',
+      'redis.sentinel.password: unknown key (use redis.sentinel.password_file)',
+    ]);
+  });
+});
+
+describe('one set of defaults: the embedded ones are what the shipped proxy files are written for', () => {
+  type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const text = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+  const lower = (xs: Iterable<string>) => [...new Set([...xs].map((x) => x.toLowerCase()))].sort();
+  const defaults = (() => {
+    const r = load(undefined);
+    if (!r.ok) throw new Error(r.problems.join('\n'));
+    return r.config.policy;
+  })();
+  const mapped = lower(Object.keys(defaults.headers));
+  const stripped = lower(defaults.stripHeaders);
+  const publicPaths = defaults.rules.filter((r) => r.access === 'public').map((r) => r.path).sort();
+  const DEGRADED = 'x-sessiongate-degraded';
+
+  it('nginx/sessiongate/protect.conf sets the mapped headers from the answer and empties the stripped ones', () => {
+    const sets = [...text('nginx/sessiongate/protect.conf').matchAll(/^\s*proxy_set_header\s+(\S+)\s+(\S+);/gm)].map((m) => [m[1]!.toLowerCase(), m[2]!] as const);
+    const fromAnswer = sets.filter(([h, v]) => /^\$sessiongate_/.test(v) && h.startsWith('x-') && h !== DEGRADED).map(([h]) => h);
+    expect(lower(fromAnswer)).toEqual(mapped);
+    expect(lower(sets.filter(([, v]) => v === '""').map(([h]) => h))).toEqual(stripped);
+  });
+
+  it('nginx/nginx.conf sends to the application without a session only what the defaults make public', () => {
+    // Every location but / and the doctor's probe is a path the file treats as public.
+    const locations = [...text('nginx/nginx.conf').matchAll(/^\s*location\s+(?:\^~\s+)?(\/\S*)\s*\{/gm)].map((m) => m[1]!);
+    expect(locations.filter((l) => l !== '/' && l !== '/~sessiongate/probe/').sort()).toEqual(publicPaths);
+  });
+
+  it.each(['envoy/envoy.yaml', 'envoy/envoy-http.yaml'])('%s removes the protected headers, skips the check for the public paths, and names defined policies', (f) => {
+    const cfg = parseYaml(text(f)) as Obj;
+    const hcm = cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
+    const mutation = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.header_mutation').typed_config;
+    const removed = mutation.mutations.request_mutations.map((m: Obj) => canonicalHeaderName(m.remove) as string).filter((h: string) => h !== DEGRADED);
+    expect(lower(removed)).toEqual(lower([...mapped, ...stripped]));
+    const routes: Obj[] = hcm.route_config.virtual_hosts[0].routes;
+    const unchecked = routes.filter((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true && r.match.path !== '/~session');
+    const prefixes = unchecked.map((r) => (r.match.prefix as string | undefined) ?? /^\^(\/[^[(]*\/)/.exec(r.match.safe_regex.regex)![1]!);
+    expect(prefixes.sort()).toEqual(publicPaths);
+    const named = routes.map((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.check_settings?.context_extensions?.policy).filter((p): p is string => p !== undefined);
+    for (const p of named) expect(Object.keys(defaults.policies ?? {}), p).toContain(p);
+    const ext = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.ext_authz').typed_config;
+    const upstream = ext.http_service?.authorization_response?.allowed_upstream_headers?.patterns;
+    if (upstream) expect(lower(upstream.map((p: Obj) => p.exact).filter((h: string) => h.startsWith('x-user') || h.startsWith('x-auth')))).toEqual(mapped);
+  });
+
+  it('deploy/config.example.yaml names the same headers and public paths as the defaults', () => {
+    const example = parseYaml(text('deploy/config.example.yaml')) as Obj;
+    expect(lower(Object.keys(example['headers']))).toEqual(mapped);
+    expect(example['headers']).toEqual(defaults.headers);
+    expect(lower(example['strip_headers'])).toEqual(stripped);
+    expect(example['rules'].filter((r: Obj) => r.access === 'public').map((r: Obj) => r.path).sort()).toEqual(publicPaths);
   });
 });

@@ -136,8 +136,9 @@ function documentedKeys(value: unknown, path: string, out: Set<string>): Set<str
 }
 
 function isDocumented(key: string, documented: ReadonlySet<string>): boolean {
-  // `*` stands for any one name (a policy's); a map of names (`headers`) may be shown with entries.
-  const re = new RegExp('^' + key.split('.').map((p) => (p === '*' ? '[^.]+' : p.replace(/[[\]]/g, '\\$&'))).join('\\.') + '(?:$|\\.)');
+  // `*` stands for any one name (a policy's); a map of names (`headers`) may be shown with entries,
+  // a list of scalars (`strip_headers`) with items.
+  const re = new RegExp('^' + key.split('.').map((p) => (p === '*' ? '[^.]+' : p.replace(/[[\]]/g, '\\$&'))).join('\\.') + '(?:$|\\.|\\[\\])');
   for (const d of documented) if (re.test(d)) return true;
   return false;
 }
@@ -200,7 +201,9 @@ describe('documentation', () => {
     for (const block of fencedBlocks(read(REFERENCE), 'yaml')) {
       for (const doc of parseAllDocuments(block)) documentedKeys(doc.toJS(), '', documented);
     }
-    expect(keys.filter((k) => !isDocumented(k, documented))).toEqual([]);
+    // Filled by the loader from the *_file keys beside them; a config file that sets them is refused.
+    const internal = new Set(['redis.password', 'redis.sentinel.password']);
+    expect(keys.filter((k) => !internal.has(k) && !isDocumented(k, documented))).toEqual([]);
   });
 
   it('documents every SESSIONGATE_* variable the code reads', () => {
