@@ -100,7 +100,7 @@ rules:
     const r = spawnSync(process.execPath, [BIN, 'frobnicate'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown command "frobnicate"');
-    expect(r.stderr).toContain('usage: sessiongate');
+    expect(r.stderr).toContain('usage: npx sessiongate');
   });
 
   it('reports a port already in use as a start-up failure', async () => {
