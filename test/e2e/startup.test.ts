@@ -18,7 +18,7 @@ describe('start-up', () => {
     try {
       const logs = sg.logs().join('\n');
       expect(logs).toContain('using a random one; sessions will not survive a restart');
-      expect(logs).toContain('POST /~session is disabled');
+      expect(logs).toContain('POST /~session is disabled; a login service needs one of them set; to try sessiongate without one, run npm run demo');
       const health = await send(`http://127.0.0.1:${sg.adminPort}/healthz`);
       expect(health.status).toBe(200);
       const ready = await send(`http://127.0.0.1:${sg.adminPort}/readyz`);
