@@ -5,6 +5,7 @@
 import { VERSION } from '../version.js';
 import { processIo, PROG, type Io } from './args.js';
 import { checkConfig } from './check-config.js';
+import { demo } from './demo.js';
 import { doctor } from './doctor.js';
 import { revokeUser } from './revoke-user.js';
 import { serve } from './serve.js';
@@ -12,7 +13,7 @@ import { token } from './token.js';
 
 type Verb = (argv: readonly string[], env: NodeJS.ProcessEnv, io: Io) => Promise<number>;
 
-const VERBS: Record<string, Verb> = { serve, 'check-config': checkConfig, 'revoke-user': revokeUser, token, doctor };
+const VERBS: Record<string, Verb> = { serve, 'check-config': checkConfig, 'revoke-user': revokeUser, token, doctor, demo };
 
 export const USAGE = `usage: ${PROG} [VERB] [OPTIONS]
   (from a checkout after npm ci; or node bin/sessiongate.js …; an installed package puts
@@ -23,6 +24,8 @@ export const USAGE = `usage: ${PROG} [VERB] [OPTIONS]
   revoke-user USER_ID          end every session of a user (shared store) [--config FILE]
   token create|list|revoke     API tokens, through a running service's admin API
   doctor --url URL             check a live deployment from outside
+  demo                         a five-minute tour: nginx, sessiongate and an echo application
+                               on this machine (npm run demo builds first)
   --version, --help            and VERB --help for each verb's options
 
 Configuration: a YAML file (--config or SESSIONGATE_CONFIG) with SESSIONGATE_* environment

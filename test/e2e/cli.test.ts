@@ -25,6 +25,7 @@ const VERBS: Array<[string, string]> = [
   ['revoke-user', 'usage: npx sessiongate revoke-user USER_ID'],
   ['token', 'usage: npx sessiongate token create'],
   ['doctor', 'usage: npx sessiongate doctor --url URL'],
+  ['demo', 'usage: npx sessiongate demo'],
 ];
 
 describe('command line', () => {
