@@ -181,6 +181,10 @@ export async function demo(argv: readonly string[], _env: NodeJS.ProcessEnv, io:
   const [nginxPort, appPort, httpPort, grpcPort, adminPort] = listeners.map((l) => l.port) as [number, number, number, number, number];
   const ports = { nginx: nginxPort, app: appPort, http: httpPort, grpc: grpcPort, admin: adminPort };
 
+  if (!existsSync(join(ROOT, 'nginx/nginx.conf'))) {
+    io.err(`sessiongate demo: no nginx/nginx.conf under ${ROOT}: the demo runs from a checkout of the repository (npm run demo)\n`);
+    return 1;
+  }
   const nginxBin = findNginx(v.nginx);
   if (nginxBin === undefined) {
     io.err(`sessiongate demo: nginx ${v.nginx === undefined ? 'is not installed (not on PATH, nor in /usr/sbin)' : `not found at ${v.nginx}`}: install it (apt-get install nginx, or the README's test command, which installs it), or name it with --nginx PATH\n`);
