@@ -173,7 +173,8 @@ describe('API tokens', () => {
   it("the CLI's --ttl takes the configuration's durations (1h30m)", async () => {
     let err = '';
     const env = { SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_SECRET: SECRET };
-    expect(await run(['token', 'create', '--user', 'svc-ttl', '--ttl', '1h30m', '--admin-url', `http://127.0.0.1:${a.ports.admin}`], env, { out: () => {}, err: (s) => (err += s) })).toBe(0);
+    const code = await run(['token', 'create', '--user', 'svc-ttl', '--ttl', '1h30m', '--admin-url', `http://127.0.0.1:${a.ports.admin}`], env, { out: () => {}, err: (s) => (err += s) });
+    expect(code, err).toBe(0);
     const id = /token (tok_\S+) for svc-ttl/.exec(err)![1]!;
     const t = (await admin(a, 'GET', '/tokens')).json<Array<{ id: string; created_at: string; expires_at: string }>>().find((x) => x.id === id)!;
     expect(Date.parse(t.expires_at) - Date.parse(t.created_at)).toBe(90 * 60_000);
