@@ -12,13 +12,14 @@
  *
  * Requests are written byte for byte on a socket (TLS for https), so header spellings no
  * HTTP library would send (`x_user_id`, `X.User.Id`, repeated headers) go out as written.
- * Exit 0: every check passed; 1: a check failed; 2: the probe could not be reached.
+ * Exit 0: every check passed; 1: a check failed; 2: the probe could not be reached. The command
+ * line's arguments are read in cli/doctor.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { parseArgs } from 'node:util';
 import { DOCTOR_MARKER, type ProbeAnswer } from './api/probe.js';
+import type { Io } from './cli/args.js';
 import { PROBE_PREFIX } from './core/rules.js';
 
 interface Reply {
@@ -218,56 +219,38 @@ export function formatTable(rows: CheckResult[]): string {
   return [line(cols.map(([h]) => h)), ...rows.map((r) => line(cols.map(([, f]) => f(r))))].join('\n');
 }
 
-const DOCTOR_USAGE = `usage: sessiongate doctor --url URL [--cookie VALUE] [--cookie-name NAME] [--headers A,B,…] [--insecure] [--timeout MS]
+export interface DoctorOptions {
+  readonly url: URL;
+  /** A real session cookie's value, to check the identity the upstream receives. */
+  readonly cookie: string | undefined;
+  readonly cookieName: string;
+  /** The identity headers to spoof. */
+  readonly headers: readonly string[];
+  readonly insecure: boolean;
+  readonly timeoutMs: number;
+}
 
-Checks a live deployment from outside: spoofed identity headers, forged cookies, traversal
-paths and forwarded-header tricks, sent through the proxy to sessiongate's probe at
-${PROBE_PREFIX}/. --cookie: a real session cookie value (log in, copy it) to check the
-identity the upstream receives. --headers: the identity headers to spoof, with their case,
-\`_\` and \`.\` variants (default X-User-Id,X-User-Roles,X-User-Email,X-Auth-User). Exit 0: all PASS; 1: a FAIL; 2: the probe is not reachable.
-`;
-
-export async function runDoctor(argv: readonly string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: { url: { type: 'string' }, cookie: { type: 'string' }, headers: { type: 'string', default: 'X-User-Id,X-User-Roles,X-User-Email,X-Auth-User' }, 'cookie-name': { type: 'string', default: 'sessiongate' }, insecure: { type: 'boolean', default: false }, timeout: { type: 'string', default: '5000' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (err) {
-    process.stderr.write(`sessiongate doctor: ${(err as Error).message}\n${DOCTOR_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(DOCTOR_USAGE);
-    return 0;
-  }
-  let url: URL;
-  try {
-    url = new URL(values.url ?? '');
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    process.stderr.write(`sessiongate doctor: --url must be an http(s) URL\n${DOCTOR_USAGE}`);
-    return 2;
-  }
-  let cookie = values.cookie;
-  const name = values['cookie-name'];
+/** Runs every check and prints the table. Exit 0: all PASS; 1: a FAIL; 2: the probe is not reachable. */
+export async function runDoctor(opts: DoctorOptions, io: Io): Promise<number> {
+  const { url } = opts;
+  let cookie = opts.cookie;
+  const name = opts.cookieName;
   if (cookie?.startsWith(`${name}=`)) cookie = cookie.slice(name.length + 1);
-  const t: Target = { url, insecure: values.insecure, timeoutMs: Number(values.timeout) || 5000 };
+  const t: Target = { url, insecure: opts.insecure, timeoutMs: opts.timeoutMs };
   let run;
   try {
-    run = await runChecks(t, cookie, name, values.headers.split(',').map((x) => x.trim()).filter(Boolean));
+    run = await runChecks(t, cookie, name, [...opts.headers]);
   } catch (err) {
-    process.stderr.write(`sessiongate doctor: ${url.origin}: ${(err as Error).message}\n`);
+    io.err(`sessiongate doctor: ${url.origin}: ${(err as Error).message}\n`);
     return 2;
   }
   if (run.setupError) {
-    process.stderr.write(`sessiongate doctor: ${run.setupError}\n`);
+    io.err(`sessiongate doctor: ${run.setupError}\n`);
     return 2;
   }
   const failed = run.results.filter((r) => r.result === 'FAIL').length;
   const passed = run.results.filter((r) => r.result === 'PASS').length;
   const skipped = run.results.filter((r) => r.result === 'SKIP').length;
-  out(`sessiongate doctor: ${url.origin} (probe ${PROBE_PREFIX}/)\n\n${formatTable(run.results)}\n\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+  io.out(`sessiongate doctor: ${url.origin} (probe ${PROBE_PREFIX}/)\n\n${formatTable(run.results)}\n\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   return failed > 0 ? 1 : 0;
 }

@@ -34,6 +34,10 @@ export interface SessionApiDeps {
   readonly devLogin?: () => boolean;
 }
 
+/** What to do when POST /~session is disabled (also said at start-up). */
+export const NO_LOGIN_TOKEN =
+  'no login token is configured: a login service creates sessions with one (set SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE); to try sessiongate without one, run npm run demo, or set dev_login: true on a loopback address and log in at GET /~session/dev';
+
 const MAX_DEPTH = 5;
 const MAX_KEYS = 256;
 
@@ -91,6 +95,26 @@ function publicView(r: SessionRecord) {
   };
 }
 
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+
+/** The development login's form: a user, roles, and the (already checked) place to go back to. */
+function devLoginForm(rd: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sessiongate: development login</title></head>
+<body>
+<h1>Development login</h1>
+<p>Anyone can log in here as anyone (<code>dev_login: true</code>): a try-out only, never in production.</p>
+<form method="get" action="/~session/dev">
+<p><label>User <input name="user" required autofocus></label></p>
+<p><label>Roles <input name="roles" placeholder="admin,ops"></label> (comma-separated, optional)</p>
+<input type="hidden" name="rd" value="${escapeHtml(rd)}">
+<p><button type="submit">Log in</button></p>
+</form>
+</body></html>
+`;
+}
+
 function problem(res: Response, status: number, error: string, extra: Record<string, unknown> = {}): void {
   res.status(status).set('Cache-Control', 'no-store').json({ error, ...extra });
 }
@@ -101,7 +125,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   const login = createLoginTokenCheck(deps.loginToken);
   /** The login service's calls: 403 without a configured login token, 401 without the right one. */
   const loginService = (req: Request, res: Response, next: NextFunction) => {
-    if (!login.configured()) return problem(res, 403, 'session_creation_disabled');
+    if (!login.configured()) return problem(res, 403, 'session_creation_disabled', { detail: NO_LOGIN_TOKEN });
     if (!login.ok(req.headers)) {
       res.set('WWW-Authenticate', 'Bearer realm="sessiongate-login"');
       return problem(res, 401, 'invalid_login_token');
@@ -151,19 +175,23 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   });
 
   // Development login: `GET /~session/dev?user=alice&roles=admin,ops&rd=/app` creates a session
-  // without the login service and sends the browser back. Off unless `dev_login: true`, which
-  // start-up refuses on anything but a loopback address.
+  // without the login service and sends the browser back; without `user`, a form asking for one.
+  // Off unless `dev_login: true`, which start-up refuses on anything but a loopback address.
   router.get('/~session/dev', async (req, res) => {
     if (!deps.devLogin?.()) return void res.status(404).set('Content-Length', '0').end();
     const policy = deps.policy();
     const q = req.query;
-    const user = typeof q['user'] === 'string' ? q['user'] : '';
-    const roles = typeof q['roles'] === 'string' && q['roles'] !== '' ? q['roles'].split(',') : [];
-    const parsed = createBody.safeParse({ user_id: user, roles });
-    if (!parsed.success) return problem(res, 400, 'invalid_query', { problems: parsed.error.issues.map((i) => `${i.path.join('.').replace('user_id', 'user')}: ${i.message}`) });
     const rd = typeof q['rd'] === 'string' ? q['rd'] : '/';
+    // The Host the proxy passed on (the shipped endpoints.conf passes the client's, port included).
     const target = policy.redirects.safeTarget(rd, req.headers.host);
     if (target === undefined) return problem(res, 400, 'invalid_redirect');
+    if (q['user'] === undefined) {
+      return void res.status(200).set({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'none'; form-action 'self'" }).send(devLoginForm(target));
+    }
+    const user = typeof q['user'] === 'string' ? q['user'] : '';
+    const roles = typeof q['roles'] === 'string' && q['roles'] !== '' ? q['roles'].split(',').map((r) => r.trim()).filter((r) => r !== '') : [];
+    const parsed = createBody.safeParse({ user_id: user, roles });
+    if (!parsed.success) return problem(res, 400, 'invalid_query', { problems: parsed.error.issues.map((i) => `${i.path.join('.').replace('user_id', 'user')}: ${i.message}`) });
     const started = await startSession(parsed.data, 'dev');
     if (!started) return problem(res, 503, 'store_unavailable');
     res.status(302).set({ 'Cache-Control': 'no-store', Location: target }).append('Set-Cookie', started.setCookie).end();

@@ -17,6 +17,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import express, { Router, type Response } from 'express';
 import { z } from 'zod';
+import { parseDuration } from '../config/duration.js';
 import type { Policy } from '../core/policy.js';
 import { ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
@@ -29,13 +30,11 @@ import { refuseBadText } from './session-api.js';
 export const TOKEN_CATALOG = 'api-tokens';
 /** `tok_` and 16 base64url characters of the key's hash (see POST /tokens). */
 const TOKEN_ID = /^tok_[A-Za-z0-9_-]{16}$/;
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const MAX_TTL = 3 * 365 * UNIT_MS['d']!;
+const MAX_TTL = 3 * 365 * 86_400_000;
 
-/** `90d`, `12h`, `30m`, `45s`: milliseconds, or undefined. */
+/** `90d`, `12h`, `1h30m`: milliseconds, or undefined; the configuration's duration grammar. */
 export function parseTtl(s: string): number | undefined {
-  const m = /^(\d{1,6})([smhd])$/.exec(s.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2]!]! : undefined;
+  return parseDuration(s.trim()) ?? undefined;
 }
 
 export interface TokenInfo {
@@ -68,7 +67,7 @@ const createBody = z.strictObject({
     .refine((s) => {
       const ms = parseTtl(s);
       return ms !== undefined && ms > 0 && ms <= MAX_TTL;
-    }, { error: 'must be a duration like 90d, 12h, 30m, at most 1095d' })
+    }, { error: 'must be a duration like 90d, 12h, 1h30m, at most 1095d' })
     .default('90d'),
   name: z
     .string()

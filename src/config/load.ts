@@ -178,8 +178,10 @@ function describe(issue: z.core.$ZodIssue, from: (key: string) => string): strin
   return [`${key || '(top level)'}${from(key) || from(top)}: ${message}`];
 }
 
-export function formatProblems(source: string | null, problems: readonly string[]): string {
+export function formatProblems(source: string | null, problems: readonly string[], warnings: readonly string[] = []): string {
   const where = source ? ` (${source})` : '';
   const n = problems.length;
-  return `sessiongate: invalid configuration${where}: ${n} problem${n === 1 ? '' : 's'}\n${problems.map((p) => `  - ${p}`).join('\n')}\n`;
+  // Warnings too: a misspelled variable is often why a key came out wrong.
+  const notes = warnings.map((w) => `  warning: ${w}\n`).join('');
+  return `sessiongate: invalid configuration${where}: ${n} problem${n === 1 ? '' : 's'}\n${problems.map((p) => `  - ${p}`).join('\n')}\n${notes}`;
 }

@@ -425,7 +425,7 @@ function warnings(c: Parsed): string[] {
   if (c.secrets === undefined) {
     w.push('no secret configured (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): using a random one; sessions will not survive a restart and replicas will not share them');
   }
-  if (c.login_token === undefined) w.push('no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): POST /~session is disabled');
+  if (c.login_token === undefined) w.push('no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): POST /~session is disabled; a login service needs one of them set; to try sessiongate without one, run npm run demo, or set dev_login: true on a loopback address and log in at GET /~session/dev');
   if (!c.cookie.secure) w.push('cookie.secure is false: the session cookie will be sent over plain HTTP');
   if (c.failure_mode === 'open') w.push('failure_mode is open: requests are allowed (without identity) while the store is unavailable');
   if (c.proxy_cache.ttl > 0) w.push(`proxy_cache.ttl is ${c.proxy_cache.ttl / 1000}s: a proxy that caches decisions keeps honouring a session for up to that long after logout or revocation`);

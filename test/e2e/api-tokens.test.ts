@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/main.js';
-import { runTokenCommand } from '../../src/token-cli.js';
+import { run } from '../../src/cli/index.js';
 import { GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { cookiePair, send } from '../../harness/http.js';
 import { startService as startBuilt, waitFor, type RunningService } from '../../harness/processes.js';
@@ -157,17 +157,27 @@ describe('API tokens', () => {
     let err = '';
     const env = { SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_SECRET: SECRET };
     const url = ['--admin-url', `http://127.0.0.1:${a.ports.admin}`];
-    expect(await runTokenCommand(['create', '--user', 'svc-cli', '--roles', 'ci,deploy', '--ttl', '30d', '--name', 'cli', ...url], env, (s) => (out += s), (s) => (err += s))).toBe(0);
+    expect(await run(['token', 'create', '--user', 'svc-cli', '--roles', 'ci,deploy', '--ttl', '30d', '--name', 'cli', ...url], env, { out: (s) => (out += s), err: (s) => (err += s) })).toBe(0);
     const token = out.trim();
     expect((await auth(b, token)).headers['x-user-roles']).toBe('ci,deploy');
     const id = /token (tok_\S+) for svc-cli/.exec(err)![1]!;
     out = '';
-    expect(await runTokenCommand(['list', ...url], env, (s) => (out += s), (s) => (err += s))).toBe(0);
+    expect(await run(['token', 'list', ...url], env, { out: (s) => (out += s), err: (s) => (err += s) })).toBe(0);
     expect(out).toMatch(new RegExp(`${id}\\s+svc-cli\\s+ci,deploy`));
     expect(out).not.toContain(token);
-    expect(await runTokenCommand(['revoke', id, ...url], env, () => {}, (s) => (err += s))).toBe(0);
+    expect(await run(['token', 'revoke', id, ...url], env, { out: () => {}, err: (s) => (err += s) })).toBe(0);
     expect(await waitFor(async () => (await auth(b, token)).status === 401, 2000)).toBe(true);
-    expect(await runTokenCommand(['revoke', id, ...url], env, () => {}, () => {})).toBe(1);
+    expect(await run(['token', 'revoke', id, ...url], env, { out: () => {}, err: () => {} })).toBe(1);
+  });
+
+  it("the CLI's --ttl takes the configuration's durations (1h30m)", async () => {
+    let err = '';
+    const env = { SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_SECRET: SECRET };
+    const code = await run(['token', 'create', '--user', 'svc-ttl', '--ttl', '1h30m', '--admin-url', `http://127.0.0.1:${a.ports.admin}`], env, { out: () => {}, err: (s) => (err += s) });
+    expect(code, err).toBe(0);
+    const id = /token (tok_\S+) for svc-ttl/.exec(err)![1]!;
+    const t = (await admin(a, 'GET', '/tokens')).json<Array<{ id: string; created_at: string; expires_at: string }>>().find((x) => x.id === id)!;
+    expect(Date.parse(t.expires_at) - Date.parse(t.created_at)).toBe(90 * 60_000);
   });
 });
 

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDoctor } from '../../src/doctor.js';
+import { run } from '../../src/cli/index.js';
 import { startService, type Service } from '../../src/main.js';
 import { cookiePair, send } from '../../harness/http.js';
 import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
@@ -63,7 +63,7 @@ async function login(): Promise<string> {
 
 async function doctor(url: string, ...more: string[]): Promise<{ code: number; out: string }> {
   let out = '';
-  const code = await runDoctor(['--url', url, ...more], (s) => (out += s));
+  const code = await run(['doctor', '--url', url, ...more], {}, { out: (s) => (out += s), err: (s) => void process.stderr.write(s) });
   return { code, out };
 }
 
@@ -97,7 +97,7 @@ describe('sessiongate doctor', () => {
   });
 
   it('a URL without the probe routed: exit 2 with what to do', async () => {
-    const r = await runDoctor(['--url', `http://127.0.0.1:${app.port}`], () => {});
+    const r = await run(['doctor', '--url', `http://127.0.0.1:${app.port}`], {}, { out: () => {}, err: () => {} });
     expect(r).toBe(2);
   });
 });

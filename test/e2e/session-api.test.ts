@@ -152,12 +152,14 @@ describe('GET and DELETE /~session', () => {
 });
 
 describe('session creation disabled', () => {
-  it('answers 403 when no login token is configured', async () => {
+  it('answers 403 when no login token is configured, saying what to do instead', async () => {
     const s = await startService(config({}), createLogger('silent'));
     try {
       const r = await send(`http://127.0.0.1:${s.ports.http}/~session`, json({ user_id: 'a' }, 'anything-at-all-12345'));
       expect(r.status).toBe(403);
-      expect(r.json()).toEqual({ error: 'session_creation_disabled' });
+      const body = r.json<{ error: string; detail: string }>();
+      expect(body.error).toBe('session_creation_disabled');
+      for (const hint of ['SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE', 'npm run demo', 'dev_login: true', 'GET /~session/dev']) expect(body.detail).toContain(hint);
     } finally {
       await s.close();
     }

@@ -20,7 +20,7 @@ describe('start-up', () => {
     try {
       const logs = sg.logs().join('\n');
       expect(logs).toContain('using a random one; sessions will not survive a restart');
-      expect(logs).toContain('POST /~session is disabled');
+      expect(logs).toContain('POST /~session is disabled; a login service needs one of them set; to try sessiongate without one, run npm run demo');
       const health = await send(`http://127.0.0.1:${sg.adminPort}/healthz`);
       expect(health.status).toBe(200);
       const ready = await send(`http://127.0.0.1:${sg.adminPort}/readyz`);
@@ -119,7 +119,7 @@ rules:
     const r = spawnSync(process.execPath, [BIN, 'frobnicate'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown command "frobnicate"');
-    expect(r.stderr).toContain('usage: sessiongate');
+    expect(r.stderr).toContain('usage: npx sessiongate');
   });
 
   it('reports a port already in use as a start-up failure', async () => {

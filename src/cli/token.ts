@@ -3,44 +3,35 @@
  * service's admin API (tokens live in its store, which may be the in-process memory store), at
  * the admin address of the configuration or `--admin-url`, with the configured login token.
  */
-import { parseArgs } from 'node:util';
-import { formatProblems, loadConfig } from './config.js';
+import { formatProblems, loadConfig } from '../config.js';
+import { parseVerb, PROG, type Io } from './args.js';
 
-const USAGE = `usage: sessiongate token create --user USER [--roles A,B] [--ttl 90d] [--name NAME]
-       sessiongate token list
-       sessiongate token revoke TOKEN_ID
+export const USAGE = `usage: ${PROG} token create --user USER [--roles A,B] [--ttl 90d] [--name NAME]
+       ${PROG} token list
+       ${PROG} token revoke TOKEN_ID
 options: --config FILE, --admin-url URL (default: the configured admin address)
+--ttl: a duration as in the configuration (90d, 12h, 1h30m), at most 1095d; default 90d.
 
 The token is printed once, at creation; sessiongate keeps only its hash.
 `;
 
-type Out = (s: string) => void;
-
-export async function runTokenCommand(argv: readonly string[], env: NodeJS.ProcessEnv, out: Out = (s) => process.stdout.write(s), err: Out = (s) => process.stderr.write(s)): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, 'admin-url': { type: 'string' }, user: { type: 'string' }, roles: { type: 'string' }, ttl: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (e) {
-    err(`sessiongate token: ${(e as Error).message}\n${USAGE}`);
+export async function token(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const { out, err } = io;
+  const args = parseVerb('token', USAGE, argv, { config: { type: 'string', short: 'c' }, 'admin-url': { type: 'string' }, user: { type: 'string' }, roles: { type: 'string' }, ttl: { type: 'string' }, name: { type: 'string' } }, io, 2);
+  if (typeof args === 'number') return args;
+  const { values, positionals } = args;
+  const [action, ...rest] = positionals;
+  if (action === undefined) {
+    err(USAGE);
     return 2;
   }
-  const { values, positionals } = parsed;
-  const [action, ...rest] = positionals;
-  if (values.help || action === undefined) {
-    (values.help ? out : err)(USAGE);
-    return values.help ? 0 : 2;
-  }
-  const loaded = loadConfig({ file: values.config ?? env['SESSIONGATE_CONFIG'], env });
+  const loaded = loadConfig({ file: values.config, env });
   if (!loaded.ok) {
     err(formatProblems(loaded.source, loaded.problems));
     return 1;
   }
-  const token = loaded.config.loginToken;
-  if (!token) {
+  const loginToken = loaded.config.loginToken;
+  if (!loginToken) {
     err('sessiongate token: no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): the token API needs it\n');
     return 1;
   }
@@ -50,7 +41,7 @@ export async function runTokenCommand(argv: readonly string[], env: NodeJS.Proce
   const call = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${base}${path}`, {
       method,
-      headers: { Authorization: `Bearer ${token.toString()}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      headers: { Authorization: `Bearer ${loginToken.toString()}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     const text = await r.text();
