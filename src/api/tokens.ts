@@ -21,7 +21,7 @@ import type { Policy } from '../core/policy.js';
 import { ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
-import type { SessionStore } from '../store/types.js';
+import type { SessionOperations, TokenCatalog } from '../store/types.js';
 import type { Logger } from '../ops/logger.js';
 import { createLoginTokenCheck } from './login-token.js';
 import { refuseBadText } from './session-api.js';
@@ -119,7 +119,8 @@ export interface TokenDeps {
   readonly policy: () => Policy;
   /** The server secrets (the first seals, all open). */
   readonly secrets: () => readonly Buffer[];
-  readonly store: SessionStore;
+  /** Tokens are sessions (create, destroy); their list is the catalog. */
+  readonly store: Pick<SessionOperations, 'create' | 'destroy'> & TokenCatalog;
   readonly clock: () => number;
   readonly loginToken: () => Buffer | null;
   readonly log: Logger;
