@@ -20,11 +20,11 @@ import { createLoginTokenCheck } from './login-token.js';
 import { presentedSessions } from './logout.js';
 import { newRecord, ROLE_NAME, ROLE_NAME_HINT, textProblem } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
-import type { SessionStore } from '../store/types.js';
+import type { SessionOperations } from '../store/types.js';
 
 export interface SessionApiDeps {
   readonly policy: () => Policy;
-  readonly store: SessionStore;
+  readonly store: SessionOperations;
   readonly clock: () => number;
   /** The current login token (a getter: a reload may change it); null disables creation. */
   readonly loginToken: () => Buffer | null;
@@ -212,9 +212,10 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   router.get('/~session', async (req, res) => {
     const policy = deps.policy();
     const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
-    const lookup = await lookupSession(store, cred, policy.records);
+    const now = clock();
+    const lookup = await lookupSession(cred, { store, records: policy.records, external: [], now });
     if (lookup.kind === 'failed') return problem(res, 503, 'store_unavailable');
-    const r = resolveSession(cred, lookup, clock());
+    const r = resolveSession(cred, lookup, now);
     if (!r.ok) return problem(res, 401, 'unauthenticated', { reason: r.reason });
     res.status(200).set('Cache-Control', 'no-store').json(publicView(r.session));
   });

@@ -125,21 +125,26 @@ export function loginRedirect(loginUrl: string, req: AuthRequest, redirects?: Re
   return `${loginUrl}${loginUrl.includes('?') ? '&' : '?'}rd=${encodeURIComponent(original)}`;
 }
 
-function allow(e: Evaluated, reason: AllowDecision['reason'], policy?: Policy): AllowDecision {
-  let d: AllowDecision = { result: 'allow', reason, spoofed: e.spoofed, identity: [] };
-  if (policy) d = withUpstream(d, e, policy);
-  // Answers without a session depend on nothing that expires; a degraded answer is never reused.
-  if (!policy || policy.proxyCacheTtl <= 0) return d;
-  return { ...d, cacheFor: reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000) };
-}
+const NO_IDENTITY: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
+const DEGRADED: ReadonlyArray<readonly [string, string]> = Object.freeze([[DEGRADED_HEADER, 'store_unavailable'] as const]);
 
 /**
- * Every allow (public, anonymous, authenticated, degraded) says what replaces the client's Cookie
- * and Authorization upstream when they carry sessiongate's credential (upstream.ts).
+ * Every allow (public, anonymous, authenticated, degraded) carries all an adapter writes: the
+ * identity, the headers to remove, and what replaces the client's Cookie and Authorization
+ * upstream when they carry sessiongate's credential (upstream.ts).
  */
-function withUpstream(d: AllowDecision, e: Evaluated, policy: Policy): AllowDecision {
+function allowWith(e: Evaluated, reason: AllowDecision['reason'], policy: Policy, identity: ReadonlyArray<readonly [string, string]>, userId?: string, sessionState?: AllowDecision['sessionState']): AllowDecision {
   const up = policy.upstream.rewrite(e.request.headers);
+  const headersToRemove = policy.identity.headersToRemove(identity, e.spoofed, up?.cookie === '', up?.dropAuthorization === true);
+  const d: AllowDecision = { result: 'allow', reason, spoofed: e.spoofed, identity, headersToRemove, path: e.path ?? undefined, userId, sessionState };
   return up === undefined ? d : { ...d, upstreamCookie: up.cookie, dropAuthorization: up.dropAuthorization || undefined };
+}
+
+function allow(e: Evaluated, reason: AllowDecision['reason'], policy: Policy): AllowDecision {
+  const d = allowWith(e, reason, policy, reason === 'store_unavailable_open' ? DEGRADED : NO_IDENTITY);
+  // Answers without a session depend on nothing that expires; a degraded answer is never reused.
+  if (policy.proxyCacheTtl <= 0) return d;
+  return { ...d, cacheFor: reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000) };
 }
 
 /**
@@ -156,15 +161,7 @@ function cacheForSession(policy: Policy, session: SessionRecord, now: number, ef
 }
 
 function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, state: 'active' | 'grace'): AllowDecision {
-  const d: AllowDecision = {
-    result: 'allow',
-    reason: 'authenticated',
-    spoofed: e.spoofed,
-    identity: policy.identity.identityFor(session),
-    userId: session.user_id,
-    sessionState: state,
-  };
-  return withUpstream(d, e, policy);
+  return allowWith(e, 'authenticated', policy, policy.identity.identityFor(session), session.user_id, state);
 }
 
 export type Resolved =
@@ -185,7 +182,7 @@ export function resolveSession(c: Credential, lookup: Lookup, now: number): Reso
 
 function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string): DenyDecision {
   if (!isUnauthenticated(reason)) {
-    return { result: 'deny', reason, status: 403, spoofed: e.spoofed, userId };
+    return { result: 'deny', reason, status: 403, spoofed: e.spoofed, userId, path: e.path ?? undefined };
   }
   const bearer = e.credential.bearer;
   let location: string | undefined;
@@ -195,11 +192,11 @@ function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string)
   } else if (policy.loginUrl !== null && isBrowserNavigation(e.request)) {
     location = loginRedirect(policy.loginUrl, e.request, policy.redirects);
   }
-  return { result: 'deny', reason, status: 401, spoofed: e.spoofed, location, wwwAuthenticate };
+  return { result: 'deny', reason, status: 401, spoofed: e.spoofed, path: e.path ?? undefined, location, wwwAuthenticate };
 }
 
-export function errorDecision(e: { spoofed: readonly string[] }, reason: ErrorReason): ErrorDecision {
-  return { result: 'error', reason, spoofed: e.spoofed };
+export function errorDecision(e: { readonly spoofed: readonly string[]; readonly path?: string | null }, reason: ErrorReason): ErrorDecision {
+  return { result: 'error', reason, spoofed: e.spoofed, path: e.path ?? undefined };
 }
 
 export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number): Outcome {
@@ -212,7 +209,7 @@ export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number
   if (!r.ok) {
     if (r.reason === 'store_failed') {
       if (policy.failureMode === 'closed') return { decision: errorDecision(e, 'store_unavailable') };
-      return { decision: { ...allow(e, 'store_unavailable_open', policy), identity: [[DEGRADED_HEADER, 'store_unavailable']] } };
+      return { decision: allow(e, 'store_unavailable_open', policy) };
     }
     return { decision: protectedRule ? deny(e, r.reason, policy) : allow(e, 'anonymous', policy) };
   }
