@@ -20,6 +20,7 @@ import { createLoginTokenCheck } from './login-token.js';
 import { presentedSessions } from './logout.js';
 import { newRecord, ROLE_NAME, ROLE_NAME_HINT, textProblem } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
+import { one } from '../transport/http-headers.js';
 import type { SessionOperations } from '../store/types.js';
 
 export interface SessionApiDeps {
@@ -187,16 +188,21 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     // token API): a request showing one is refused before anything changes.
     const presented = presentedSessions(req.headers, policy.cookies.name, policy.tokens);
     try {
+      // The users whose sessions end, for the log line (usually one).
+      const users = new Set<string>();
       for (const p of presented) {
         const stored = await store.get(p.key);
-        if (stored && policy.records.open(stored, p.key, p.secret)?.fixed) {
+        const opened = stored && policy.records.open(stored, p.key, p.secret);
+        if (opened?.fixed) {
           return problem(res, 400, 'api_token', { detail: 'a logout does not revoke API tokens; revoke one with DELETE /tokens/<id> (sessiongate token revoke)' });
         }
+        if (opened) users.add(opened.user_id);
       }
       let ended = 0;
       for (const p of presented) if ((await store.destroy(p.key)).length > 0) ended++;
       if (ended > 0) {
-        log.info({ msg: 'session destroyed', sessions: ended });
+        const userId = users.size > 1 ? [...users] : users.values().next().value;
+        log.info({ msg: 'session destroyed', user_id: userId, request_id: one(req.headers['x-request-id']), sessions: ended });
         metrics?.sessionsDestroyed('logout', ended);
       }
     } catch (err) {
