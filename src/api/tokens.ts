@@ -14,11 +14,12 @@
  *   GET /tokens                                → 200 [{id, user_id, roles, name, created_at, expires_at}]
  *   DELETE /tokens/:id                         → 204 | 404
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Policy } from '../core/policy.js';
 import { ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
+import { open, seal } from '../session/aead.js';
 import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
 import type { SessionOperations, TokenCatalog } from '../store/types.js';
@@ -83,24 +84,17 @@ function metaKey(secret: Buffer): Buffer {
 }
 
 function sealMeta(meta: Meta, secret: Buffer, id: string): string {
-  const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', metaKey(secret), nonce);
-  c.setAAD(Buffer.from(id));
-  const body = Buffer.concat([c.update(JSON.stringify(meta)), c.final()]);
-  return Buffer.concat([nonce, body, c.getAuthTag()]).toString('base64url');
+  return seal(metaKey(secret), Buffer.from(JSON.stringify(meta)), id);
 }
 
 function openMeta(value: string, secrets: readonly Buffer[], id: string): Meta | null {
-  const raw = Buffer.from(value, 'base64url');
-  if (raw.length < 28) return null;
   for (const secret of secrets) {
+    const plain = open(metaKey(secret), value, id);
+    if (plain === null) continue; // another secret, or not ours
     try {
-      const d = createDecipheriv('aes-256-gcm', metaKey(secret), raw.subarray(0, 12));
-      d.setAAD(Buffer.from(id));
-      d.setAuthTag(raw.subarray(raw.length - 16));
-      return JSON.parse(Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]).toString('utf8')) as Meta;
+      return JSON.parse(plain.toString('utf8')) as Meta;
     } catch {
-      /* another secret, or not ours */
+      /* not ours */
     }
   }
   return null;
