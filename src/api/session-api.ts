@@ -18,9 +18,10 @@ import type { Metrics } from '../ops/metrics.js';
 import type { NewSession, SessionRecord } from '../session/record.js';
 import { createLoginTokenCheck } from './login-token.js';
 import { presentedSessions } from './logout.js';
-import { newRecord, ROLE_NAME, ROLE_NAME_HINT, textProblem } from '../session/record.js';
+import { rolesField, userIdField } from '../session/identity.js';
+import { newRecord, textProblem } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
-import { one } from '../transport/http-headers.js';
+import { firstValue } from '../core/header-values.js';
 import type { SessionOperations } from '../store/types.js';
 
 export interface SessionApiDeps {
@@ -58,22 +59,9 @@ export function attributeProblems(value: unknown, path = 'attributes', depth = 0
   return out;
 }
 
-/** zod refinement: a text that cannot be session data (record.ts textProblem). */
-export function refuseBadText(s: string, ctx: z.RefinementCtx): void {
-  const p = textProblem(s);
-  if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
-}
-
 const createBody = z.strictObject({
-  user_id: z
-    .string({ error: 'is required and must be a string' })
-    .min(1, { error: 'must not be empty' })
-    .max(256, { error: 'must be at most 256 characters' })
-    .superRefine(refuseBadText),
-  roles: z
-    .array(z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT }))
-    .max(64)
-    .default([]),
+  user_id: userIdField,
+  roles: rolesField,
   attributes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),
 });
 
@@ -202,7 +190,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
       for (const p of presented) if ((await store.destroy(p.key)).length > 0) ended++;
       if (ended > 0) {
         const userId = users.size > 1 ? [...users] : users.values().next().value;
-        log.info({ msg: 'session destroyed', user_id: userId, request_id: one(req.headers['x-request-id']), sessions: ended });
+        log.info({ msg: 'session destroyed', user_id: userId, request_id: firstValue(req.headers['x-request-id']), sessions: ended });
         metrics?.sessionsDestroyed('logout', ended);
       }
     } catch (err) {

@@ -18,14 +18,14 @@ import { createHash } from 'node:crypto';
 import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Policy } from '../core/policy.js';
-import { ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
+import { refuseBadText, rolesField, userIdField } from '../session/identity.js';
+import type { SessionRecord } from '../session/record.js';
 import { open, seal } from '../session/aead.js';
 import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
 import type { SessionOperations, TokenCatalog } from '../store/types.js';
 import type { Logger } from '../ops/logger.js';
 import { createLoginTokenCheck } from './login-token.js';
-import { refuseBadText } from './session-api.js';
 
 export const TOKEN_CATALOG = 'api-tokens';
 /** `tok_` and 16 base64url characters of the key's hash (see POST /tokens). */
@@ -58,12 +58,8 @@ interface Meta {
 }
 
 const createBody = z.strictObject({
-  user_id: z
-    .string({ error: 'is required and must be a string' })
-    .min(1, { error: 'must not be empty' })
-    .max(256)
-    .superRefine(refuseBadText),
-  roles: z.array(z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT })).max(64).default([]),
+  user_id: userIdField,
+  roles: rolesField,
   ttl: z
     .string({ error: 'must be a duration like 90d, 12h' })
     .refine((s) => {

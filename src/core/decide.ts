@@ -5,6 +5,7 @@
  */
 import type { Credential } from './credential.js';
 import { readCredential } from './credential.js';
+import { allValues } from './header-values.js';
 import { DEGRADED_HEADER } from './headers.js';
 import { readPath } from './path.js';
 import type { Policy } from './policy.js';
@@ -97,16 +98,11 @@ export function wantsExternal(e: Evaluated, policy: Policy, failedOwn = false): 
   return (e.credential.kind === 'none' || e.credential.kind === 'invalid' || failedOwn) && sessionless(e, policy) === null;
 }
 
-function header(headers: HeaderMap, name: string): string | undefined {
-  const v = headers[name];
-  return typeof v === 'string' ? v : v?.join(', ');
-}
-
 /** A top-level browser navigation (bearer callers are excluded by the caller), which gets a login redirect rather than a bare 401. */
 export function isBrowserNavigation(req: AuthRequest): boolean {
-  const accept = header(req.headers, 'accept');
+  const accept = allValues(req.headers['accept'], ', ');
   if (accept === undefined || !accept.includes('text/html')) return false;
-  const xrw = header(req.headers, 'x-requested-with');
+  const xrw = allValues(req.headers['x-requested-with'], ', ');
   return xrw === undefined || xrw.toLowerCase() !== 'xmlhttprequest';
 }
 

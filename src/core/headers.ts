@@ -6,6 +6,7 @@
  * `_` or `.` for `-`, stray spaces).
  */
 import type { HeaderMap } from './types.js';
+import { compileParts } from '../session/field-path.js';
 import { textProblem, type SessionRecord } from '../session/record.js';
 
 type Getter = (s: SessionRecord) => unknown;
@@ -55,15 +56,8 @@ export function compileFieldPath(path: string): Getter {
   if (top) return top;
   const parts = path.split('.');
   if (parts[0] === 'attributes') parts.shift();
-  return (s) => {
-    let v: unknown = s.attributes;
-    for (const p of parts) {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-      if (!Object.prototype.hasOwnProperty.call(v, p)) return undefined;
-      v = (v as Record<string, unknown>)[p];
-    }
-    return v;
-  };
+  const walk = compileParts(parts);
+  return (s) => walk(s.attributes);
 }
 
 // Header values are lists of items separated by `,`; a scalar is a list of one. An item keeps

@@ -5,7 +5,9 @@
  */
 import type { AllowReason, DenyReason, ErrorReason } from './reasons.js';
 
-export type Transport = 'nginx' | 'envoy_grpc' | 'envoy_http';
+/** Every transport, the one list: metric labels, logs and the test case tables follow it. */
+export const TRANSPORTS = ['nginx', 'envoy_grpc', 'envoy_http'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 /** Header map as adapters deliver it: lower-case names. */
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>;

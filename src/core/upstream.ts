@@ -15,7 +15,8 @@
  * taken for a token without verifying it (a bound on the HMACs a request can cost): stripping
  * too much never leaks.
  */
-import type { TokenCodec } from '../session/token.js';
+import { TOKEN_PATTERN, type TokenCodec } from '../session/token.js';
+import { allValues } from './header-values.js';
 import type { HeaderMap } from './types.js';
 
 export interface UpstreamRewrite {
@@ -31,8 +32,8 @@ export interface UpstreamCredentials {
 }
 
 const PREFIXES = ['__host-', '__secure-'];
-// The shape of a token (session/token.ts), anywhere in a string.
-const TOKEN_SHAPE = /[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}/;
+// The shape of a token, anywhere in a string.
+const TOKEN_SHAPE = new RegExp(TOKEN_PATTERN);
 // Every window of that shape, overlapping ones included (lastIndex is stepped by hand).
 const WINDOWS = new RegExp(TOKEN_SHAPE.source, 'g');
 /** Token-shaped windows verified per request; past this, a window counts as a token unverified. */
@@ -84,7 +85,7 @@ export function createUpstreamCredentials(cookieName: string, tokens: TokenCodec
 
   function cookie(header: string | readonly string[] | undefined): string | undefined {
     if (header === undefined) return undefined;
-    const all = typeof header === 'string' ? header : header.join('; ');
+    const all = allValues(header, '; ')!;
     if (!mentionsOurs.test(all) && !TOKEN_SHAPE.test(all)) return undefined;
     const pieces = all.split(';');
     const kept = pieces.filter((p) => !isOurs(p));
@@ -95,7 +96,7 @@ export function createUpstreamCredentials(cookieName: string, tokens: TokenCodec
 
   function authorization(header: string | readonly string[] | undefined): boolean {
     if (header === undefined) return false;
-    return holdsToken(typeof header === 'string' ? header : header.join(','));
+    return holdsToken(allValues(header, ',')!);
   }
 
   return {

@@ -7,10 +7,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ALLOW_REASONS, DENY_REASONS, ERROR_REASONS, type Reason } from '../core/reasons.js';
-import type { AuthRequest, Decision, Transport } from '../core/types.js';
+import { TRANSPORTS, type AuthRequest, type Decision, type Transport } from '../core/types.js';
 import type { SessionOperations, SessionStore, StoreHealth, TokenCatalog } from '../store/types.js';
 
-export const TRANSPORTS: readonly Transport[] = ['nginx', 'envoy_grpc', 'envoy_http'];
 export const STORE_OPS = ['get', 'create', 'touch', 'rotate', 'destroy', 'destroy_user', 'catalog_put', 'catalog_list', 'catalog_delete', 'ping', 'self_test'] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 export type CacheResult = 'hit' | 'miss' | 'bypass';

@@ -13,7 +13,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
 import { envoyDenial } from './envoy-denial.js';
-import { firstHop, one } from './http-headers.js';
+import { firstHop } from './http-headers.js';
+import { firstValue } from '../core/header-values.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { AuthRequest, Decision } from '../core/types.js';
 
@@ -30,12 +31,12 @@ export function envoyHttpAuthRequest(req: IncomingMessage, prefix: string): Auth
   return {
     transport: 'envoy_http',
     method: (req.method ?? 'GET').toUpperCase(),
-    scheme: (firstHop(one(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
-    host: one(h['host']) ?? '',
+    scheme: (firstHop(firstValue(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
+    host: firstValue(h['host']) ?? '',
     uri: rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest,
     headers: h,
-    requestId: one(h['x-request-id']),
-    clientAddress: firstHop(one(h['x-forwarded-for'])),
+    requestId: firstValue(h['x-request-id']),
+    clientAddress: firstHop(firstValue(h['x-forwarded-for'])),
   };
 }
 
