@@ -133,12 +133,12 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   const prefix = config.envoy.httpPathPrefix;
   const httpServer = createHttpServer({
     nginx: createNginxHandler(check),
-    envoy: createEnvoyHttpHandler(check, getPolicy, prefix),
+    envoy: createEnvoyHttpHandler(check, prefix),
     envoyPrefix: prefix,
     api,
   });
   if (isWorker()) shareWorkerMetrics(metrics.registry);
-  const grpc = createEnvoyGrpcServer(check, getPolicy);
+  const grpc = createEnvoyGrpcServer(check);
   const probe = createStoreProbe(store, STORE_PROBE_INTERVAL_MS, (up) => {
     metrics.storeUp(up);
     const status = up ? 'SERVING' : 'NOT_SERVING';

@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { bearerToken } from '../core/credential.js';
 
 const digest = (b: Buffer | string): Buffer => createHash('sha256').update(b).digest();
 
@@ -28,8 +29,8 @@ export function createLoginTokenCheck(loginToken: () => Buffer | null): LoginTok
     ok(headers) {
       const want = current();
       if (!want) return false;
-      const auth = headers.authorization ?? '';
-      const given = auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() : '';
+      // Compared even when absent: the time taken says nothing about what was sent.
+      const given = bearerToken(headers) ?? '';
       return timingSafeEqual(digest(given), want) && given !== '';
     },
   };

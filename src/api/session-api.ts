@@ -18,13 +18,15 @@ import type { Metrics } from '../ops/metrics.js';
 import type { NewSession, SessionRecord } from '../session/record.js';
 import { createLoginTokenCheck } from './login-token.js';
 import { presentedSessions } from './logout.js';
-import { newRecord, ROLE_NAME, ROLE_NAME_HINT, textProblem } from '../session/record.js';
+import { rolesField, userIdField } from '../session/identity.js';
+import { newRecord, textProblem } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
-import type { SessionStore } from '../store/types.js';
+import { firstValue } from '../core/header-values.js';
+import type { SessionOperations } from '../store/types.js';
 
 export interface SessionApiDeps {
   readonly policy: () => Policy;
-  readonly store: SessionStore;
+  readonly store: SessionOperations;
   readonly clock: () => number;
   /** The current login token (a getter: a reload may change it); null disables creation. */
   readonly loginToken: () => Buffer | null;
@@ -61,22 +63,9 @@ export function attributeProblems(value: unknown, path = 'attributes', depth = 0
   return out;
 }
 
-/** zod refinement: a text that cannot be session data (record.ts textProblem). */
-export function refuseBadText(s: string, ctx: z.RefinementCtx): void {
-  const p = textProblem(s);
-  if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
-}
-
 const createBody = z.strictObject({
-  user_id: z
-    .string({ error: 'is required and must be a string' })
-    .min(1, { error: 'must not be empty' })
-    .max(256, { error: 'must be at most 256 characters' })
-    .superRefine(refuseBadText),
-  roles: z
-    .array(z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT }))
-    .max(64)
-    .default([]),
+  user_id: userIdField,
+  roles: rolesField,
   attributes: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),
 });
 
@@ -215,16 +204,21 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     // token API): a request showing one is refused before anything changes.
     const presented = presentedSessions(req.headers, policy.cookies.name, policy.tokens);
     try {
+      // The users whose sessions end, for the log line (usually one).
+      const users = new Set<string>();
       for (const p of presented) {
         const stored = await store.get(p.key);
-        if (stored && policy.records.open(stored, p.key, p.secret)?.fixed) {
+        const opened = stored && policy.records.open(stored, p.key, p.secret);
+        if (opened?.fixed) {
           return problem(res, 400, 'api_token', { detail: 'a logout does not revoke API tokens; revoke one with DELETE /tokens/<id> (sessiongate token revoke)' });
         }
+        if (opened) users.add(opened.user_id);
       }
       let ended = 0;
       for (const p of presented) if ((await store.destroy(p.key)).length > 0) ended++;
       if (ended > 0) {
-        log.info({ msg: 'session destroyed', sessions: ended });
+        const userId = users.size > 1 ? [...users] : users.values().next().value;
+        log.info({ msg: 'session destroyed', user_id: userId, request_id: firstValue(req.headers['x-request-id']), sessions: ended });
         metrics?.sessionsDestroyed('logout', ended);
       }
     } catch (err) {
@@ -240,9 +234,10 @@ export function createSessionApi(deps: SessionApiDeps): Router {
   router.get('/~session', async (req, res) => {
     const policy = deps.policy();
     const cred = readCredential(req.headers, policy.cookies.name, policy.tokens);
-    const lookup = await lookupSession(store, cred, policy.records);
+    const now = clock();
+    const lookup = await lookupSession(cred, { store, records: policy.records, external: [], now });
     if (lookup.kind === 'failed') return problem(res, 503, 'store_unavailable');
-    const r = resolveSession(cred, lookup, clock());
+    const r = resolveSession(cred, lookup, now);
     if (!r.ok) return problem(res, 401, 'unauthenticated', { reason: r.reason });
     res.status(200).set('Cache-Control', 'no-store').json(publicView(r.session));
   });

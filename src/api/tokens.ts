@@ -14,18 +14,19 @@
  *   GET /tokens                                → 200 [{id, user_id, roles, name, created_at, expires_at}]
  *   DELETE /tokens/:id                         → 204 | 404
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import { parseDuration } from '../config/duration.js';
 import type { Policy } from '../core/policy.js';
-import { ROLE_NAME, ROLE_NAME_HINT, type SessionRecord } from '../session/record.js';
+import { refuseBadText, rolesField, userIdField } from '../session/identity.js';
+import type { SessionRecord } from '../session/record.js';
+import { open, seal } from '../session/aead.js';
 import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
-import type { SessionStore } from '../store/types.js';
+import type { SessionOperations, TokenCatalog } from '../store/types.js';
 import type { Logger } from '../ops/logger.js';
 import { createLoginTokenCheck } from './login-token.js';
-import { refuseBadText } from './session-api.js';
 
 export const TOKEN_CATALOG = 'api-tokens';
 /** `tok_` and 16 base64url characters of the key's hash (see POST /tokens). */
@@ -56,12 +57,8 @@ interface Meta {
 }
 
 const createBody = z.strictObject({
-  user_id: z
-    .string({ error: 'is required and must be a string' })
-    .min(1, { error: 'must not be empty' })
-    .max(256)
-    .superRefine(refuseBadText),
-  roles: z.array(z.string().regex(ROLE_NAME, { error: ROLE_NAME_HINT })).max(64).default([]),
+  user_id: userIdField,
+  roles: rolesField,
   ttl: z
     .string({ error: 'must be a duration like 90d, 12h' })
     .refine((s) => {
@@ -82,24 +79,17 @@ function metaKey(secret: Buffer): Buffer {
 }
 
 function sealMeta(meta: Meta, secret: Buffer, id: string): string {
-  const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', metaKey(secret), nonce);
-  c.setAAD(Buffer.from(id));
-  const body = Buffer.concat([c.update(JSON.stringify(meta)), c.final()]);
-  return Buffer.concat([nonce, body, c.getAuthTag()]).toString('base64url');
+  return seal(metaKey(secret), Buffer.from(JSON.stringify(meta)), id);
 }
 
 function openMeta(value: string, secrets: readonly Buffer[], id: string): Meta | null {
-  const raw = Buffer.from(value, 'base64url');
-  if (raw.length < 28) return null;
   for (const secret of secrets) {
+    const plain = open(metaKey(secret), value, id);
+    if (plain === null) continue; // another secret, or not ours
     try {
-      const d = createDecipheriv('aes-256-gcm', metaKey(secret), raw.subarray(0, 12));
-      d.setAAD(Buffer.from(id));
-      d.setAuthTag(raw.subarray(raw.length - 16));
-      return JSON.parse(Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]).toString('utf8')) as Meta;
+      return JSON.parse(plain.toString('utf8')) as Meta;
     } catch {
-      /* another secret, or not ours */
+      /* not ours */
     }
   }
   return null;
@@ -118,7 +108,8 @@ export interface TokenDeps {
   readonly policy: () => Policy;
   /** The server secrets (the first seals, all open). */
   readonly secrets: () => readonly Buffer[];
-  readonly store: SessionStore;
+  /** Tokens are sessions (create, destroy); their list is the catalog. */
+  readonly store: Pick<SessionOperations, 'create' | 'destroy'> & TokenCatalog;
   readonly clock: () => number;
   readonly loginToken: () => Buffer | null;
   readonly log: Logger;

@@ -10,6 +10,7 @@ import type { PolicySpec } from '../core/policy.js';
 import { REDIRECT_HOST } from '../core/redirect.js';
 import { externalSessionSchema } from '../external/index.js';
 import { ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
+import { FIELD_PATH } from '../session/field-path.js';
 import type { StoreConfig } from '../store/index.js';
 import { displayStoreUrl, parseStoreUrl } from '../store/url.js';
 import { DURATION_HINT, parseDuration } from './duration.js';
@@ -76,7 +77,7 @@ const headerName = z
   .regex(TOKEN, { error: 'must be a header name (letters, digits, -)' })
   .refine((n) => !RESERVED_HEADERS.has(n.toLowerCase()), { error: (i) => `${String(i.input)} is a reserved header and cannot carry identity` });
 
-const fieldPath = z.string().regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, {
+const fieldPath = z.string().regex(FIELD_PATH, {
   error: 'must be a session field: user_id, roles, created_at, expires_at, or a dotted path into attributes',
 });
 

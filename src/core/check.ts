@@ -13,12 +13,13 @@ import type { AllowDecision, AuthRequest, Decision } from './types.js';
 import { sessionStatus, successorRecord, type SessionRecord } from '../session/record.js';
 import { sealRecord, type RecordOpener, type StoredSession } from '../session/seal.js';
 import { familyOf } from '../session/token.js';
-import type { SessionStore } from '../store/types.js';
+import type { SessionOperations } from '../store/types.js';
 
 export interface CheckDeps {
   /** The current policy; a getter so a reload swaps it atomically. */
   readonly policy: () => Policy;
-  readonly store: SessionStore;
+  /** Session reads and the writes a decision asks for (touch, rotate); nothing else of a store. */
+  readonly store: Pick<SessionOperations, 'get' | 'touch' | 'rotate'>;
   readonly clock: () => number;
   /** Called once per decision, after it is final. */
   readonly observe?: (req: AuthRequest, decision: Decision, startedAt: bigint) => void;
@@ -36,15 +37,26 @@ const SKIPPED: Lookup = { kind: 'skipped' };
 const MISSING: Lookup = { kind: 'missing' };
 const FAILED: Lookup = { kind: 'failed' };
 
+/** Where a credential's session is looked up, at one instant. */
+export interface SessionSource {
+  readonly store: Pick<SessionOperations, 'get'>;
+  /** Opens sealed records (the policy's, so identities are remembered across requests). */
+  readonly records: RecordOpener;
+  /** Applications' own stores, indexed by an external credential's `source`. */
+  readonly external: readonly ExternalSource[];
+  /** The request's one clock reading. */
+  readonly now: number;
+}
+
 /**
  * Asks the store for the credential's session and opens it with the credential's secret. A
  * store error becomes `failed`, never a throw; a record that does not open under this secret
  * (altered in the store) counts as missing.
  */
-export async function lookupSession(store: SessionStore, credential: Credential, records: RecordOpener, external: readonly ExternalSource[] = [], now = 0): Promise<Lookup> {
+export async function lookupSession(credential: Credential, from: SessionSource): Promise<Lookup> {
   if (credential.kind === 'external') {
     try {
-      const record = await external[credential.source]!.lookup(credential.sid, now);
+      const record = await from.external[credential.source]!.lookup(credential.sid, from.now);
       return record ? { kind: 'found', record } : MISSING;
     } catch {
       return FAILED;
@@ -53,11 +65,11 @@ export async function lookupSession(store: SessionStore, credential: Credential,
   if (credential.kind !== 'valid') return SKIPPED;
   let stored: StoredSession | null;
   try {
-    stored = await store.get(credential.key);
+    stored = await from.store.get(credential.key);
   } catch {
     return FAILED;
   }
-  const record = stored && records.open(stored, credential.key, credential.secret);
+  const record = stored && from.records.open(stored, credential.key, credential.secret);
   return record ? { kind: 'found', record } : MISSING;
 }
 
@@ -96,17 +108,19 @@ export function createCheck(deps: CheckDeps): Check {
     let decision: Decision;
     try {
       const policy = deps.policy();
+      // One clock reading per request: expiry, the external lookup, touch and rotation all agree.
+      const now = clock();
+      const from: SessionSource = { store, records: policy.records, external, now };
       let e = evaluate(req, policy);
-      let found = needsLookup(e, policy) ? await lookupSession(store, e.credential, policy.records) : SKIPPED;
-      if (external.length > 0 && wantsExternal(e, policy, found.kind === 'missing' || (found.kind === 'found' && !liveAt(found.record, clock())))) {
+      let found = needsLookup(e, policy) ? await lookupSession(e.credential, from) : SKIPPED;
+      if (external.length > 0 && wantsExternal(e, policy, found.kind === 'missing' || (found.kind === 'found' && !liveAt(found.record, now)))) {
         const ext = readExternalCredential(req.headers, external, e.credential.bearer);
         // Only an application cookie that is there replaces what sessiongate's own said.
         if (ext.kind !== 'none') {
           e = { ...e, credential: ext };
-          found = needsLookup(e, policy) ? await lookupSession(store, ext, policy.records, external, clock()) : SKIPPED;
+          found = needsLookup(e, policy) ? await lookupSession(ext, from) : SKIPPED;
         }
       }
-      const now = clock();
       const outcome = decide(e, found, policy, now);
       decision = outcome.effect ? await apply(policy, outcome.effect, outcome.decision, now) : outcome.decision;
     } catch {

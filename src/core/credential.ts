@@ -5,6 +5,7 @@
  */
 import { cookieValues } from '../session/cookie.js';
 import type { TokenCodec } from '../session/token.js';
+import { firstValue } from './header-values.js';
 import type { HeaderMap } from './types.js';
 
 export type Credential =
@@ -16,13 +17,12 @@ export type Credential =
 
 const MAX_COOKIE_VALUE = 4096;
 
-function first(v: string | readonly string[] | undefined): string | undefined {
-  return typeof v === 'string' ? v : v?.[0];
-}
-
-/** The bearer token of an `Authorization: Bearer …` header, if any. */
+/**
+ * The bearer token of an `Authorization: Bearer …` header (first value; scheme in any case),
+ * if any: the one parser for session tokens, API tokens and the login token.
+ */
 export function bearerToken(headers: HeaderMap): string | undefined {
-  const auth = first(headers['authorization']);
+  const auth = firstValue(headers['authorization']);
   if (auth === undefined || auth.length < 8) return undefined;
   if (auth.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
   const token = auth.slice(7).trim();

@@ -5,6 +5,7 @@
  */
 import type { Credential } from './credential.js';
 import { readCredential } from './credential.js';
+import { allValues } from './header-values.js';
 import { DEGRADED_HEADER } from './headers.js';
 import { readPath } from './path.js';
 import type { Policy } from './policy.js';
@@ -13,7 +14,7 @@ import { isUnauthenticated } from './reasons.js';
 import type { RedirectPolicy } from './redirect.js';
 import type { Rule } from './rules.js';
 import { admitsMethods, DEFAULT_RULE } from './rules.js';
-import type { AllowDecision, AuthRequest, Decision, DenyDecision, ErrorDecision, HeaderMap } from './types.js';
+import type { AllowDecision, AuthRequest, Decision, DenyDecision, ErrorDecision } from './types.js';
 import type { SessionRecord } from '../session/record.js';
 import { rotationDue, sessionStatus, touchDue, touchedTimes } from '../session/record.js';
 
@@ -97,16 +98,11 @@ export function wantsExternal(e: Evaluated, policy: Policy, failedOwn = false): 
   return (e.credential.kind === 'none' || e.credential.kind === 'invalid' || failedOwn) && sessionless(e, policy) === null;
 }
 
-function header(headers: HeaderMap, name: string): string | undefined {
-  const v = headers[name];
-  return typeof v === 'string' ? v : v?.join(', ');
-}
-
 /** A top-level browser navigation (bearer callers are excluded by the caller), which gets a login redirect rather than a bare 401. */
 export function isBrowserNavigation(req: AuthRequest): boolean {
-  const accept = header(req.headers, 'accept');
+  const accept = allValues(req.headers['accept'], ', ');
   if (accept === undefined || !accept.includes('text/html')) return false;
-  const xrw = header(req.headers, 'x-requested-with');
+  const xrw = allValues(req.headers['x-requested-with'], ', ');
   return xrw === undefined || xrw.toLowerCase() !== 'xmlhttprequest';
 }
 
@@ -125,11 +121,45 @@ export function loginRedirect(loginUrl: string, req: AuthRequest, redirects?: Re
   return `${loginUrl}${loginUrl.includes('?') ? '&' : '?'}rd=${encodeURIComponent(original)}`;
 }
 
-function allow(e: Evaluated, reason: AllowDecision['reason'], policy?: Policy): AllowDecision {
-  const up = policy?.upstream.rewrite(e.request.headers);
+const NO_IDENTITY: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
+const DEGRADED: ReadonlyArray<readonly [string, string]> = Object.freeze([[DEGRADED_HEADER, 'store_unavailable'] as const]);
+
+/**
+ * Every allow (public, anonymous, authenticated, degraded) carries all an adapter writes: the
+ * identity, the headers to remove, what replaces the client's Cookie and Authorization upstream
+ * when they carry sessiongate's credential (upstream.ts), and how long a proxy may reuse it.
+ * One object literal of one shape: this runs for every allow, on the hot path.
+ */
+function allowWith(
+  e: Evaluated,
+  reason: AllowDecision['reason'],
+  policy: Policy,
+  identity: ReadonlyArray<readonly [string, string]>,
+  cacheFor: number | undefined,
+  userId?: string,
+  sessionState?: AllowDecision['sessionState'],
+): AllowDecision {
+  const up = policy.upstream.rewrite(e.request.headers);
+  const headersToRemove = policy.identity.headersToRemove(identity, e.spoofed, up?.cookie === '', up?.dropAuthorization === true);
+  return {
+    result: 'allow',
+    reason,
+    spoofed: e.spoofed,
+    identity,
+    headersToRemove,
+    path: e.path ?? undefined,
+    userId,
+    sessionState,
+    upstreamCookie: up?.cookie,
+    dropAuthorization: up?.dropAuthorization || undefined,
+    cacheFor,
+  };
+}
+
+function allow(e: Evaluated, reason: AllowDecision['reason'], policy: Policy): AllowDecision {
   // Answers without a session depend on nothing that expires; a degraded answer is never reused.
-  const cacheFor = !policy || policy.proxyCacheTtl <= 0 ? undefined : reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000);
-  return { result: 'allow', reason, spoofed: e.spoofed, identity: [], upstreamCookie: up?.cookie, dropAuthorization: up?.dropAuthorization || undefined, cacheFor };
+  const cacheFor = policy.proxyCacheTtl <= 0 ? undefined : reason === 'store_unavailable_open' ? 0 : Math.floor(policy.proxyCacheTtl / 1000);
+  return allowWith(e, reason, policy, reason === 'store_unavailable_open' ? DEGRADED : NO_IDENTITY, cacheFor);
 }
 
 /**
@@ -145,24 +175,8 @@ function cacheForSession(policy: Policy, session: SessionRecord, now: number, ef
   return Math.max(0, Math.floor((until - now) / 1000));
 }
 
-/**
- * Every allow (public, anonymous, authenticated, degraded) says what replaces the client's Cookie
- * and Authorization upstream when they carry sessiongate's credential (upstream.ts). One object
- * literal of one shape: the decision is built once per request.
- */
 function allowSession(e: Evaluated, session: SessionRecord, policy: Policy, state: 'active' | 'grace', cacheFor: number | undefined): AllowDecision {
-  const up = policy.upstream.rewrite(e.request.headers);
-  return {
-    result: 'allow',
-    reason: 'authenticated',
-    spoofed: e.spoofed,
-    identity: policy.identity.identityFor(session),
-    userId: session.user_id,
-    sessionState: state,
-    upstreamCookie: up?.cookie,
-    dropAuthorization: up?.dropAuthorization || undefined,
-    cacheFor,
-  };
+  return allowWith(e, 'authenticated', policy, policy.identity.identityFor(session), cacheFor, session.user_id, state);
 }
 
 export type Resolved =
@@ -183,7 +197,7 @@ export function resolveSession(c: Credential, lookup: Lookup, now: number): Reso
 
 function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string): DenyDecision {
   if (!isUnauthenticated(reason)) {
-    return { result: 'deny', reason, status: 403, spoofed: e.spoofed, userId };
+    return { result: 'deny', reason, status: 403, spoofed: e.spoofed, userId, path: e.path ?? undefined };
   }
   const bearer = e.credential.bearer;
   let location: string | undefined;
@@ -193,11 +207,11 @@ function deny(e: Evaluated, reason: DenyReason, policy: Policy, userId?: string)
   } else if (policy.loginUrl !== null && isBrowserNavigation(e.request)) {
     location = loginRedirect(policy.loginUrl, e.request, policy.redirects);
   }
-  return { result: 'deny', reason, status: 401, spoofed: e.spoofed, location, wwwAuthenticate };
+  return { result: 'deny', reason, status: 401, spoofed: e.spoofed, path: e.path ?? undefined, location, wwwAuthenticate };
 }
 
-export function errorDecision(e: { spoofed: readonly string[] }, reason: ErrorReason): ErrorDecision {
-  return { result: 'error', reason, spoofed: e.spoofed };
+export function errorDecision(e: { readonly spoofed: readonly string[]; readonly path?: string | null }, reason: ErrorReason): ErrorDecision {
+  return { result: 'error', reason, spoofed: e.spoofed, path: e.path ?? undefined };
 }
 
 export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number): Outcome {
@@ -210,7 +224,7 @@ export function decide(e: Evaluated, lookup: Lookup, policy: Policy, now: number
   if (!r.ok) {
     if (r.reason === 'store_failed') {
       if (policy.failureMode === 'closed') return { decision: errorDecision(e, 'store_unavailable') };
-      return { decision: { ...allow(e, 'store_unavailable_open', policy), identity: [[DEGRADED_HEADER, 'store_unavailable']] } };
+      return { decision: allow(e, 'store_unavailable_open', policy) };
     }
     return { decision: protectedRule ? deny(e, r.reason, policy) : allow(e, 'anonymous', policy) };
   }

@@ -5,7 +5,8 @@
  * recognised, including the aliases that applications fold onto the real header (any case,
  * `_` or `.` for `-`, stray spaces).
  */
-import type { AllowDecision, HeaderMap } from './types.js';
+import type { HeaderMap } from './types.js';
+import { compileParts } from '../session/field-path.js';
 import { textProblem, type SessionRecord } from '../session/record.js';
 
 type Getter = (s: SessionRecord) => unknown;
@@ -23,12 +24,14 @@ export interface IdentityHeaders {
    */
   readonly protectedNames: readonly string[];
   /**
-   * Header names the proxy must remove before an allowed request goes upstream: every
-   * protected header the decision does not set, and every alias the client sent. A header the
-   * decision sets is never listed (it is overwritten instead), so the answer is right whatever
-   * order a proxy applies removals and sets in.
+   * Header names (lower-case) the proxy must remove before an allowed request goes upstream:
+   * every protected header `identity` does not set, every alias the client sent (`spoofed`),
+   * then `cookie` when no cookie is left for the upstream and `authorization` when the client's
+   * carried a sessiongate token. A header the decision sets is never listed (it is overwritten
+   * instead), so the answer is right whatever order a proxy applies removals and sets in.
+   * Without aliases the list is a shared frozen array: an allow allocates none.
    */
-  headersToRemove(d: AllowDecision): string[];
+  headersToRemove(identity: ReadonlyArray<readonly [string, string]>, spoofed: readonly string[], dropCookie: boolean, dropAuthorization: boolean): readonly string[];
   /** Identity header values for a session; absent or unrepresentable values are left out. */
   identityFor(session: SessionRecord): Array<readonly [string, string]>;
   /** Header names in the request that are a protected header or an alias of one. */
@@ -53,15 +56,8 @@ export function compileFieldPath(path: string): Getter {
   if (top) return top;
   const parts = path.split('.');
   if (parts[0] === 'attributes') parts.shift();
-  return (s) => {
-    let v: unknown = s.attributes;
-    for (const p of parts) {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-      if (!Object.prototype.hasOwnProperty.call(v, p)) return undefined;
-      v = (v as Record<string, unknown>)[p];
-    }
-    return v;
-  };
+  const walk = compileParts(parts);
+  return (s) => walk(s.attributes);
 }
 
 // Header values are lists of items separated by `,`; a scalar is a list of one. An item keeps
@@ -132,16 +128,38 @@ export function createIdentityHeaders(mapping: Readonly<Record<string, string>>,
   const lengths = new Set([...canonical].map((n) => n.length));
 
   const protectedLower = protectedNames.map((n) => n.toLowerCase());
+  const bit = new Map(protectedNames.map((n, i) => [n, 2 ** i] as const));
+  const memo = new Map<number, readonly string[]>();
+
+  function removal(identity: ReadonlyArray<readonly [string, string]>, spoofed: readonly string[], dropCookie: boolean, dropAuthorization: boolean): string[] {
+    const set = new Set(identity.map(([name]) => name.toLowerCase()));
+    const out: string[] = [];
+    for (const name of protectedLower) if (!set.has(name)) out.push(name);
+    for (const name of spoofed) {
+      const lower = name.toLowerCase();
+      if (!set.has(lower) && !out.includes(lower)) out.push(lower);
+    }
+    if (dropCookie) out.push('cookie');
+    if (dropAuthorization) out.push('authorization');
+    return out;
+  }
 
   return {
     protectedNames,
-    headersToRemove(d) {
-      const set = new Set(d.identity.map(([name]) => name.toLowerCase()));
-      const out: string[] = [];
-      for (const name of protectedLower) if (!set.has(name)) out.push(name);
-      for (const name of d.spoofed) {
-        const lower = name.toLowerCase();
-        if (!set.has(lower) && !out.includes(lower)) out.push(lower);
+    headersToRemove(identity, spoofed, dropCookie, dropAuthorization) {
+      // The set headers as a bit mask over protectedNames (identity holds their very strings).
+      if (spoofed.length > 0 || protectedLower.length > 28) return removal(identity, spoofed, dropCookie, dropAuthorization);
+      let mask = 0;
+      for (const [name] of identity) {
+        const b = bit.get(name);
+        if (b === undefined) return removal(identity, spoofed, dropCookie, dropAuthorization);
+        mask |= b;
+      }
+      const key = mask * 4 + (dropCookie ? 1 : 0) + (dropAuthorization ? 2 : 0);
+      let out = memo.get(key);
+      if (out === undefined) {
+        out = Object.freeze(removal(identity, spoofed, dropCookie, dropAuthorization));
+        if (memo.size < 1024) memo.set(key, out);
       }
       return out;
     },

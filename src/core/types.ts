@@ -5,7 +5,9 @@
  */
 import type { AllowReason, DenyReason, ErrorReason } from './reasons.js';
 
-export type Transport = 'nginx' | 'envoy_grpc' | 'envoy_http';
+/** Every transport, the one list: metric labels, logs and the test case tables follow it. */
+export const TRANSPORTS = ['nginx', 'envoy_grpc', 'envoy_http'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 /** Header map as adapters deliver it: lower-case names. */
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>;
@@ -37,6 +39,11 @@ interface DecisionBase {
   /** Protected header names the client sent itself (as sent, lower-case), to be removed by the proxy. */
   readonly spoofed: readonly string[];
   readonly userId?: string | undefined;
+  /**
+   * The normalised path the rules judged (no query: a query may hold secrets), for logs;
+   * undefined when the target was missing or refused.
+   */
+  readonly path?: string | undefined;
 }
 
 export interface AllowDecision extends DecisionBase {
@@ -44,6 +51,13 @@ export interface AllowDecision extends DecisionBase {
   readonly reason: AllowReason;
   /** Identity headers for the upstream, configured case, values already safe for a header. */
   readonly identity: ReadonlyArray<readonly [string, string]>;
+  /**
+   * Header names (lower-case) the proxy removes before the request goes upstream: protected
+   * headers this answer does not set, aliases the client sent, `cookie` when no cookie is left
+   * (upstreamCookie ''), `authorization` when dropAuthorization. Computed with the identity by
+   * the same policy, so a reload between check() and the answer cannot pair two policies.
+   */
+  readonly headersToRemove: readonly string[];
   /** Set-Cookie value for the client when the session was rotated. */
   readonly setCookie?: string | undefined;
   /**

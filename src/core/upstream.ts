@@ -15,7 +15,8 @@
  * taken for a token without verifying it (a bound on the HMACs a request can cost): stripping
  * too much never leaks.
  */
-import type { TokenCodec } from '../session/token.js';
+import { TOKEN_LENGTH, type TokenCodec } from '../session/token.js';
+import { allValues } from './header-values.js';
 import type { HeaderMap } from './types.js';
 
 export interface UpstreamRewrite {
@@ -37,8 +38,7 @@ const MAX_VERIFIED = 8;
 const BREAKS_HEADER = /[\0\r\n]/;
 const NOTHING_LEFT = /^[\s;]*$/;
 /** Length of each part of a token (session/token.ts: `<43>.<43>.<43>`). */
-const PART = 43;
-const TOKEN_LENGTH = PART * 3 + 2;
+const PART = (TOKEN_LENGTH - 2) / 3;
 
 // base64url characters, the alphabet of a token's parts.
 const B64URL = new Uint8Array(128);
@@ -105,7 +105,7 @@ export function createUpstreamCredentials(cookieName: string, tokens: TokenCodec
 
   function cookie(header: string | readonly string[] | undefined): string | undefined {
     if (header === undefined) return undefined;
-    const all = typeof header === 'string' ? header : header.join('; ');
+    const all = allValues(header, '; ')!;
     // One pass over the `;`-separated pieces. Until the first of ours, every piece is kept as it
     // stands, so nothing is built for a request that carries none; after it, the kept pieces are
     // joined back with `;` as they were.
@@ -132,7 +132,7 @@ export function createUpstreamCredentials(cookieName: string, tokens: TokenCodec
 
   function authorization(header: string | readonly string[] | undefined): boolean {
     if (header === undefined) return false;
-    return holdsToken(typeof header === 'string' ? header : header.join(','));
+    return holdsToken(allValues(header, ',')!);
   }
 
   return {

@@ -10,7 +10,9 @@ import { z } from 'zod';
 import { createRedisClient, type RedisClient } from '../store/redis.js';
 import { StoreUnavailableError } from '../store/types.js';
 import { maskUrl, parseStoreUrl, type StoreUrl } from '../store/url.js';
-import { ROLE_NAME, textProblem, type SessionRecord } from '../session/record.js';
+import { FIELD_PATH } from '../session/field-path.js';
+import { isUserId, MAX_ROLES } from '../session/identity.js';
+import { ROLE_NAME, type SessionRecord } from '../session/record.js';
 
 // --- Configuration pieces.
 
@@ -22,7 +24,7 @@ export const required = (what: string) => ({ error: (i: { input: unknown }) => (
 export const cookieName = z.string(required('a cookie name')).regex(TOKEN, { error: 'must be a cookie name (letters, digits, - _ .)' });
 
 /** A dotted path into the application's session object: `passport.user`, `profile.email`. */
-export const fieldPath = z.string({ error: 'must be a dotted path such as passport.user' }).regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, {
+export const fieldPath = z.string({ error: 'must be a dotted path such as passport.user' }).regex(FIELD_PATH, {
   error: 'must be a dotted path into the session object, such as passport.user',
 });
 
@@ -35,21 +37,6 @@ export const redisUrl = z.string(required("the application's Redis URL")).superR
 
 // --- Reading the application's values.
 
-/** Own-property walk of a dotted path; undefined when any step is missing or not an object. */
-export function compilePath(path: string): (obj: unknown) => unknown {
-  const parts = path.split('.');
-  return (obj) => {
-    let v = obj;
-    for (const p of parts) {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-      if (!Object.prototype.hasOwnProperty.call(v, p)) return undefined;
-      v = (v as Record<string, unknown>)[p];
-    }
-    return v;
-  };
-}
-
-const MAX_USER_ID = 256;
 
 /**
  * A user ID from an application value: a non-empty string or a finite number; null otherwise,
@@ -61,11 +48,8 @@ export function userIdFrom(v: unknown): string | null {
   if (typeof v === 'string') s = v;
   else if (typeof v === 'number' && Number.isFinite(v)) s = String(v);
   else return null;
-  if (s === '' || s.length > MAX_USER_ID || textProblem(s) !== undefined) return null;
-  return s;
+  return isUserId(s) ? s : null;
 }
-
-const MAX_ROLES = 64;
 
 /**
  * Roles from an array of strings or a comma-separated string. Anything that is not a role name

@@ -14,7 +14,8 @@ import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { ExternalRead, ExternalSource } from '../core/external.js';
 import type { SessionRecord } from '../session/record.js';
-import { compilePath, cookieName, fieldPath, fixedRecord, parseObject, redisUrl, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
+import { cookieName, fieldPath, fixedRecord, parseObject, redisUrl, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
+import { compilePath } from '../session/field-path.js';
 
 export const expressSessionSchema = z
   .strictObject({

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ExternalRead, ExternalSource } from '../core/external.js';
 import type { SessionRecord } from '../session/record.js';
-import { compilePath, cookieName, fieldPath, fixedRecord, parseObject, redisUrl, required, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
+import { cookieName, fieldPath, fixedRecord, parseObject, redisUrl, required, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
+import { compilePath } from '../session/field-path.js';
 
 /** Printable ASCII but braces (Redis Cluster hash tags) around exactly one placeholder. */
 const KEY_TEMPLATE = /^[\x21-\x7a|~]*\{(?:token|sha256)\}[\x21-\x7a|~]*$/;

@@ -7,11 +7,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ALLOW_REASONS, DENY_REASONS, ERROR_REASONS, type Reason } from '../core/reasons.js';
-import type { AuthRequest, Decision, Transport } from '../core/types.js';
-import type { SessionStore } from '../store/types.js';
+import { TRANSPORTS, type AuthRequest, type Decision, type Transport } from '../core/types.js';
+import type { SessionOperations, SessionStore, StoreHealth, TokenCatalog } from '../store/types.js';
 
-export const TRANSPORTS: readonly Transport[] = ['nginx', 'envoy_grpc', 'envoy_http'];
-export const STORE_OPS = ['get', 'create', 'touch', 'rotate', 'destroy', 'destroy_user', 'ping', 'self_test'] as const;
+export const STORE_OPS = ['get', 'create', 'touch', 'rotate', 'destroy', 'destroy_user', 'catalog_put', 'catalog_list', 'catalog_delete', 'ping', 'self_test'] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 export type CacheResult = 'hit' | 'miss' | 'bypass';
 export type DestroyReason = 'logout' | 'revoked';
@@ -28,7 +27,7 @@ export interface Metrics {
   sessionCreated(): void;
   sessionsDestroyed(reason: DestroyReason, n: number): void;
   sessionRotated(): void;
-  /** Wraps a store so every call is counted and timed by operation and result. */
+  /** Wraps a store so every call (sessions, token catalog, health) is counted and timed by operation and result. */
   instrumentStore<S extends SessionStore>(store: S): S;
 }
 
@@ -121,21 +120,22 @@ export function createMetrics(info: { version: string }, registry = new Registry
     sessionRotated: () => rotated.inc(),
     instrumentStore(store) {
       const s: SessionStore = store;
-      return Object.assign(Object.create(store) as object, {
-        kind: s.kind,
+      const sessions: SessionOperations = {
         get: timed('get', s.get.bind(s)),
         create: timed('create', s.create.bind(s)),
         touch: timed('touch', s.touch.bind(s)),
         rotate: timed('rotate', s.rotate.bind(s)),
         destroy: timed('destroy', s.destroy.bind(s)),
         destroyUser: timed('destroy_user', s.destroyUser.bind(s)),
-        catalogPut: s.catalogPut.bind(s),
-        catalogList: s.catalogList.bind(s),
-        catalogDelete: s.catalogDelete.bind(s),
-        ping: timed('ping', s.ping.bind(s)),
-        selfTest: timed('self_test', s.selfTest.bind(s)),
-        close: s.close.bind(s),
-      }) as typeof store;
+      };
+      const catalog: TokenCatalog = {
+        catalogPut: timed('catalog_put', s.catalogPut.bind(s)),
+        catalogList: timed('catalog_list', s.catalogList.bind(s)),
+        catalogDelete: timed('catalog_delete', s.catalogDelete.bind(s)),
+      };
+      const health: StoreHealth = { kind: s.kind, ping: timed('ping', s.ping.bind(s)), selfTest: timed('self_test', s.selfTest.bind(s)), close: s.close.bind(s) };
+      // On a prototype of the store: what is not a store operation (a Redis store's client) stays reachable.
+      return Object.assign(Object.create(store) as object, sessions, catalog, health) as typeof store;
     },
   };
 }

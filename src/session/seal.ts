@@ -5,8 +5,9 @@
  * key derived from the per-session secret that only the cookie holder has. A dump of the store
  * yields neither usable cookies nor identities.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { open, seal } from './aead.js';
 import type { SessionClock, SessionRecord } from './record.js';
 import { deriveKey } from './token.js';
 
@@ -17,9 +18,6 @@ export interface StoredSession extends SessionClock {
   /** base64url(nonce ‖ ciphertext ‖ tag) of the identity JSON. */
   readonly data: string;
 }
-
-const NONCE = 12;
-const TAG = 16;
 
 function recordKey(secret: Buffer, storeKey: string): Buffer {
   return deriveKey(secret, `sessiongate/v2 record ${storeKey}`);
@@ -40,23 +38,15 @@ function clockOf(r: SessionClock): SessionClock {
 
 /** Seals a session for the store under `storeKey` (bound in as associated data). */
 export function sealRecord(r: SessionRecord, storeKey: string, secret: Buffer, userRef: string): StoredSession {
-  const nonce = randomBytes(NONCE);
-  const cipher = createCipheriv('aes-256-gcm', recordKey(secret, storeKey), nonce);
-  cipher.setAAD(Buffer.from(storeKey));
   const plain = Buffer.from(JSON.stringify(r.fixed ? { u: r.user_id, r: r.roles, a: r.attributes, f: 1 } : { u: r.user_id, r: r.roles, a: r.attributes }));
-  const sealed = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-  return { v: 2, ...clockOf(r), user: userRef, data: sealed.toString('base64url') };
+  return { v: 2, ...clockOf(r), user: userRef, data: seal(recordKey(secret, storeKey), plain, storeKey) };
 }
 
 /** Opens a stored session; null when it was not sealed for this key and secret (or was altered). */
 export function openRecord(s: StoredSession, storeKey: string, secret: Buffer): SessionRecord | null {
+  const plain = open(recordKey(secret, storeKey), s.data, storeKey);
+  if (plain === null) return null;
   try {
-    const sealed = Buffer.from(s.data, 'base64url');
-    if (sealed.length < NONCE + TAG) return null;
-    const decipher = createDecipheriv('aes-256-gcm', recordKey(secret, storeKey), sealed.subarray(0, NONCE));
-    decipher.setAAD(Buffer.from(storeKey));
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
-    const plain = Buffer.concat([decipher.update(sealed.subarray(NONCE, sealed.length - TAG)), decipher.final()]);
     const id = JSON.parse(plain.toString('utf8')) as { u: string; r: string[]; a: Record<string, unknown>; f?: 1 };
     return id.f === 1 ? { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a, fixed: true } : { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a };
   } catch {

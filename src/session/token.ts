@@ -18,7 +18,9 @@ import { LRUCache } from 'lru-cache';
 const B64 = 43; // base64url of 32 bytes, unpadded
 export const TAG_LENGTH = 8;
 export const TOKEN_LENGTH = B64 * 3 + 2;
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
+/** A token's shape, unanchored (to search a header for one): ID, secret and MAC, base64url of 32 bytes each. */
+export const TOKEN_PATTERN = '[A-Za-z0-9_-]{43}\\.[A-Za-z0-9_-]{43}\\.[A-Za-z0-9_-]{43}';
+const TOKEN_SHAPE = new RegExp(`^${TOKEN_PATTERN}$`);
 
 export type VerifyResult =
   | { readonly ok: true; readonly key: string; readonly secret: Buffer }

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { storeDeadline } from '../session/record.js';
 import type { StoredSession } from '../session/seal.js';
-import { StoreUnavailableError, type SessionStore } from './types.js';
+import { catalogOf, StoreUnavailableError, type SessionStore } from './types.js';
 
 export interface InvalidationBus {
   /**
@@ -224,9 +224,8 @@ export function createCachedStore(
       await forget(removed, true);
       return removed;
     },
-    catalogPut: (c, id, v) => inner.catalogPut(c, id, v),
-    catalogList: (c) => inner.catalogList(c),
-    catalogDelete: (c, id) => inner.catalogDelete(c, id),
+    // The cache holds sessions only: the token catalog goes straight to the store.
+    ...catalogOf(inner),
     ping: () => inner.ping(),
     async selfTest() {
       await inner.selfTest();

@@ -1,14 +1,16 @@
 /**
- * The session store contract. Keys are `{tag}` + SHA-256 of session IDs (never IDs); values
- * are StoredSessions, their identity sealed (session/seal.ts). Every implementation passes the
- * one contract suite in test/contract/. A store that cannot answer throws StoreUnavailableError;
+ * The session store contract, by role: session operations (what decisions and the session API
+ * use), the token catalog (the token API) and health (probes, start-up, shutdown). A
+ * SessionStore is all three; a caller or a wrapper (local cache, metrics) takes the role it
+ * needs. Keys are `{tag}` + SHA-256 of session IDs (never IDs); values are StoredSessions, their
+ * identity sealed (session/seal.ts). Every implementation passes the one contract suite in
+ * test/contract/, one part per role. A store that cannot answer throws StoreUnavailableError;
  * callers turn that into `store_unavailable`, never into a logout.
  */
 import type { StoredSession } from '../session/seal.js';
 
-export interface SessionStore {
-  /** `memory`, `redis`, `redis-sentinel`, `redis-cluster`. */
-  readonly kind: string;
+/** Sessions: read, create, keep alive, rotate, end. */
+export interface SessionOperations {
   /** The record, or null when absent or past its store deadline (see storeDeadline). */
   get(key: string): Promise<StoredSession | null>;
   /** Writes the record and files it under its user reference. */
@@ -37,14 +39,23 @@ export interface SessionStore {
    * so a retry finds them.
    */
   destroyUser(userRefs: readonly string[]): Promise<string[]>;
-  /**
-   * A small named catalog of opaque values (the API token list): put, list, delete by ID.
-   * Values are sealed by the caller; the store only keeps them.
-   */
+}
+
+/**
+ * A small named catalog of opaque values (the API token list): put, list, delete by ID.
+ * Values are sealed by the caller; the store only keeps them.
+ */
+export interface TokenCatalog {
   catalogPut(catalog: string, id: string, value: string): Promise<void>;
   catalogList(catalog: string): Promise<Record<string, string>>;
   /** True when the entry existed. */
   catalogDelete(catalog: string, id: string): Promise<boolean>;
+}
+
+/** Whether the store works, and its end. */
+export interface StoreHealth {
+  /** `memory`, `redis`, `redis-sentinel`, `redis-cluster`. */
+  readonly kind: string;
   /**
    * Resolves when the store can serve decisions now: a read routed as session reads are (in a
    * Cluster, every master answers and reports cluster_state:ok). Throws StoreUnavailableError
@@ -54,6 +65,17 @@ export interface SessionStore {
   /** A real write, read and delete: start-up proof that the store works, with a clear error if not. */
   selfTest(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SessionStore extends SessionOperations, TokenCatalog, StoreHealth {}
+
+/** The catalog of `store`, passed through unchanged (a wrapper that has nothing to add to it). */
+export function catalogOf(store: TokenCatalog): TokenCatalog {
+  return {
+    catalogPut: (c, id, v) => store.catalogPut(c, id, v),
+    catalogList: (c) => store.catalogList(c),
+    catalogDelete: (c, id) => store.catalogDelete(c, id),
+  };
 }
 
 export class StoreUnavailableError extends Error {

@@ -15,7 +15,6 @@
 import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Check } from '../core/check.js';
-import type { Policy } from '../core/policy.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
 import { decodeCheckRequest, encodeCheckResponse } from './envoy-codec.js';
 import { envoyDenial } from './envoy-denial.js';
@@ -137,22 +136,20 @@ const hvo = (key: string, value: string, append_action: HeaderValueOptionMsg['ap
 });
 
 /** The CheckResponse for an allow or deny; errors are gRPC statuses instead (grpcError). */
-export function checkResponse(d: Exclude<Decision, { result: 'error' }>, policy: Policy): CheckResponseMsg {
+export function checkResponse(d: Exclude<Decision, { result: 'error' }>): CheckResponseMsg {
   if (d.result === 'allow') {
     const fields: Record<string, { stringValue: string }> = { reason: { stringValue: d.reason } };
     if (d.userId !== undefined) fields['user_id'] = { stringValue: d.userId };
     fields['session_state'] = { stringValue: d.sessionState ?? 'none' };
     const headers = d.identity.map(([k, v]) => hvo(k.toLowerCase(), v));
-    const remove = policy.identity.headersToRemove(d);
-    // Set or removed, never both: the answer is right whatever order Envoy applies them in.
+    // Set or removed, never both (headersToRemove names `cookie` only when none is left): the
+    // answer is right whatever order Envoy applies them in.
     if (d.upstreamCookie) headers.push(hvo('cookie', d.upstreamCookie));
-    else if (d.upstreamCookie === '') remove.push('cookie');
-    if (d.dropAuthorization) remove.push('authorization');
     return {
       status: { code: GrpcStatus.OK },
       ok_response: {
         headers,
-        headers_to_remove: remove,
+        headers_to_remove: d.headersToRemove,
         // Appended: the application's own Set-Cookie headers must survive.
         response_headers_to_add: d.setCookie === undefined ? [] : [hvo('set-cookie', d.setCookie, 'APPEND_IF_EXISTS_OR_ADD')],
       },
@@ -195,12 +192,12 @@ export interface EnvoyGrpcServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export function createEnvoyGrpcServer(check: Check, policy: () => Policy): EnvoyGrpcServer {
+export function createEnvoyGrpcServer(check: Check): EnvoyGrpcServer {
   const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
   server.addService(AUTHORIZATION_DEFINITION, {
     Check(call: ServerUnaryCall<CheckRequestMsg, CheckResponseMsg>, callback: sendUnaryData<CheckResponseMsg>) {
       check(authRequestFromCheck(call.request ?? {})).then(
-        (d) => (d.result === 'error' ? callback(grpcError(d)) : callback(null, checkResponse(d, policy()))),
+        (d) => (d.result === 'error' ? callback(grpcError(d)) : callback(null, checkResponse(d))),
         () => callback({ code: GrpcStatus.INTERNAL, details: 'internal_error' }),
       );
     },

@@ -13,9 +13,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
 import { envoyDenial } from './envoy-denial.js';
-import { firstHop, one } from './http-headers.js';
+import { firstHop } from './http-headers.js';
+import { firstValue } from '../core/header-values.js';
 import { REASON_HEADER } from '../core/headers.js';
-import type { Policy } from '../core/policy.js';
 import type { AuthRequest, Decision } from '../core/types.js';
 
 /** True when `url` is the prefix itself or lies below it. */
@@ -31,24 +31,21 @@ export function envoyHttpAuthRequest(req: IncomingMessage, prefix: string): Auth
   return {
     transport: 'envoy_http',
     method: (req.method ?? 'GET').toUpperCase(),
-    scheme: (firstHop(one(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
-    host: one(h['host']) ?? '',
+    scheme: (firstHop(firstValue(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
+    host: firstValue(h['host']) ?? '',
     uri: rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest,
     headers: h,
-    requestId: one(h['x-request-id']),
-    clientAddress: firstHop(one(h['x-forwarded-for'])),
+    requestId: firstValue(h['x-request-id']),
+    clientAddress: firstHop(firstValue(h['x-forwarded-for'])),
   };
 }
 
-export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: Policy): void {
+export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision): void {
   const out: string[] = [REASON_HEADER, d.reason];
   if (d.result === 'allow') {
     for (const [name, value] of d.identity) out.push(name, value);
-    const remove = policy.identity.headersToRemove(d);
     if (d.upstreamCookie) out.push('Cookie', d.upstreamCookie);
-    else if (d.upstreamCookie === '') remove.push('cookie');
-    if (d.dropAuthorization) remove.push('authorization');
-    if (remove.length > 0) out.push('x-envoy-auth-headers-to-remove', remove.join(', '));
+    if (d.headersToRemove.length > 0) out.push('x-envoy-auth-headers-to-remove', d.headersToRemove.join(', '));
     if (d.setCookie !== undefined) out.push('Set-Cookie', d.setCookie);
     out.push('Content-Length', '0');
     res.writeHead(200, out);
@@ -67,7 +64,7 @@ export function writeEnvoyHttpAnswer(res: ServerResponse, d: Decision, policy: P
   res.end(body);
 }
 
-export function createEnvoyHttpHandler(check: Check, policy: () => Policy, prefix: string): (req: IncomingMessage, res: ServerResponse) => void {
+export function createEnvoyHttpHandler(check: Check, prefix: string): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     req.resume(); // a buffered body (with_request_body) plays no part in the decision
     const failed = () => {
@@ -76,7 +73,7 @@ export function createEnvoyHttpHandler(check: Check, policy: () => Policy, prefi
     };
     check(envoyHttpAuthRequest(req, prefix)).then((d) => {
       try {
-        writeEnvoyHttpAnswer(res, d, policy());
+        writeEnvoyHttpAnswer(res, d);
       } catch {
         failed(); // a value Node refuses to write: an error, never a crash
       }

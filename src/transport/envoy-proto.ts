@@ -96,7 +96,7 @@ export interface CheckResponseMsg {
   status: { code: number; message?: string };
   ok_response?: {
     headers: HeaderValueOptionMsg[];
-    headers_to_remove: string[];
+    headers_to_remove: readonly string[];
     response_headers_to_add: HeaderValueOptionMsg[];
   };
   denied_response?: {

@@ -13,7 +13,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
-import { firstHop, one } from './http-headers.js';
+import { firstHop } from './http-headers.js';
+import { allValues, firstValue } from '../core/header-values.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
 
@@ -30,19 +31,19 @@ function agreed(a: string | undefined, b: string | undefined): string | undefine
  */
 export function nginxAuthRequest(req: IncomingMessage): AuthRequest {
   const h = req.headers;
-  const originalMethod = one(h['x-original-method']);
-  const forwardedMethod = one(h['x-forwarded-method']);
+  const originalMethod = firstValue(h['x-original-method']);
+  const forwardedMethod = firstValue(h['x-forwarded-method']);
   const method = agreed(originalMethod?.toUpperCase(), forwardedMethod?.toUpperCase());
-  const uri = agreed(one(h['x-original-uri']), one(h['x-forwarded-uri']));
+  const uri = agreed(firstValue(h['x-original-uri']), firstValue(h['x-forwarded-uri']));
   return {
     transport: 'nginx',
     method: method ?? originalMethod?.toUpperCase() ?? 'GET',
-    scheme: (firstHop(one(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
-    host: firstHop(one(h['x-forwarded-host'])) ?? one(h['host']) ?? '',
+    scheme: (firstHop(firstValue(h['x-forwarded-proto'])) ?? 'http').toLowerCase(),
+    host: firstHop(firstValue(h['x-forwarded-host'])) ?? firstValue(h['host']) ?? '',
     uri: method === null || uri === null ? undefined : uri,
     headers: h,
-    requestId: one(h['x-request-id']),
-    clientAddress: one(h['x-real-ip']) ?? firstHop(one(h['x-forwarded-for'])),
+    requestId: firstValue(h['x-request-id']),
+    clientAddress: firstValue(h['x-real-ip']) ?? firstHop(firstValue(h['x-forwarded-for'])),
   };
 }
 
@@ -55,10 +56,9 @@ export function httpAnswer(d: Decision, request: HeaderMap = NO_HEADERS): { stat
     const headers: Array<readonly [string, string]> = [...d.identity, reason];
     // Present, if empty, whenever the client sent one: a forward-auth proxy that copies the
     // header only when the answer has it then still replaces the client's.
-    const c = request['cookie'];
-    const cookie = d.upstreamCookie ?? (typeof c === 'string' ? c : c?.join('; '));
+    const cookie = d.upstreamCookie ?? allValues(request['cookie'], '; ');
     if (cookie !== undefined) headers.push(['Cookie', cookie]);
-    const authorization = one(request['authorization']);
+    const authorization = firstValue(request['authorization']);
     if (authorization !== undefined) headers.push(['Authorization', d.dropAuthorization ? '' : authorization]);
     if (d.setCookie !== undefined) headers.push(['Set-Cookie', d.setCookie]);
     // nginx proxy_cache obeys X-Accel-Expires before anything else; an answer that carries a

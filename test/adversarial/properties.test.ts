@@ -854,10 +854,10 @@ function liveSessionsPresented(req: AuthRequest): Fixture[] {
 }
 
 /** The upstream request's protected headers after the proxy applied the decision. */
-function upstreamProtected(req: AuthRequest, d: AllowDecision, policy: Policy): Map<string, string | string[]> {
+function upstreamProtected(req: AuthRequest, d: AllowDecision): Map<string, string | string[]> {
   const up = new Map<string, string | string[]>();
   for (const [n, v] of Object.entries(req.headers)) if (v !== undefined) up.set(n.toLowerCase(), v);
-  for (const n of policy.identity.headersToRemove(d)) up.delete(n.toLowerCase());
+  for (const n of d.headersToRemove) up.delete(n.toLowerCase());
   for (const [n, v] of d.identity) up.set(n.toLowerCase(), v);
   return new Map([...up].filter(([n]) => PROTECTED_HEADERS.has(canonicalHeaderName(n))));
 }
@@ -958,7 +958,7 @@ describe('check() under adversarial requests', () => {
         for (const n of spoofNames) expect(d.spoofed).toContain(n);
         // ...and after the proxy applied the answer, every protected header upstream is the session's.
         const identity = new Map(d.identity.map(([n, v]) => [n.toLowerCase(), v]));
-        for (const [n, v] of upstreamProtected(req, d, policy)) expect(v).toBe(identity.get(n));
+        for (const [n, v] of upstreamProtected(req, d)) expect(v).toBe(identity.get(n));
         // The application never gets a token of sessiongate's in Cookie or Authorization, and keeps
         // every other cookie, in order.
         const c = req.headers['cookie'];

@@ -1,10 +1,16 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/ops/metrics.js';
 import { RETENTION_MS } from '../../src/session/record.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { T0, TIMES, stored } from '../support/fixtures.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('memory', async (clock) => createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock }));
+
+// The metrics wrapper wraps every role: whatever it counts, the store still honours the contract.
+const metrics = createMetrics({ version: 'test' }, new Registry());
+storeContract('memory, counted and timed', async (clock) => metrics.instrumentStore(createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock })));
 
 describe('memory store specifics', () => {
   it('is bounded: the least recently used session goes first, and leaves the user index', async () => {

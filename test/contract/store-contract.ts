@@ -1,7 +1,8 @@
 /**
- * The one contract every SessionStore honours. Each implementation's test file calls
- * `storeContract` with a factory; the same cases then run against memory and every Redis
- * topology. Time is injected through the clock, so expiry is tested without sleeping.
+ * The one contract every SessionStore honours, one part per role (session operations, token
+ * catalog, health: store/types.ts). Each implementation's test file calls `storeContract` with
+ * a factory; the same cases then run against memory and every Redis topology, and through the
+ * metrics wrapper. Time is injected through the clock, so expiry is tested without sleeping.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RETENTION_MS, storeDeadline } from '../../src/session/record.js';
@@ -32,8 +33,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.close();
     });
 
-    it('returns null for a key it never saw', async () => {
-      expect(await store.get(key())).toBeNull();
+    describe('session operations', () => {
+
+      it('returns null for a key it never saw', async () => {
+        expect(await store.get(key())).toBeNull();
     });
 
     it('returns what was created, field for field', async () => {
@@ -266,24 +269,31 @@ export function storeContract(name: string, factory: StoreFactory): void {
       }
     });
 
-    it('keeps catalogs apart, lists, overwrites and deletes entries', async () => {
-      const c = `cat-${process.pid}-${n++}`;
-      const other = `${c}-other`;
-      expect(await store.catalogList(c)).toEqual({});
-      await store.catalogPut(c, 'a', 'one');
-      await store.catalogPut(c, 'b', 'two');
-      await store.catalogPut(other, 'a', 'elsewhere');
-      await store.catalogPut(c, 'a', 'one again');
-      expect(await store.catalogList(c)).toEqual({ a: 'one again', b: 'two' });
-      expect(await store.catalogDelete(c, 'a')).toBe(true);
-      expect(await store.catalogDelete(c, 'a')).toBe(false);
-      expect(await store.catalogList(c)).toEqual({ b: 'two' });
-      expect(await store.catalogList(other)).toEqual({ a: 'elsewhere' });
     });
 
-    it('answers ping and passes its self-test', async () => {
-      await expect(store.ping()).resolves.toBeUndefined();
-      await expect(store.selfTest()).resolves.toBeUndefined();
+    describe('token catalog', () => {
+      it('keeps catalogs apart, lists, overwrites and deletes entries', async () => {
+        const c = `cat-${process.pid}-${n++}`;
+        const other = `${c}-other`;
+        expect(await store.catalogList(c)).toEqual({});
+        await store.catalogPut(c, 'a', 'one');
+        await store.catalogPut(c, 'b', 'two');
+        await store.catalogPut(other, 'a', 'elsewhere');
+        await store.catalogPut(c, 'a', 'one again');
+        expect(await store.catalogList(c)).toEqual({ a: 'one again', b: 'two' });
+        expect(await store.catalogDelete(c, 'a')).toBe(true);
+        expect(await store.catalogDelete(c, 'a')).toBe(false);
+        expect(await store.catalogList(c)).toEqual({ b: 'two' });
+        expect(await store.catalogList(other)).toEqual({ a: 'elsewhere' });
+    });
+
+    });
+
+    describe('health', () => {
+      it('answers ping and passes its self-test', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+        await expect(store.selfTest()).resolves.toBeUndefined();
+      });
     });
   });
 }

@@ -4,13 +4,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createCheck } from '../../src/core/check.js';
+import type { ExternalSource } from '../../src/core/external.js';
+import type { Policy } from '../../src/core/policy.js';
+import { checkResponse } from '../../src/transport/envoy-grpc.js';
 import type { AllowDecision, Decision } from '../../src/core/types.js';
 import { newRecord } from '../../src/session/record.js';
 import { sealRecord } from '../../src/session/seal.js';
 import { storeKeyOf } from '../../src/session/token.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
-import { M, S, T0, TIMES, request, testPolicy } from '../support/fixtures.js';
+import { M, S, T0, TIMES, record, request, testPolicy } from '../support/fixtures.js';
 
 function setup(store?: SessionStore) {
   const clock = { now: T0 };
@@ -141,5 +144,41 @@ describe('check', () => {
     expect(reads).toBe(0);
     await check(request({ uri: '/app', headers: { cookie: `sessiongate=${token}` } }));
     expect(reads).toBe(1);
+  });
+
+  it('carries the headers to remove in the decision: a reload while the store answers cannot pair two policies', async () => {
+    const t = setup();
+    const { token } = await t.login(); // alice has no e-mail: the first policy removes x-user-email
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: SessionStore = { ...t.memory, get: async (k) => (await gate, t.memory.get(k)) };
+    let current: Policy = t.policy;
+    const check = createCheck({ policy: () => current, store: slow, clock: () => T0 });
+    const pending = check(request({ headers: { cookie: `sessiongate=${token}` } }));
+    current = testPolicy({ headers: { 'X-User-Id': 'user_id' }, stripHeaders: [] }); // the reload
+    release();
+    const d = (await pending) as AllowDecision;
+    expect(d.identity).toEqual([['X-User-Id', 'alice'], ['X-User-Roles', 'user']]);
+    expect(d.headersToRemove).toEqual(['x-user-email', 'x-auth-user', 'x-sessiongate-degraded', 'cookie']);
+    expect(checkResponse(d).ok_response?.headers_to_remove).toEqual(d.headersToRemove);
+  });
+
+  it('reads the clock once per request, external lookup included', async () => {
+    const t = setup();
+    const seen: number[] = [];
+    const source: ExternalSource = {
+      kind: 'test',
+      cookie: 'app_sid',
+      read: (v) => ({ ok: true, sid: v }),
+      lookup: (_sid, now) => (seen.push(now), Promise.resolve({ ...record({}, now), fixed: true })),
+      close: () => Promise.resolve(),
+    };
+    let reads = 0;
+    const check = createCheck({ policy: () => t.policy, store: t.memory, clock: () => (reads++, T0 + reads), external: [source] });
+    const { token } = t.policy.tokens.issue(); // a sessiongate cookie the store does not know: the application's session decides
+    const d = await check(request({ headers: { cookie: `sessiongate=${token}; app_sid=s1` } }));
+    expect(d).toMatchObject({ result: 'allow', userId: 'alice' });
+    expect(reads).toBe(1);
+    expect(seen).toEqual([T0 + 1]);
   });
 });

@@ -121,16 +121,27 @@ describe('toHeaderValue is injective', () => {
 
 describe('headersToRemove', () => {
   const ids = createIdentityHeaders({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' }, ['X-Auth-User']);
-  const allow = (identity: Array<[string, string]>, spoofed: string[] = []) => ({ result: 'allow' as const, reason: 'authenticated' as const, identity, spoofed });
+  const remove = (identity: Array<[string, string]>, spoofed: string[] = [], cookie = false, authorization = false) => ids.headersToRemove(identity, spoofed, cookie, authorization);
 
   it('lists protected headers the decision does not set, never those it sets', () => {
-    expect(ids.headersToRemove(allow([['X-User-Id', 'a']]))).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded']);
-    expect(ids.headersToRemove(allow([]))).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user', 'x-sessiongate-degraded']);
-    expect(ids.headersToRemove(allow([['X-Sessiongate-Degraded', 'store_unavailable']]))).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user']);
+    expect(remove([['X-User-Id', 'a']])).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded']);
+    expect(remove([])).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user', 'x-sessiongate-degraded']);
+    expect(remove([['X-Sessiongate-Degraded', 'store_unavailable']])).toEqual(['x-user-id', 'x-user-roles', 'x-auth-user']);
   });
 
   it('adds every alias the client sent, once, lower-cased', () => {
-    const d = allow([['X-User-Id', 'a'], ['X-User-Roles', 'r']], ['x_user_id', 'X.User.Id', 'x-user-id', 'x-auth-user']);
-    expect(ids.headersToRemove(d)).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x_user_id', 'x.user.id']);
+    expect(remove([['X-User-Id', 'a'], ['X-User-Roles', 'r']], ['x_user_id', 'X.User.Id', 'x-user-id', 'x-auth-user'])).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x_user_id', 'x.user.id']);
+  });
+
+  it('ends with cookie and authorization when the upstream gets none of them', () => {
+    expect(remove([['X-User-Id', 'a']], [], true, true)).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded', 'cookie', 'authorization']);
+    expect(remove([['X-User-Id', 'a']], ['x_user_id'], false, true)).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded', 'x_user_id', 'authorization']);
+  });
+
+  it('hands the same frozen list to every allow of one shape (no allocation per request)', () => {
+    const a = remove([['X-User-Id', 'a'], ['X-User-Roles', 'r']], [], true);
+    expect(remove([['X-User-Id', 'b'], ['X-User-Roles', 's']], [], true)).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(remove([['X-User-Id', 'b'], ['X-User-Roles', 's']], [], false)).not.toBe(a);
   });
 });

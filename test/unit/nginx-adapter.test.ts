@@ -49,8 +49,8 @@ describe('nginxAuthRequest', () => {
 describe('httpAnswer', () => {
   const base = { spoofed: [] as string[] };
   it.each<[string, Decision, number, Array<[string, string]>]>([
-    ['allow', { ...base, result: 'allow', reason: 'authenticated', identity: [['X-User-Id', 'a']] }, 200, [['X-User-Id', 'a']]],
-    ['allow with rotation', { ...base, result: 'allow', reason: 'authenticated', identity: [['X-User-Id', 'a']], setCookie: 'sg=x' }, 200, [['X-User-Id', 'a'], ['Set-Cookie', 'sg=x']]],
+    ['allow', { ...base, result: 'allow', reason: 'authenticated', identity: [['X-User-Id', 'a']], headersToRemove: [] }, 200, [['X-User-Id', 'a']]],
+    ['allow with rotation', { ...base, result: 'allow', reason: 'authenticated', identity: [['X-User-Id', 'a']], headersToRemove: [], setCookie: 'sg=x' }, 200, [['X-User-Id', 'a'], ['Set-Cookie', 'sg=x']]],
     ['deny with redirect', { ...base, result: 'deny', reason: 'no_session', status: 401, location: 'https://l/?rd=x' }, 401, [['Location', 'https://l/?rd=x']]],
     ['bearer deny', { ...base, result: 'deny', reason: 'bad_signature', status: 401, wwwAuthenticate: 'Bearer realm="sessiongate"' }, 401, [['WWW-Authenticate', 'Bearer realm="sessiongate"']]],
     ['forbidden', { ...base, result: 'deny', reason: 'forbidden_role', status: 403 }, 403, []],
@@ -63,7 +63,7 @@ describe('httpAnswer', () => {
 });
 
 describe('httpAnswer: what the application gets of Cookie and Authorization (protect.conf sets both from the answer)', () => {
-  const allow = (over: Partial<AllowDecision> = {}): AllowDecision => ({ spoofed: [], result: 'allow', reason: 'public', identity: [], ...over });
+  const allow = (over: Partial<AllowDecision> = {}): AllowDecision => ({ spoofed: [], result: 'allow', reason: 'public', identity: [], headersToRemove: [], ...over });
   const pick = (d: Decision, request: Record<string, string>) =>
     httpAnswer(d, request).headers.filter(([n]) => n === 'Cookie' || n === 'Authorization');
 
