@@ -2,7 +2,7 @@
  * Floor F4: the naive grpc-js Check server, proto-loader objects in and out, always OK with one
  * header. Run as its own process: node floor-grpc.js <port>
  */
-import { Server, ServerCredentials, loadPackageDefinition, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { loadPackageDefinition, Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { authorizationPackage } from '../src/transport/envoy-proto.js';
 
 const port = Number(process.argv[2]);

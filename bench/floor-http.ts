@@ -12,7 +12,9 @@ const users = new Map<string, string>();
 readFileSync(cookieFile!, 'utf8')
   .split('\n')
   .filter(Boolean)
-  .forEach((c, i) => users.set(c, `user${i}`));
+  .forEach((c, i) => {
+    users.set(c, `user${i}`);
+  });
 const redis = redisPort ? new Redis({ port: Number(redisPort), host: '127.0.0.1', enableOfflineQueue: true }) : undefined;
 
 function cookieValue(header: string | undefined): string | undefined {
@@ -33,5 +35,8 @@ createServer((req, res) => {
   const c = cookieValue(req.headers.cookie);
   if (!redis) return answer(res, c && users.get(c));
   if (!c) return answer(res, null);
-  redis.get(`floor:${c}`).then((u) => answer(res, u), () => answer(res, null));
+  redis.get(`floor:${c}`).then(
+    (u) => answer(res, u),
+    () => answer(res, null),
+  );
 }).listen(Number(port), '127.0.0.1', () => process.send?.('ready'));

@@ -11,16 +11,17 @@
  * --smoke: one 1-second pass over every row with a few sessions; exits non-zero on any error
  * (this is what CI runs; timings are never asserted).
  */
-import { flag, opt } from './options.js';
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { encodeCheckRequest } from '../harness/envoy-wire.js';
 import { send } from '../harness/http.js';
-import { freePort, nginxBinary, ROOT, startService, tempDir, waitFor, type RunningService } from '../harness/processes.js';
-import { startRedisServer, type RedisProcess } from '../harness/redis.js';
+import { freePort, nginxBinary, ROOT, type RunningService, startService, tempDir, waitFor } from '../harness/processes.js';
+import { type RedisProcess, startRedisServer } from '../harness/redis.js';
+import { flag, opt } from './options.js';
 
 // ------------------------------------------------------------------------------------------
 // Options
@@ -105,7 +106,14 @@ async function startBenchNginx(authPort: number | 'inside', decisionCache = fals
         setTimeout(() => (child.kill('SIGKILL'), resolve()), 3000).unref();
       }),
   );
-  const up = await waitFor(async () => (await send(`http://127.0.0.1:${port}/~assets/x`).then(() => true, () => false)), 5000);
+  const up = await waitFor(
+    async () =>
+      await send(`http://127.0.0.1:${port}/~assets/x`).then(
+        () => true,
+        () => false,
+      ),
+    5000,
+  );
   if (!up) throw new Error(`nginx for ${authPort} did not start: ${readFileSync(join(d, 'logs/error.log'), 'utf8')}`);
   return { port, pid: child.pid! };
 }
@@ -114,7 +122,11 @@ async function startSessiongate(env: Record<string, string>, config?: string): P
   const nodeOptions = opt('node-options', '');
   // --node-args: flags NODE_OPTIONS does not take (--cpu-prof --cpu-prof-dir=DIR).
   const nodeArgs = opt('node-args', '').split(' ').filter(Boolean);
-  const sg = await startService({ ...(config ? { config } : {}), nodeArgs, env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...env } });
+  const sg = await startService({
+    ...(config ? { config } : {}),
+    nodeArgs,
+    env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...env },
+  });
   cleanups.push(() => sg.stop());
   return sg;
 }
@@ -127,7 +139,10 @@ async function createSessions(sg: RunningService, n: number): Promise<string[]> 
       Array.from({ length: Math.min(50, n - i) }, (_, j) =>
         send(`${sg.url}/~session`, {
           method: 'POST',
-          headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+          headers: [
+            ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+            ['Content-Type', 'application/json'],
+          ],
           body: JSON.stringify({ user_id: `user${i + j}@example.com`, roles: ['user'], attributes: { email: `user${i + j}@example.com` } }),
         }),
       ),
@@ -239,7 +254,10 @@ function ms(s: string): number {
 }
 
 function runWrk(port: number, script: string, seconds: number): Omit<Result, 'rss'> {
-  const r = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const r = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/`], {
+    encoding: 'utf8',
+    timeout: (seconds + 30) * 1000,
+  });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const out = r.stdout;
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
@@ -257,7 +275,26 @@ function runH2load(port: number, body: string, seconds: number, rate?: number): 
   const log = join(dir, `h2load-${Math.random().toString(36).slice(2)}.log`);
   const r = spawnSync(
     'h2load',
-    ['-D', String(seconds), '-c', String(H2_CLIENTS), '-m', '16', '-t', '1', ...(rate ? [`--rps=${Math.max(1, Math.round(rate / H2_CLIENTS))}`] : []), '--log-file', log, '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`],
+    [
+      '-D',
+      String(seconds),
+      '-c',
+      String(H2_CLIENTS),
+      '-m',
+      '16',
+      '-t',
+      '1',
+      ...(rate ? [`--rps=${Math.max(1, Math.round(rate / H2_CLIENTS))}`] : []),
+      '--log-file',
+      log,
+      '-d',
+      body,
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+    ],
     { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
   );
   if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}${r.stdout}`);
@@ -328,33 +365,45 @@ async function main(): Promise<number> {
   // Floors.
   const floorCookies = Array.from({ length: SESSIONS }, (_, i) => `floor-${i}-${'x'.repeat(100)}`);
   const floorFile = join(dir, 'cookies-floor.txt');
-  writeFileSync(floorFile, floorCookies.join('\n') + '\n');
+  writeFileSync(floorFile, `${floorCookies.join('\n')}\n`);
   if (need('F1')) {
     const n = await startBenchNginx('inside');
-    rows.set('F1', wrkRow('F1', n.port, floorFile, () => n.pid));
+    rows.set(
+      'F1',
+      wrkRow('F1', n.port, floorFile, () => n.pid),
+    );
   }
   if (need('F2')) {
     const port = await freePort();
     const floor = await forkFloor('floor-http.js', [String(port), floorFile]);
     const n = await startBenchNginx(port);
-    rows.set('F2', wrkRow('F2', n.port, floorFile, () => floor.pid));
+    rows.set(
+      'F2',
+      wrkRow('F2', n.port, floorFile, () => floor.pid),
+    );
   }
   if (need('F3')) {
     const client = new Redis({ port: redis.port, host: '127.0.0.1' });
     const pipe = client.pipeline();
-    floorCookies.forEach((c, i) => pipe.set(`floor:${c}`, `user${i}`));
+    for (const [i, c] of floorCookies.entries()) pipe.set(`floor:${c}`, `user${i}`);
     await pipe.exec();
     client.disconnect();
     const port = await freePort();
     const floor = await forkFloor('floor-http.js', [String(port), floorFile, String(redis.port)]);
     const n = await startBenchNginx(port);
-    rows.set('F3', wrkRow('F3', n.port, floorFile, () => floor.pid));
+    rows.set(
+      'F3',
+      wrkRow('F3', n.port, floorFile, () => floor.pid),
+    );
   }
   if (need('F4')) {
     const port = await freePort();
     const floor = await forkFloor('floor-grpc.js', [String(port)]);
     const body = grpcBody('x');
-    rows.set('F4', grpcRow('F4', port, body, () => floor.pid));
+    rows.set(
+      'F4',
+      grpcRow('F4', port, body, () => floor.pid),
+    );
   }
 
   // sessiongate.
@@ -364,42 +413,60 @@ async function main(): Promise<number> {
   if (need('S1')) {
     const sg = await startSessiongate({});
     const file = join(dir, 'cookies-memory.txt');
-    writeFileSync(file, (await createSessions(sg, SESSIONS)).join('\n') + '\n');
+    writeFileSync(file, `${(await createSessions(sg, SESSIONS)).join('\n')}\n`);
     const n = await startBenchNginx(sg.httpPort);
-    rows.set('S1', wrkRow('S1', n.port, file, () => sg.pid));
+    rows.set(
+      'S1',
+      wrkRow('S1', n.port, file, () => sg.pid),
+    );
   }
   if (need('S5')) {
     const cacheConfig = join(dir, 'proxy-cache.yaml');
     writeFileSync(cacheConfig, 'proxy_cache: { ttl: 60s }\n');
     const sg = await startSessiongate({}, cacheConfig);
     const file = join(dir, 'cookies-s5.txt');
-    writeFileSync(file, (await createSessions(sg, SESSIONS)).join('\n') + '\n');
+    writeFileSync(file, `${(await createSessions(sg, SESSIONS)).join('\n')}\n`);
     const n = await startBenchNginx(sg.httpPort, true);
-    rows.set('S5', wrkRow('S5', n.port, file, () => sg.pid));
+    rows.set(
+      'S5',
+      wrkRow('S5', n.port, file, () => sg.pid),
+    );
   }
   let redisCookies: string[] | undefined;
   if (need('S2') || need('S3') || need('S4') || need('W2')) {
     const cached = await startSessiongate({ SESSIONGATE_STORE: storeUrl });
     redisCookies = await createSessions(cached, SESSIONS);
     const file = join(dir, 'cookies-redis.txt');
-    writeFileSync(file, redisCookies.join('\n') + '\n');
+    writeFileSync(file, `${redisCookies.join('\n')}\n`);
     if (need('S2')) {
       const n = await startBenchNginx(cached.httpPort);
-      rows.set('S2', wrkRow('S2', n.port, file, () => cached.pid));
+      rows.set(
+        'S2',
+        wrkRow('S2', n.port, file, () => cached.pid),
+      );
     }
     if (need('S3')) {
       const uncached = await startSessiongate({ SESSIONGATE_STORE: storeUrl }, noCache);
       const n = await startBenchNginx(uncached.httpPort);
-      rows.set('S3', wrkRow('S3', n.port, file, () => uncached.pid));
+      rows.set(
+        'S3',
+        wrkRow('S3', n.port, file, () => uncached.pid),
+      );
     }
     if (need('W2')) {
       const two = await startSessiongate({ SESSIONGATE_STORE: storeUrl, SESSIONGATE_WORKERS: '2' });
       const n = await startBenchNginx(two.httpPort);
-      rows.set('W2', wrkRow('W2', n.port, file, () => two.pid));
+      rows.set(
+        'W2',
+        wrkRow('W2', n.port, file, () => two.pid),
+      );
     }
     if (need('S4')) {
       const body = grpcBody(redisCookies[0]!);
-      rows.set('S4', grpcRow('S4', cached.grpcPort, body, () => cached.pid));
+      rows.set(
+        'S4',
+        grpcRow('S4', cached.grpcPort, body, () => cached.pid),
+      );
     }
   }
 
@@ -416,7 +483,9 @@ async function main(): Promise<number> {
       const list = results.get(id) ?? [];
       list.push({ ...r, rss: peakRss(row.pid()) });
       results.set(id, list);
-      process.stderr.write(`round ${round + 1} ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, peak RSS ${(list.at(-1)!.rss / 1048576).toFixed(0)} MB\n`);
+      process.stderr.write(
+        `round ${round + 1} ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, peak RSS ${(list.at(-1)!.rss / 1048576).toFixed(0)} MB\n`,
+      );
     }
   }
 
@@ -449,7 +518,9 @@ async function main(): Promise<number> {
     if (h) errors += h.errors;
     const viaNginx = id !== 'S4' && id.startsWith('S');
     const halfCell = h ? `${h.p99.toFixed(2)} (${h.rps.toFixed(0)})${viaNginx ? (h.p99 < 2 ? ': under 2 ms' : ': over 2 ms') : ''}` : '';
-    lines.push(`| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} | ${halfCell} |`);
+    lines.push(
+      `| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} | ${halfCell} |`,
+    );
   }
   // Memory per session: the memory store at 100,000 sessions, and one Redis record.
   const memN = SMOKE ? 1000 : 100_000;
@@ -464,12 +535,13 @@ async function main(): Promise<number> {
     probe.disconnect();
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const version = (cmd: string, args: string[]) => (spawnSync(cmd, args, { encoding: 'utf8' }).stderr + spawnSync(cmd, args, { encoding: 'utf8' }).stdout).split('\n')[0]!.trim();
+  const version = (cmd: string, args: string[]) =>
+    (spawnSync(cmd, args, { encoding: 'utf8' }).stderr + spawnSync(cmd, args, { encoding: 'utf8' }).stdout).split('\n')[0]!.trim();
   const machine = [
     `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generators share these cores`,
     `- node ${process.version}; ${version(nginxBinary(), ['-v'])}; ${version('redis-server', ['--version'])}; ${version('wrk', ['-v'])}; ${version('h2load', ['--version'])}`,
     `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${H2_CLIENTS} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating; the median round is shown`,
-    '- W2: peak RSS is the primary\'s; on two cores shared with nginx and wrk, a second worker has no core of its own.',
+    "- W2: peak RSS is the primary's; on two cores shared with nginx and wrk, a second worker has no core of its own.",
     `- memory store: ${memoryBytes} bytes per session at ${memN.toLocaleString('en')} sessions (heap after full GC); Redis: ${redisBytes} bytes per session record (MEMORY USAGE, mean of up to 100 keys)`,
     '- S5: proxy_cache.ttl 60s; its first pass over the sessions fills the cache, then nginx answers most requests itself.',
   ];

@@ -4,7 +4,7 @@
  * published data-plane-api definitions. If proto/ ever numbered a field differently, the
  * service would misread these bytes and the tests using them would fail.
  */
-import { credentials, Client, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs/minimal.js';
 
 const { Writer, Reader } = protobuf;
@@ -87,7 +87,15 @@ export function encodeCheckRequest(r: EnvoyRequest): Uint8Array {
   const scheme = r.scheme ?? 'https';
   const headers = r.rawHeaders
     ? undefined
-    : { ':authority': r.host, ':method': r.method, ':path': r.path, ':scheme': scheme, 'x-forwarded-proto': scheme, ...(r.id ? { 'x-request-id': r.id } : {}), ...r.headers };
+    : {
+        ':authority': r.host,
+        ':method': r.method,
+        ':path': r.path,
+        ':scheme': scheme,
+        'x-forwarded-proto': scheme,
+        ...(r.id ? { 'x-request-id': r.id } : {}),
+        ...r.headers,
+      };
   msg(w, F.CheckRequest.attributes, (a) => {
     msg(a, F.AttributeContext.source, (p) =>
       msg(p, F.Peer.address, (ad) =>
@@ -202,7 +210,12 @@ export interface HeaderOption {
 function headerOptions(list: WireMessage[]): HeaderOption[] {
   return list.map((o) => {
     const h = o.msg(F.HeaderValueOption.header)!;
-    return { key: h.str(F.HeaderValue.key), value: h.str(F.HeaderValue.value), appendAction: o.int(F.HeaderValueOption.append_action), hasAppend: o.has(F.HeaderValueOption.append) };
+    return {
+      key: h.str(F.HeaderValue.key),
+      value: h.str(F.HeaderValue.value),
+      appendAction: o.int(F.HeaderValueOption.append_action),
+      hasAppend: o.has(F.HeaderValueOption.append),
+    };
   });
 }
 

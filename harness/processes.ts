@@ -3,10 +3,10 @@
  * shipped config (ports substituted), and an upstream that echoes the headers it receives. Each is
  * started on free loopback ports and stopped by the caller.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer, connect } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +84,7 @@ export async function startService(opts: { config?: string; env?: Record<string,
     const timer = setTimeout(() => rej(new Error(`sessiongate did not start:\n${lines.join('\n')}`)), 15_000);
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
-      let nl;
+      let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
@@ -194,7 +194,12 @@ function substitute(text: string, from: string, to: string, file: string): strin
 }
 
 /** Runs the shipped nginx/ config with sessiongate and the app on the given ports. */
-export async function startNginx(opts: { sessiongatePort: number; appPort: number; decisionCache?: boolean; mutate?: (dir: string) => void }): Promise<RunningNginx> {
+export async function startNginx(opts: {
+  sessiongatePort: number;
+  appPort: number;
+  decisionCache?: boolean;
+  mutate?: (dir: string) => void;
+}): Promise<RunningNginx> {
   const dir = tempDir('sg-nginx-');
   cpSync(join(ROOT, 'nginx'), dir, { recursive: true });
   mkdirSync(join(dir, 'logs'), { recursive: true });
@@ -216,7 +221,11 @@ export async function startNginx(opts: { sessiongatePort: number; appPort: numbe
     const child = spawn(bin, ['-p', dir, '-c', confPath, '-e', join(dir, 'logs/error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    const up = await waitFor(() => listening(port), 5000, () => child.exitCode !== null);
+    const up = await waitFor(
+      () => listening(port),
+      5000,
+      () => child.exitCode !== null,
+    );
     if (up) {
       return {
         port,

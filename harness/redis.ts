@@ -3,7 +3,7 @@
  * three sentinels) and a three-master Cluster, each on free loopback ports in a temporary folder,
  * stopped by the caller.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -26,7 +26,15 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 async function ping(port: number): Promise<boolean> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  const c = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 500,
+  });
   c.on('error', () => {});
   try {
     await c.connect();
@@ -65,7 +73,22 @@ async function startRedisOn(port: number, opts: { args?: Args; config?: string; 
   const dir = opts.dir ?? tempDir('sg-redis-');
   mkdirSync(dir, { recursive: true });
   const launch = () => {
-    const base = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--logfile', join(dir, `redis-${port}.log`)];
+    const base = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      '--logfile',
+      join(dir, `redis-${port}.log`),
+    ];
     let argv: string[];
     if (opts.config !== undefined) {
       const file = join(dir, `redis-${port}.conf`);
@@ -75,7 +98,13 @@ async function startRedisOn(port: number, opts: { args?: Args; config?: string; 
     return spawn('redis-server', argv, { stdio: 'ignore' });
   };
   let child = launch();
-  if (!(await waitFor(() => ping(port), 10_000, () => child.exitCode !== null))) {
+  if (
+    !(await waitFor(
+      () => ping(port),
+      10_000,
+      () => child.exitCode !== null,
+    ))
+  ) {
     child.kill('SIGKILL');
     throw new Error(`redis-server on ${port} did not start (see ${dir})`);
   }
@@ -90,7 +119,14 @@ async function startRedisOn(port: number, opts: { args?: Args; config?: string; 
     },
     async restart() {
       child = launch();
-      if (!(await waitFor(() => ping(port), 10_000, () => child.exitCode !== null))) throw new Error(`redis-server on ${port} did not restart`);
+      if (
+        !(await waitFor(
+          () => ping(port),
+          10_000,
+          () => child.exitCode !== null,
+        ))
+      )
+        throw new Error(`redis-server on ${port} did not restart`);
     },
     async stop() {
       child.kill('SIGKILL');
@@ -197,6 +233,14 @@ export async function startCluster(size = 3): Promise<RedisCluster> {
 export function redisOptions(url: string, clock: () => number, over: Partial<RedisStoreOptions> = {}): RedisStoreOptions {
   const parsed = parseStoreUrl(url);
   if (typeof parsed === 'string' || parsed.kind === 'memory') throw new Error(`bad test url ${url}: ${String(parsed)}`);
-  return { url: parsed, displayUrl: url, keyPrefix: `sgtest${process.pid}:`, commandTimeout: 1000, connectTimeout: 1000, maxRetriesPerRequest: 1, clock, ...over };
+  return {
+    url: parsed,
+    displayUrl: url,
+    keyPrefix: `sgtest${process.pid}:`,
+    commandTimeout: 1000,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 1,
+    clock,
+    ...over,
+  };
 }
-

@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Document, isMap, isScalar, parseDocument, Scalar, type Node, type YAMLMap } from 'yaml';
+import { Document, isMap, isScalar, type Node, parseDocument, Scalar, type YAMLMap } from 'yaml';
 import { ROOT } from '../harness/processes.js';
 
 // Kubernetes reads YAML 1.1 (so `0400` is octal there); lineWidth 0: long lines stay whole.
@@ -68,7 +68,9 @@ function moveDirective(conf: string, name: string, path: string, extraLines: str
   const re = new RegExp(`^([ \\t]*)${name}[ \\t]+[^\\s;]+([ \\t][^;\\n]*)?;[ \\t]*$`, 'gm');
   const hits = conf.match(re) ?? [];
   if (hits.length !== 1) throw new Error(`nginx/nginx.conf: expected one \`${name}\` directive, found ${hits.length}`);
-  return conf.replace(re, (_l, indent: string, rest: string | undefined) => [`${indent}${name} ${path}${rest ?? ''};`, ...extraLines.map((l) => indent + l)].join('\n'));
+  return conf.replace(re, (_l, indent: string, rest: string | undefined) =>
+    [`${indent}${name} ${path}${rest ?? ''};`, ...extraLines.map((l) => indent + l)].join('\n'),
+  );
 }
 
 /** nginx/nginx.conf for an unprivileged container with a read-only root: pid, logs and temp files elsewhere. */
@@ -93,7 +95,10 @@ function podConfig(example: string) {
 /** The pod configuration with every replica sharing Redis through Sentinel. */
 function sentinelConfig(example: string): string {
   const doc = podConfig(example);
-  doc.set('store', 'redis+sentinel://redis-sentinel-0.redis-sentinel:26379,redis-sentinel-1.redis-sentinel:26379,redis-sentinel-2.redis-sentinel:26379/mymaster');
+  doc.set(
+    'store',
+    'redis+sentinel://redis-sentinel-0.redis-sentinel:26379,redis-sentinel-1.redis-sentinel:26379,redis-sentinel-2.redis-sentinel:26379/mymaster',
+  );
   keyOf(doc, 'store').commentBefore = hashless('Shared by every replica: Redis behind Sentinel (see README "Redis").');
   const items = (doc.contents as YAMLMap).items;
   const at = items.findIndex((p) => isScalar(p.key) && p.key.value === 'store') + 1;
@@ -137,7 +142,13 @@ const sessiongateContainer = () =>
     livenessProbe: { httpGet: flow({ path: '/healthz', port: 'admin' }), periodSeconds: 10, failureThreshold: 3 },
     readinessProbe: { httpGet: flow({ path: '/readyz', port: 'admin' }), periodSeconds: 5, failureThreshold: 2 },
     resources: { requests: flow({ cpu: '100m', memory: '96Mi' }), limits: flow({ cpu: quoted('1'), memory: '256Mi' }) },
-    securityContext: { runAsNonRoot: true, runAsUser: 1000, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: flow({ drop: flow(['ALL']) }) },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: flow({ drop: flow(['ALL']) }),
+    },
     volumeMounts: [
       flow({ name: 'sessiongate-config', mountPath: '/etc/sessiongate/config', readOnly: true }),
       flow({ name: 'sessiongate-secrets', mountPath: '/etc/sessiongate/secrets', readOnly: true }),
@@ -195,10 +206,18 @@ function nginxSidecar(root: string): string {
     readinessProbe: { tcpSocket: flow({ port: 'http' }) },
     resources: { requests: flow({ cpu: '100m', memory: '64Mi' }), limits: flow({ cpu: quoted('1'), memory: '128Mi' }) },
     securityContext: readOnlyRoot,
-    volumeMounts: [...['nginx.conf', 'sessiongate/endpoints.conf', 'sessiongate/protect.conf'].map((f) => flow(snippet(f))), flow({ name: 'tmp', mountPath: '/tmp' })],
+    volumeMounts: [
+      ...['nginx.conf', 'sessiongate/endpoints.conf', 'sessiongate/protect.conf'].map((f) => flow(snippet(f))),
+      flow({ name: 'tmp', mountPath: '/tmp' }),
+    ],
   });
   const service = (name: string, port: Record<string, unknown>, labels?: Record<string, string>) =>
-    map({ apiVersion: 'v1', kind: 'Service', metadata: labels ? { name, labels: flow(labels) } : { name }, spec: { selector: flow({ 'app.kubernetes.io/name': 'app' }), ports: [flow(port)] } });
+    map({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: labels ? { name, labels: flow(labels) } : { name },
+      spec: { selector: flow({ 'app.kubernetes.io/name': 'app' }), ports: [flow(port)] },
+    });
   return stringify([
     configMap(
       'sessiongate-nginx',
@@ -209,7 +228,7 @@ function nginxSidecar(root: string): string {
       },
       {
         'nginx.conf':
-          'nginx/nginx.conf of the repository, with pid, logs and temp paths moved to where an\nunprivileged, read-only container can write. The snippets are the repository\'s, unchanged.',
+          "nginx/nginx.conf of the repository, with pid, logs and temp paths moved to where an\nunprivileged, read-only container can write. The snippets are the repository's, unchanged.",
       },
       `sessiongate as a sidecar beside nginx (auth_request) and the application, in one pod.\n${SECRETS_HEADER}`,
     ),
@@ -222,7 +241,11 @@ function nginxSidecar(root: string): string {
       volumes: [{ name: 'nginx-config', configMap: flow({ name: 'sessiongate-nginx' }) }, ...sessiongateVolumes(), { name: 'tmp', emptyDir: flow({}) }],
     }),
     service('app', { name: 'http', port: 80, targetPort: 'http' }),
-    service('app-sessiongate-metrics', { name: 'admin', port: 9182, targetPort: 'admin' }, { 'app.kubernetes.io/name': 'app', 'app.kubernetes.io/component': 'sessiongate-metrics' }),
+    service(
+      'app-sessiongate-metrics',
+      { name: 'admin', port: 9182, targetPort: 'admin' },
+      { 'app.kubernetes.io/name': 'app', 'app.kubernetes.io/component': 'sessiongate-metrics' },
+    ),
   ]);
 }
 
@@ -274,7 +297,10 @@ nginx-sidecar.yaml. Without the operator, the pods' prometheus.io/* annotations 
         apiVersion: 'monitoring.coreos.com/v1',
         kind: 'ServiceMonitor',
         metadata: { name: 'sessiongate', labels: flow({ release: 'prometheus' }) },
-        spec: { selector: { matchLabels: flow({ 'app.kubernetes.io/component': 'sessiongate-metrics' }) }, endpoints: [{ port: 'admin', path: '/metrics', interval: '15s' }] },
+        spec: {
+          selector: { matchLabels: flow({ 'app.kubernetes.io/component': 'sessiongate-metrics' }) },
+          endpoints: [{ port: 'admin', path: '/metrics', interval: '15s' }],
+        },
       },
       { apiVersion: header },
     ),

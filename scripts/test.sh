@@ -35,4 +35,6 @@ fi
 npx tsc -p tsconfig.build.json
 npx tsc -p tsconfig.bench.json
 npx tsc -p tsconfig.json --noEmit
+# The linter and formatter (Biome): a finding stops the run here, before any test.
+npx biome check .
 exec npx vitest run "$@"

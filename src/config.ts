@@ -4,9 +4,8 @@
  * schema.ts (keys, defaults, rules between keys, the built shape), load.ts (files, variables,
  * secret files, problems), env.ts (the variables), duration.ts (the duration grammar).
  */
-export { parseDuration, DURATION_HINT } from './config/duration.js';
+export { DURATION_HINT, parseDuration } from './config/duration.js';
 export { ENV_KEYS, ENV_NAMES, splitList } from './config/env.js';
-export { formatProblems, loadConfig, type Config, type ConfigResult, type LoadOptions } from './config/load.js';
-export { isLoopback } from './config/schema.js';
+export { type Config, type ConfigResult, formatProblems, type LoadOptions, loadConfig } from './config/load.js';
+export { configSchema, isLoopback } from './config/schema.js';
 export { maskUrl } from './store/url.js';
-export { configSchema } from './config/schema.js';

@@ -46,7 +46,8 @@ export function rawExchange(t: Target, method: string, path: string, headers: Ar
     const chunks: Buffer[] = [];
     let socket: Socket;
     const onConnect = () => socket.write(bytes);
-    if (t.url.protocol === 'https:') socket = tlsConnect({ host: t.url.hostname, port, servername: t.url.hostname, rejectUnauthorized: !t.insecure }, onConnect);
+    if (t.url.protocol === 'https:')
+      socket = tlsConnect({ host: t.url.hostname, port, servername: t.url.hostname, rejectUnauthorized: !t.insecure }, onConnect);
     else socket = netConnect(port, t.url.hostname, onConnect);
     socket.setTimeout(t.timeoutMs, () => socket.destroy(new Error(`no answer within ${t.timeoutMs} ms`)));
     socket.on('data', (c: Buffer) => chunks.push(c));
@@ -54,7 +55,10 @@ export function rawExchange(t: Target, method: string, path: string, headers: Ar
     socket.on('close', () => {
       const all = Buffer.concat(chunks);
       const end = all.indexOf('\r\n\r\n');
-      const head = all.subarray(0, end < 0 ? all.length : end).toString('latin1').split('\r\n');
+      const head = all
+        .subarray(0, end < 0 ? all.length : end)
+        .toString('latin1')
+        .split('\r\n');
       const status = Number(/^HTTP\/\d(?:\.\d)? (\d{3})/.exec(head[0] ?? '')?.[1] ?? 0);
       const h: Record<string, string> = {};
       for (const line of head.slice(1)) {
@@ -108,7 +112,12 @@ function describe(r: Reply, a: ProbeAnswer | undefined): string {
   return pairs.length ? pairs.join('; ') : '(reached, no identity headers)';
 }
 
-export async function runChecks(t: Target, cookie: string | undefined, cookieName: string, identityHeaders: readonly string[]): Promise<{ setupError?: string; results: CheckResult[] }> {
+export async function runChecks(
+  t: Target,
+  cookie: string | undefined,
+  cookieName: string,
+  identityHeaders: readonly string[],
+): Promise<{ setupError?: string; results: CheckResult[] }> {
   const mark = `${DOCTOR_MARKER}${randomBytes(4).toString('hex')}`;
   const pub = `${PROBE_PREFIX}/public`;
   const priv = `${PROBE_PREFIX}/private`;
@@ -124,12 +133,14 @@ export async function runChecks(t: Target, cookie: string | undefined, cookieNam
     // Routed, but refused: the proxy does not describe the request to sessiongate as it is.
     add('public probe answers without a session', `GET ${pub}`, r, false, 'denied: check how the proxy passes the method and URI to sessiongate');
   } else if (!probeAnswer(r)) {
-    return { setupError: `GET ${pub} answered ${r.status}, not sessiongate's probe: route ${PROBE_PREFIX}/ to sessiongate's HTTP port through the same authorization as the application (see nginx/nginx.conf or envoy/envoy.yaml)`, results };
-  }
-
-  else add('public probe answers without a session', `GET ${pub}`, r, true);
+    return {
+      setupError: `GET ${pub} answered ${r.status}, not sessiongate's probe: route ${PROBE_PREFIX}/ to sessiongate's HTTP port through the same authorization as the application (see nginx/nginx.conf or envoy/envoy.yaml)`,
+      results,
+    };
+  } else add('public probe answers without a session', `GET ${pub}`, r, true);
   /** Reached with nothing forged (no marker anywhere), and no identity at all when `anonymous`. */
-  const clean = (a: ProbeAnswer | undefined, anonymous: boolean) => !a || (a.marked.length === 0 && a.identity.every(([, v]) => !v.includes(mark)) && (!anonymous || a.identity.length === 0));
+  const clean = (a: ProbeAnswer | undefined, anonymous: boolean) =>
+    !a || (a.marked.length === 0 && a.identity.every(([, v]) => !v.includes(mark)) && (!anonymous || a.identity.length === 0));
 
   // 1. Spoofed identity headers on the public probe, without a session.
   const spoofs: Array<[string, Array<[string, string]>]> = [];
@@ -139,11 +150,24 @@ export async function runChecks(t: Target, cookie: string | undefined, cookieNam
       spoofs.push([variant, [[variant, `${mark}`]]]);
     }
   }
-  if (identityHeaders[0]) spoofs.push([`${identityHeaders[0]} twice`, [[identityHeaders[0], mark], [identityHeaders[0], `${mark}-2`]]]);
+  if (identityHeaders[0])
+    spoofs.push([
+      `${identityHeaders[0]} twice`,
+      [
+        [identityHeaders[0], mark],
+        [identityHeaders[0], `${mark}-2`],
+      ],
+    ]);
   for (const [what, headers] of spoofs) {
     r = await send(pub, headers);
     const a = probeAnswer(r);
-    add(`spoofed ${what}, no session`, `GET ${pub} + ${headers.map(([k]) => k).join(', ')}`, r, clean(a, true), 'a client-supplied identity header reached the upstream');
+    add(
+      `spoofed ${what}, no session`,
+      `GET ${pub} + ${headers.map(([k]) => k).join(', ')}`,
+      r,
+      clean(a, true),
+      'a client-supplied identity header reached the upstream',
+    );
   }
 
   // 2. The private probe is protected, and forged cookies do not open it.
@@ -169,9 +193,27 @@ export async function runChecks(t: Target, cookie: string | undefined, cookieNam
   }
 
   // 3. Paths that a lenient reader resolves to the private probe from the public one.
-  for (const path of [`${pub}/../private`, `${pub}/%2e%2e/private`, `${pub}/..;/private`, `${pub}/..%2fprivate`, `${pub}/..%5cprivate`, `${pub}/%252e%252e/private`, `${pub}/%2e%2e%2fprivate`, `${pub}/.%2e/private`, `${PROBE_PREFIX}/PRIVATE`, `${PROBE_PREFIX}//private`, `${priv}?x=${pub}`]) {
+  for (const path of [
+    `${pub}/../private`,
+    `${pub}/%2e%2e/private`,
+    `${pub}/..;/private`,
+    `${pub}/..%2fprivate`,
+    `${pub}/..%5cprivate`,
+    `${pub}/%252e%252e/private`,
+    `${pub}/%2e%2e%2fprivate`,
+    `${pub}/.%2e/private`,
+    `${PROBE_PREFIX}/PRIVATE`,
+    `${PROBE_PREFIX}//private`,
+    `${priv}?x=${pub}`,
+  ]) {
     r = await send(path);
-    add(`traversal ${path.slice(PROBE_PREFIX.length)}`, `GET ${path}`, r, !probeAnswer(r), 'a path that resolves to the private probe reached the upstream without a session');
+    add(
+      `traversal ${path.slice(PROBE_PREFIX.length)}`,
+      `GET ${path}`,
+      r,
+      !probeAnswer(r),
+      'a path that resolves to the private probe reached the upstream without a session',
+    );
   }
 
   // 4. Forwarded headers from the client that describe the public probe instead.
@@ -197,10 +239,22 @@ export async function runChecks(t: Target, cookie: string | undefined, cookieNam
     r = await send(priv, [c]);
     const a = probeAnswer(r);
     const ok = a !== undefined && a.identity.length > 0 && clean(a, false);
-    add('session: upstream receives its identity', `GET ${priv} + Cookie`, r, ok, a ? 'no identity header reached the upstream' : `the session was not accepted (${r.status})`);
+    add(
+      'session: upstream receives its identity',
+      `GET ${priv} + Cookie`,
+      r,
+      ok,
+      a ? 'no identity header reached the upstream' : `the session was not accepted (${r.status})`,
+    );
     for (const [what, headers] of spoofs) {
       r = await send(priv, [c, ...headers]);
-      add(`session + spoofed ${what}`, `GET ${priv} + Cookie + ${headers.map(([k]) => k).join(', ')}`, r, clean(probeAnswer(r), false), 'a client-supplied identity header reached the upstream next to the real one');
+      add(
+        `session + spoofed ${what}`,
+        `GET ${priv} + Cookie + ${headers.map(([k]) => k).join(', ')}`,
+        r,
+        clean(probeAnswer(r), false),
+        'a client-supplied identity header reached the upstream next to the real one',
+      );
     }
   }
   return { results };
@@ -237,7 +291,7 @@ export async function runDoctor(opts: DoctorOptions, io: Io): Promise<number> {
   const name = opts.cookieName;
   if (cookie?.startsWith(`${name}=`)) cookie = cookie.slice(name.length + 1);
   const t: Target = { url, insecure: opts.insecure, timeoutMs: opts.timeoutMs };
-  let run;
+  let run: Awaited<ReturnType<typeof runChecks>>;
   try {
     run = await runChecks(t, cookie, name, [...opts.headers]);
   } catch (err) {
@@ -251,6 +305,8 @@ export async function runDoctor(opts: DoctorOptions, io: Io): Promise<number> {
   const failed = run.results.filter((r) => r.result === 'FAIL').length;
   const passed = run.results.filter((r) => r.result === 'PASS').length;
   const skipped = run.results.filter((r) => r.result === 'SKIP').length;
-  io.out(`sessiongate doctor: ${url.origin} (probe ${PROBE_PREFIX}/)\n\n${formatTable(run.results)}\n\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+  io.out(
+    `sessiongate doctor: ${url.origin} (probe ${PROBE_PREFIX}/)\n\n${formatTable(run.results)}\n\n${passed} passed, ${failed} failed, ${skipped} skipped\n`,
+  );
   return failed > 0 ? 1 : 0;
 }

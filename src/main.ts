@@ -1,31 +1,32 @@
 /**
  * Wiring only: builds the policy, the store and the listeners from a Config, and stops them.
  */
-import type { ExternalSource } from './core/external.js';
-import { createExternalSources } from './external/index.js';
+
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import type { Registry } from 'prom-client';
+import { jsonErrors } from './api/errors.js';
 import { createProbe } from './api/probe.js';
 import { createSessionApi } from './api/session-api.js';
-import { isLoopback, type Config } from './config.js';
-import { createCheck } from './core/check.js';
-import { buildPolicy, type Policy } from './core/policy.js';
-import { createAdminApp } from './ops/admin.js';
-import { jsonErrors } from './api/errors.js';
 import { createTokenApi } from './api/tokens.js';
+import { type Config, isLoopback } from './config.js';
+import { createCheck } from './core/check.js';
+import type { ExternalSource } from './core/external.js';
+import { buildPolicy, type Policy } from './core/policy.js';
+import { createExternalSources } from './external/index.js';
+import { createAdminApp } from './ops/admin.js';
 import { createDecisionLogger, type Logger } from './ops/logger.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
+import { createStoreProbe } from './ops/store-probe.js';
+import { instanceMetrics, isWorker, shareWorkerMetrics } from './ops/workers.js';
 import { createStore, proveStore, type SessionStore } from './store/index.js';
+import { createEnvoyGrpcServer } from './transport/envoy-grpc.js';
+import { createEnvoyHttpHandler } from './transport/envoy-http.js';
+import { AUTHORIZATION_SERVICE } from './transport/envoy-proto.js';
 import { createHttpServer } from './transport/http-server.js';
 import { createNginxHandler } from './transport/nginx.js';
-import { createEnvoyHttpHandler } from './transport/envoy-http.js';
-import { createEnvoyGrpcServer } from './transport/envoy-grpc.js';
-import { AUTHORIZATION_SERVICE } from './transport/envoy-proto.js';
-import { createStoreProbe } from './ops/store-probe.js';
-import { createMetrics, type Metrics } from './ops/metrics.js';
 import { VERSION } from './version.js';
-import { instanceMetrics, isWorker, shareWorkerMetrics } from './ops/workers.js';
-import type { Registry } from 'prom-client';
 
 /** How often the store is probed for readiness (also on every /readyz and after a store error). */
 const STORE_PROBE_INTERVAL_MS = 1000;
@@ -88,7 +89,9 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   let current = config;
   let policy: Policy = buildPolicy(config.policy);
   const getPolicy = () => policy;
-  const store = opts.store ? metrics.instrumentStore(opts.store) : createStore(config.store, clock, { instrument: metrics.instrumentStore, cache: metrics.cache });
+  const store = opts.store
+    ? metrics.instrumentStore(opts.store)
+    : createStore(config.store, clock, { instrument: metrics.instrumentStore, cache: metrics.cache });
   const storeName = config.store.kind === 'memory' ? 'memory' : config.store.displayUrl;
   try {
     await proveStore(store, config.store.kind === 'memory' ? 0 : config.store.startupTimeout);
@@ -99,7 +102,9 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   let ready = false;
   let external: ExternalSource[];
   try {
-    external = createExternalSources(config.external, { onTouchError: (kind, err) => log.warn({ msg: 'external session touch failed', source: kind, err: (err as Error).message }) });
+    external = createExternalSources(config.external, {
+      onTouchError: (kind, err) => log.warn({ msg: 'external session touch failed', source: kind, err: (err as Error).message }),
+    });
   } catch (err) {
     await store.close();
     throw err;
@@ -126,7 +131,17 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   const api = express();
   api.disable('x-powered-by');
   api.use(createProbe({ policy: getPolicy }));
-  api.use(createSessionApi({ policy: getPolicy, store, clock, loginToken: () => current.loginToken, log, metrics, devLogin: () => current.devLogin && isLoopback(config.listen.host) }));
+  api.use(
+    createSessionApi({
+      policy: getPolicy,
+      store,
+      clock,
+      loginToken: () => current.loginToken,
+      log,
+      metrics,
+      devLogin: () => current.devLogin && isLoopback(config.listen.host),
+    }),
+  );
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
   api.use(jsonErrors(log));
 
@@ -177,7 +192,16 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     servers.push(adminServer);
     await probe.probe();
     ready = true;
-    log.info({ msg: 'listening', host, http_port: http, grpc_port: grpcActual, admin_port: admin, envoy_http_prefix: prefix, store: storeName, config: config.source });
+    log.info({
+      msg: 'listening',
+      host,
+      http_port: http,
+      grpc_port: grpcActual,
+      admin_port: admin,
+      envoy_http_prefix: prefix,
+      store: storeName,
+      config: config.source,
+    });
     return {
       ports: { http, grpc: grpcActual, admin },
       httpServer,

@@ -3,8 +3,8 @@
  * the failure that matters), and after recovery the final check that no session was lost and no
  * destroyed one came back.
  */
-import { inc, sleep, type SoakContext } from './context.js';
-import { MUST_DENY, type Backend, type Cls, type Fault, type Session, type Transport, type Verdict } from './model.js';
+import { inc, type SoakContext, sleep } from './context.js';
+import { type Backend, type Cls, type Fault, MUST_DENY, type Session, type Transport, type Verdict } from './model.js';
 import { appPath, cookieOf, viaAuth, viaGrpc } from './transports.js';
 
 /** The fault whose window (from just before it until 2 s after the replicas were ready) holds `t`. */
@@ -53,7 +53,10 @@ export function judge(ctx: SoakContext, cls: Cls, b: Backend, t: Transport, v: V
       stats.validDeniedWindow++;
     } else {
       stats.validDenied++;
-      if (stats.validDeniedDetail.length < 20) stats.validDeniedDetail.push(`${ctx.secs(v.sentAt)} ${b.name} ${t}: session #${s.n} (${s.user}, created ${ctx.secs(s.createdAt)} on ${s.createdOn}) denied: ${v.reason}`);
+      if (stats.validDeniedDetail.length < 20)
+        stats.validDeniedDetail.push(
+          `${ctx.secs(v.sentAt)} ${b.name} ${t}: session #${s.n} (${s.user}, created ${ctx.secs(s.createdAt)} on ${s.createdOn}) denied: ${v.reason}`,
+        );
     }
     return;
   }
@@ -159,7 +162,13 @@ export function judgeAllowsAfterDestroy(ctx: SoakContext, backends: readonly Bac
       if (lostByStore && backAtEnd) resurrected.push(s);
       else {
         for (const x of s.allowsAfterDestroy) {
-          ctx.stats.wrongAllows.push({ at: x.at, backend: b.name, transport: x.transport, cls: 'destroyed', detail: `session #${s.n} (destroyed ${ctx.secs(s.destroyedAt)} via ${s.destroyedVia}) allowed ${x.at - x.destroyedAt} ms after its destroy answered 204${x.at >= trafficEnd ? ' (final check)' : ''}` });
+          ctx.stats.wrongAllows.push({
+            at: x.at,
+            backend: b.name,
+            transport: x.transport,
+            cls: 'destroyed',
+            detail: `session #${s.n} (destroyed ${ctx.secs(s.destroyedAt)} via ${s.destroyedVia}) allowed ${x.at - x.destroyedAt} ms after its destroy answered 204${x.at >= trafficEnd ? ' (final check)' : ''}`,
+          });
         }
       }
     }

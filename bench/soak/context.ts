@@ -7,7 +7,7 @@ import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { ROOT } from '../../harness/processes.js';
 import { flag, opt } from '../options.js';
-import { newStats, type Fault, type Stats } from './model.js';
+import { type Fault, newStats, type Stats } from './model.js';
 
 export interface SoakOptions {
   readonly smoke: boolean;
@@ -35,7 +35,11 @@ export function parseOptions(): SoakOptions | string {
   const minutes = Number(opt('minutes', '10'));
   const rate = Number(opt('rate', smoke ? '120' : '150'));
   const initialSessions = Number(opt('sessions', smoke ? '20' : '100'));
-  for (const [name, v] of [['minutes', minutes], ['rate', rate], ['sessions', initialSessions]] as const) {
+  for (const [name, v] of [
+    ['minutes', minutes],
+    ['rate', rate],
+    ['sessions', initialSessions],
+  ] as const) {
     if (!Number.isFinite(v) || v <= 0) return `--${name} must be a positive number`;
   }
   return {

@@ -7,13 +7,22 @@
 import { Redis } from 'ioredis';
 import { waitFor } from '../../harness/processes.js';
 import type { SentinelGroup } from '../../harness/redis.js';
-import { sleep, type SoakContext } from './context.js';
+import { type SoakContext, sleep } from './context.js';
 import type { Backend, Fault, Instance } from './model.js';
 import { httpCall } from './transports.js';
 
 /** One command on a fresh connection that never queues or retries (Redis may be down). */
 async function redisCmd(port: number, ...args: string[]): Promise<unknown> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 2000 });
+  const c = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+  });
   c.on('error', () => {});
   try {
     await c.connect();
@@ -132,7 +141,9 @@ async function failover(ctx: SoakContext, b: Backend): Promise<void> {
   }
   if (await readyBoth(ctx, b, 30_000)) f.readyAt = ctx.now();
   else f.error ??= 'sessiongate replicas not ready 30 s after the failover';
-  ctx.log(`fault #${f.n}: promoted ${ctx.secs(f.storeBackAt)}, old master restarted ${ctx.secs(f.restartedAt)}, sessiongate ready ${ctx.secs(f.readyAt)}${f.error ? `, ERROR ${f.error}` : ''}`);
+  ctx.log(
+    `fault #${f.n}: promoted ${ctx.secs(f.storeBackAt)}, old master restarted ${ctx.secs(f.restartedAt)}, sessiongate ready ${ctx.secs(f.readyAt)}${f.error ? `, ERROR ${f.error}` : ''}`,
+  );
   if (f.restartedAt !== undefined) {
     // The sentinels turn it into a replica of the new master (they wait about 8 s before doing so).
     if (await waitFor(() => isReplicaOf(victim.port, other.port), 45_000)) {

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { startNginx, startService } from '../../harness/processes.js';
-import { startRedisServer, startSentinelGroup, type RedisProcess, type SentinelGroup } from '../../harness/redis.js';
+import { type RedisProcess, type SentinelGroup, startRedisServer, startSentinelGroup } from '../../harness/redis.js';
 import { faultWindow } from './checker.js';
 import { inc, type SoakContext } from './context.js';
 import type { Backend, Instance } from './model.js';
@@ -34,13 +34,22 @@ function alive(pid: number | undefined): boolean {
 
 async function startInstance(ctx: SoakContext, name: string, store: string): Promise<Instance> {
   const { config, secret, loginToken } = ctx.opts;
-  const sg = await startService({ config, env: { SESSIONGATE_STORE: store, SESSIONGATE_SECRET: secret, SESSIONGATE_LOGIN_TOKEN: loginToken, SESSIONGATE_LOG_LEVEL: 'info' } });
+  const sg = await startService({
+    config,
+    env: { SESSIONGATE_STORE: store, SESSIONGATE_SECRET: secret, SESSIONGATE_LOGIN_TOKEN: loginToken, SESSIONGATE_LOG_LEVEL: 'info' },
+  });
   ctx.cleanups.push(() => sg.stop());
   const r = rss(sg.pid);
   return { name, sg, rssStart: r, rssMax: r, rssEnd: NaN };
 }
 
-async function startBackend(ctx: SoakContext, name: Backend['name'], url: string, appPort: number, extra: { redis?: RedisProcess; group?: SentinelGroup }): Promise<Backend> {
+async function startBackend(
+  ctx: SoakContext,
+  name: Backend['name'],
+  url: string,
+  appPort: number,
+  extra: { redis?: RedisProcess; group?: SentinelGroup },
+): Promise<Backend> {
   const [a, b] = await Promise.all([startInstance(ctx, `${name} A`, url), startInstance(ctx, `${name} B`, url)]);
   const nginx = await startNginx({ sessiongatePort: a.sg.httpPort, appPort });
   ctx.cleanups.push(() => nginx.stop());

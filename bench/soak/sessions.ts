@@ -3,10 +3,11 @@
  * token on either replica, DELETE /~session through nginx or straight to the other replica, each
  * destroy followed at once by probes on every transport that must all deny.
  */
-import { inc, pick, sleep, type SoakContext } from './context.js';
+
 import { judge } from './checker.js';
+import { inc, pick, type SoakContext, sleep } from './context.js';
 import type { Backend, Session, Transport, Verdict } from './model.js';
-import { appPath, cookieOf, httpCall, viaAuth, viaGrpc, viaNginx, type HttpReply } from './transports.js';
+import { appPath, cookieOf, type HttpReply, httpCall, viaAuth, viaGrpc, viaNginx } from './transports.js';
 
 export async function createSession(ctx: SoakContext, b: Backend, on: 'A' | 'B'): Promise<Session | null> {
   const { stats } = ctx;
@@ -122,7 +123,8 @@ export async function createInitialSessions(ctx: SoakContext, b: Backend): Promi
       await Promise.all(Array.from({ length: Math.min(10, missing - i) }, (_, j) => createSession(ctx, b, (i + j) % 2 === 0 ? 'A' : 'B')));
     }
   }
-  if (b.live.length < n) throw new Error(`only ${b.live.length} of ${n} sessions could be created on ${b.name}: ${JSON.stringify([...ctx.stats.createFailed])}`);
+  if (b.live.length < n)
+    throw new Error(`only ${b.live.length} of ${n} sessions could be created on ${b.name}: ${JSON.stringify([...ctx.stats.createFailed])}`);
 }
 
 /** Throughout the traffic: a session created every tick, one destroyed every other (uncertain ones first). */

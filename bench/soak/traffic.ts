@@ -6,8 +6,8 @@
  * session churn and the faults.
  */
 import { randomBytes } from 'node:crypto';
-import { pick, sleep, type SoakContext } from './context.js';
 import { judge } from './checker.js';
+import { pick, type SoakContext, sleep } from './context.js';
 import { runFaults } from './faults.js';
 import type { Backend, Cls, Probe, Session, Transport } from './model.js';
 import type { Topology } from './services.js';
@@ -81,7 +81,14 @@ function probeFor(cls: Cls, b: Backend): { probe: Probe; s?: Session; cls: Cls }
       return { cls, s, probe: Math.random() < 0.2 ? { path: appPath(), authorization: `Bearer ${s.token}` } : { path: appPath(), cookie: cookieOf(s.token) } };
     }
     case 'public':
-      return { cls, probe: { path: '/~assets/app.css', spoof: Math.random() < 0.5, ...(Math.random() < 0.5 && b.live.length ? { cookie: cookieOf(pick(b.live)!.token) } : {}) } };
+      return {
+        cls,
+        probe: {
+          path: '/~assets/app.css',
+          spoof: Math.random() < 0.5,
+          ...(Math.random() < 0.5 && b.live.length ? { cookie: cookieOf(pick(b.live)!.token) } : {}),
+        },
+      };
     case 'no_cookie':
       return { cls, probe: { path: Math.random() < 0.8 ? appPath() : '/admin/panel' } };
     case 'garbage':
@@ -148,7 +155,9 @@ export async function runTraffic(ctx: SoakContext, t: Topology): Promise<Traffic
   const setupMs = ctx.now();
   ctx.trafficStart = ctx.now();
   const cpuStart = process.cpuUsage();
-  ctx.log(`traffic: ${(opts.trafficMs / 1000).toFixed(0)} s at ~${opts.rate} decisions/s over ${opts.lanes} lanes (set-up took ${(setupMs / 1000).toFixed(1)} s)`);
+  ctx.log(
+    `traffic: ${(opts.trafficMs / 1000).toFixed(0)} s at ~${opts.rate} decisions/s over ${opts.lanes} lanes (set-up took ${(setupMs / 1000).toFixed(1)} s)`,
+  );
   const faults = runFaults(ctx, t.standalone, t.sentinel);
   const lanes = Array.from({ length: opts.lanes }, (_, i) => lane(ctx, t.backends, i));
   const churns = t.backends.map((b) => churn(ctx, b));

@@ -5,7 +5,7 @@
  * behind nginx lives here too.
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { GRPC, type CheckOutcome } from '../../harness/envoy-wire.js';
+import { type CheckOutcome, GRPC } from '../../harness/envoy-wire.js';
 import type { SoakContext } from './context.js';
 import type { Backend, Instance, Probe, Transport, Verdict } from './model.js';
 
@@ -17,7 +17,13 @@ export interface HttpReply {
   sentAt: number;
 }
 
-export function httpCall(ctx: SoakContext, port: number, path: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}, retry = true): Promise<HttpReply> {
+export function httpCall(
+  ctx: SoakContext,
+  port: number,
+  path: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  retry = true,
+): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...o.headers };
     if (o.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(o.body));
@@ -44,7 +50,12 @@ export async function startApp(ctx: SoakContext): Promise<{ port: number }> {
   const server = createServer((req, res) => {
     req.resume();
     const h = req.headers;
-    const body = JSON.stringify({ user: h['x-user-id'] ?? null, roles: h['x-user-roles'] ?? null, email: h['x-user-email'] ?? null, authUser: h['x-auth-user'] ?? null });
+    const body = JSON.stringify({
+      user: h['x-user-id'] ?? null,
+      roles: h['x-user-roles'] ?? null,
+      email: h['x-user-email'] ?? null,
+      authUser: h['x-auth-user'] ?? null,
+    });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-Soak-App': '1' });
     res.end(body);
   });
@@ -71,7 +82,13 @@ export async function viaNginx(ctx: SoakContext, b: Backend, p: Probe): Promise<
     const r = await httpCall(ctx, b.nginx.port, p.path, { headers: { Host: ctx.opts.host, ...clientHeaders(p) } });
     if (r.status === 200 && r.headers['x-soak-app'] === '1') {
       const seen = JSON.parse(r.body) as { user: string | null; authUser: string | null };
-      return { kind: 'allow', reason: 'http 200', user: seen.user ?? undefined, leak: p.path.startsWith('/~assets/') && (seen.user !== null || seen.authUser !== null), sentAt: r.sentAt };
+      return {
+        kind: 'allow',
+        reason: 'http 200',
+        user: seen.user ?? undefined,
+        leak: p.path.startsWith('/~assets/') && (seen.user !== null || seen.authUser !== null),
+        sentAt: r.sentAt,
+      };
     }
     if (r.status === 401 || r.status === 403) return { kind: 'deny', reason: `http ${r.status}`, sentAt: r.sentAt };
     if (r.status === 500) return { kind: 'error', reason: 'http 500', sentAt: r.sentAt };
@@ -85,7 +102,14 @@ export async function viaAuth(ctx: SoakContext, inst: Instance, p: Probe): Promi
   const sentAt = ctx.now();
   try {
     const r = await httpCall(ctx, inst.sg.httpPort, '/auth', {
-      headers: { Host: ctx.opts.host, 'X-Original-URI': p.path, 'X-Original-Method': 'GET', 'X-Forwarded-Proto': 'https', 'X-Real-IP': '203.0.113.7', ...clientHeaders(p) },
+      headers: {
+        Host: ctx.opts.host,
+        'X-Original-URI': p.path,
+        'X-Original-Method': 'GET',
+        'X-Forwarded-Proto': 'https',
+        'X-Real-IP': '203.0.113.7',
+        ...clientHeaders(p),
+      },
     });
     const reason = String(r.headers['x-sessiongate-reason'] ?? `no reason header (${r.status})`);
     const user = r.headers['x-user-id'] as string | undefined;
@@ -122,7 +146,8 @@ export async function viaGrpc(ctx: SoakContext, b: Backend, p: Probe): Promise<V
     const leak = p.path.startsWith('/~assets/') && (user !== undefined || (p.spoof === true && !r.ok.headersToRemove.includes('x-user-id')));
     return { kind: 'allow', reason: r.metadata['reason'] ?? 'no reason', user, leak, sentAt };
   }
-  if ((r.code === GRPC.UNAUTHENTICATED || r.code === GRPC.PERMISSION_DENIED) && r.denied) return { kind: 'deny', reason: r.message || r.metadata['reason'] || 'no reason', sentAt };
+  if ((r.code === GRPC.UNAUTHENTICATED || r.code === GRPC.PERMISSION_DENIED) && r.denied)
+    return { kind: 'deny', reason: r.message || r.metadata['reason'] || 'no reason', sentAt };
   return { kind: 'fail', reason: `grpc CheckResponse code ${r.code}`, sentAt };
 }
 

@@ -6,8 +6,8 @@
  * Authorization are never echoed; nothing else is.
  */
 import { Router } from 'express';
-import { PROBE_PREFIX } from '../core/rules.js';
 import type { Policy } from '../core/policy.js';
+import { PROBE_PREFIX } from '../core/rules.js';
 
 /** What `sessiongate doctor` puts in every value it forges. */
 export const DOCTOR_MARKER = 'sgdoctor-';
@@ -24,7 +24,12 @@ export interface ProbeAnswer {
 export function createProbe(deps: { policy: () => Policy }): Router {
   const router = Router();
   router.get(new RegExp(`^${PROBE_PREFIX.replace(/[~/]/g, '\\$&')}(?:/.*)?$`), (req, res) => {
-    const protectedNames = new Set(deps.policy().identity.findSpoofed(req.headers).map((n) => n.toLowerCase()));
+    const protectedNames = new Set(
+      deps
+        .policy()
+        .identity.findSpoofed(req.headers)
+        .map((n) => n.toLowerCase()),
+    );
     const identity: Array<[string, string]> = [];
     const marked: Array<[string, string]> = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {

@@ -4,11 +4,16 @@
  * destroyUser the service's DELETE /~session/user/<id> calls, which also tells every replica's
  * cache. Returns how many sessions ended.
  */
-import type { StoreConfig } from '../store/index.js';
+
 import { createUserRefs } from '../session/seal.js';
+import type { StoreConfig } from '../store/index.js';
 import { createStore, proveStore } from '../store/index.js';
 
-export async function revokeUserSessions(storeConfig: StoreConfig & { readonly startupTimeout: number }, secrets: readonly Buffer[], userId: string): Promise<number> {
+export async function revokeUserSessions(
+  storeConfig: StoreConfig & { readonly startupTimeout: number },
+  secrets: readonly Buffer[],
+  userId: string,
+): Promise<number> {
   const store = createStore(storeConfig, Date.now);
   try {
     await proveStore(store, storeConfig.startupTimeout);

@@ -9,20 +9,20 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { readCredential } from '../core/credential.js';
 import { lookupSession } from '../core/check.js';
+import { readCredential } from '../core/credential.js';
 import { resolveSession } from '../core/decide.js';
+import { firstValue } from '../core/header-values.js';
 import type { Policy } from '../core/policy.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { NewSession, SessionRecord } from '../session/record.js';
-import { createLoginTokenCheck } from './login-token.js';
-import { presentedSessions } from './logout.js';
 import { rolesField, userIdField } from '../session/identity.js';
+import type { NewSession, SessionRecord } from '../session/record.js';
 import { newRecord, textProblem } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
-import { firstValue } from '../core/header-values.js';
 import type { SessionOperations } from '../store/types.js';
+import { createLoginTokenCheck } from './login-token.js';
+import { presentedSessions } from './logout.js';
 
 export interface SessionApiDeps {
   readonly policy: () => Policy;
@@ -105,7 +105,10 @@ function devLoginForm(rd: string): string {
 }
 
 function problem(res: Response, status: number, error: string, extra: Record<string, unknown> = {}): void {
-  res.status(status).set('Cache-Control', 'no-store').json({ error, ...extra });
+  res
+    .status(status)
+    .set('Cache-Control', 'no-store')
+    .json({ error, ...extra });
 }
 
 export function createSessionApi(deps: SessionApiDeps): Router {
@@ -175,12 +178,22 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     const target = policy.redirects.safeTarget(rd, req.headers.host);
     if (target === undefined) return problem(res, 400, 'invalid_redirect');
     if (q['user'] === undefined) {
-      return void res.status(200).set({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'none'; form-action 'self'" }).send(devLoginForm(target));
+      return void res
+        .status(200)
+        .set({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': "default-src 'none'; form-action 'self'" })
+        .send(devLoginForm(target));
     }
     const user = typeof q['user'] === 'string' ? q['user'] : '';
-    const roles = typeof q['roles'] === 'string' && q['roles'] !== '' ? q['roles'].split(',').map((r) => r.trim()).filter((r) => r !== '') : [];
+    const roles =
+      typeof q['roles'] === 'string' && q['roles'] !== ''
+        ? q['roles']
+            .split(',')
+            .map((r) => r.trim())
+            .filter((r) => r !== '')
+        : [];
     const parsed = createBody.safeParse({ user_id: user, roles });
-    if (!parsed.success) return problem(res, 400, 'invalid_query', { problems: parsed.error.issues.map((i) => `${i.path.join('.').replace('user_id', 'user')}: ${i.message}`) });
+    if (!parsed.success)
+      return problem(res, 400, 'invalid_query', { problems: parsed.error.issues.map((i) => `${i.path.join('.').replace('user_id', 'user')}: ${i.message}`) });
     const started = await startSession(parsed.data, 'dev');
     if (!started) return problem(res, 503, 'store_unavailable');
     res.status(302).set({ 'Cache-Control': 'no-store', Location: target }).append('Set-Cookie', started.setCookie).end();
@@ -210,7 +223,9 @@ export function createSessionApi(deps: SessionApiDeps): Router {
         const stored = await store.get(p.key);
         const opened = stored && policy.records.open(stored, p.key, p.secret);
         if (opened?.fixed) {
-          return problem(res, 400, 'api_token', { detail: 'a logout does not revoke API tokens; revoke one with DELETE /tokens/<id> (sessiongate token revoke)' });
+          return problem(res, 400, 'api_token', {
+            detail: 'a logout does not revoke API tokens; revoke one with DELETE /tokens/<id> (sessiongate token revoke)',
+          });
         }
         if (opened) users.add(opened.user_id);
       }

@@ -15,17 +15,17 @@
  *   DELETE /tokens/:id                         → 204 | 404
  */
 import { createHash } from 'node:crypto';
-import express, { Router, type Response } from 'express';
+import express, { type Response, Router } from 'express';
 import { z } from 'zod';
 import { parseDuration } from '../config/duration.js';
 import type { Policy } from '../core/policy.js';
+import type { Logger } from '../ops/logger.js';
+import { open, seal } from '../session/aead.js';
 import { refuseBadText, rolesField, userIdField } from '../session/identity.js';
 import type { SessionRecord } from '../session/record.js';
-import { open, seal } from '../session/aead.js';
 import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
 import type { SessionOperations, TokenCatalog } from '../store/types.js';
-import type { Logger } from '../ops/logger.js';
 import { createLoginTokenCheck } from './login-token.js';
 
 export const TOKEN_CATALOG = 'api-tokens';
@@ -61,17 +61,15 @@ const createBody = z.strictObject({
   roles: rolesField,
   ttl: z
     .string({ error: 'must be a duration like 90d, 12h' })
-    .refine((s) => {
-      const ms = parseTtl(s);
-      return ms !== undefined && ms > 0 && ms <= MAX_TTL;
-    }, { error: 'must be a duration like 90d, 12h, 1h30m, at most 1095d' })
+    .refine(
+      (s) => {
+        const ms = parseTtl(s);
+        return ms !== undefined && ms > 0 && ms <= MAX_TTL;
+      },
+      { error: 'must be a duration like 90d, 12h, 1h30m, at most 1095d' },
+    )
     .default('90d'),
-  name: z
-    .string()
-    .max(128)
-    .superRefine(refuseBadText)
-    .nullable()
-    .default(null),
+  name: z.string().max(128).superRefine(refuseBadText).nullable().default(null),
 });
 
 function metaKey(secret: Buffer): Buffer {
@@ -119,7 +117,10 @@ export function createTokenApi(deps: TokenDeps): Router {
   const { store, clock, log } = deps;
   const router = Router();
   const problem = (res: Response, status: number, error: string, extra: Record<string, unknown> = {}) =>
-    void res.status(status).set('Cache-Control', 'no-store').json({ error, ...extra });
+    void res
+      .status(status)
+      .set('Cache-Control', 'no-store')
+      .json({ error, ...extra });
 
   const login = createLoginTokenCheck(deps.loginToken);
   router.use('/tokens', (req, res, next) => {
@@ -146,14 +147,28 @@ export function createTokenApi(deps: TokenDeps): Router {
   router.post('/tokens', express.json({ limit: '4kb', strict: true }), async (req, res) => {
     const parsed = createBody.safeParse(req.body ?? {});
     if (!parsed.success) {
-      return problem(res, 400, 'invalid_body', { problems: parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `${i.keys.join(', ')}: unknown field` : `${i.path.join('.') || 'body'}: ${i.message}`)) });
+      return problem(res, 400, 'invalid_body', {
+        problems: parsed.error.issues.map((i) =>
+          i.code === 'unrecognized_keys' ? `${i.keys.join(', ')}: unknown field` : `${i.path.join('.') || 'body'}: ${i.message}`,
+        ),
+      });
     }
     const { user_id, roles, ttl, name } = parsed.data;
     const policy = deps.policy();
     const now = clock();
     const expires = now + parseTtl(ttl)!;
     const issued = policy.tokens.issue();
-    const record: SessionRecord = { user_id, roles, attributes: name ? { token_name: name } : {}, created_at: now, issued_at: now, expires_at: expires, touched_at: now, idle_expires_at: expires, fixed: true };
+    const record: SessionRecord = {
+      user_id,
+      roles,
+      attributes: name ? { token_name: name } : {},
+      created_at: now,
+      issued_at: now,
+      expires_at: expires,
+      touched_at: now,
+      idle_expires_at: expires,
+      fixed: true,
+    };
     const id = `tok_${createHash('sha256').update(issued.key).digest('base64url').slice(0, 16)}`;
     const meta: Meta = { key: issued.key, user_id, roles, name, created_at: now, expires_at: expires };
     try {
@@ -164,7 +179,10 @@ export function createTokenApi(deps: TokenDeps): Router {
       return problem(res, 503, 'store_unavailable');
     }
     log.info({ msg: 'API token created', token_id: id, user_id, expires_at: new Date(expires).toISOString() });
-    res.status(201).set('Cache-Control', 'no-store').json({ token: issued.token, ...info(id, meta) });
+    res
+      .status(201)
+      .set('Cache-Control', 'no-store')
+      .json({ token: issued.token, ...info(id, meta) });
   });
 
   router.get('/tokens', async (_req, res) => {

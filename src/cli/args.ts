@@ -3,7 +3,7 @@
  * `node:util` parseArgs through `parseVerb`, which adds `--help` and `--version` to each and
  * answers them, and turns a parse error into the verb's usage on stderr (exit 2).
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { VERSION } from '../version.js';
 
 /** Where a verb writes: stdout and stderr, replaceable in tests. */
@@ -30,8 +30,15 @@ export interface Parsed<O extends ParseArgsOptionsConfig> {
  * The verb's options and operands, or the exit code when there is nothing left to do (help or
  * version shown: 0; a bad argument or too many operands: 2).
  */
-export function parseVerb<const O extends ParseArgsOptionsConfig>(verb: string, usage: string, argv: readonly string[], options: O, io: Io, maxOperands = 0): Parsed<O> | number {
-  let parsed;
+export function parseVerb<const O extends ParseArgsOptionsConfig>(
+  verb: string,
+  usage: string,
+  argv: readonly string[],
+  options: O,
+  io: Io,
+  maxOperands = 0,
+): Parsed<O> | number {
+  let parsed: { values: unknown; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options: { ...options, ...COMMON } as O & typeof COMMON, allowPositionals: true, strict: true });
   } catch (e) {

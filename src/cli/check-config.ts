@@ -1,6 +1,6 @@
 /** `sessiongate check-config`: validates a configuration (file and environment) and exits. */
 import { formatProblems, loadConfig } from '../config.js';
-import { parseVerb, PROG, type Io } from './args.js';
+import { type Io, PROG, parseVerb } from './args.js';
 
 export const USAGE = `usage: ${PROG} check-config [--config FILE]
 

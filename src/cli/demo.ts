@@ -5,17 +5,17 @@
  * (127.0.0.1:8000). Prints the URLs and curl lines to try; SIGINT or SIGTERM stops everything
  * (nginx with SIGTERM, waited for) and removes the temporary directory.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, formatProblems } from '../config.js';
-import { startService, type Service } from '../main.js';
+import { formatProblems, loadConfig } from '../config.js';
+import { type Service, startService } from '../main.js';
 import { createLogger } from '../ops/logger.js';
-import { parseVerb, PROG, type Io } from './args.js';
+import { type Io, PROG, parseVerb } from './args.js';
 
 export const USAGE = `usage: ${PROG} demo [--nginx-port 8000] [--app-port 8080] [--http-port 9180] [--grpc-port 9181] [--admin-port 9182] [--nginx PATH]
 
@@ -46,7 +46,11 @@ function findNginx(explicit: string | undefined): string | undefined {
 function portProblem(port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const s = createNetServer();
-    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRINUSE' ? 'is in use' : e.code === 'EACCES' ? 'needs privileges this user lacks' : `cannot be listened on (${e.code ?? e.message})`));
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      resolve(
+        e.code === 'EADDRINUSE' ? 'is in use' : e.code === 'EACCES' ? 'needs privileges this user lacks' : `cannot be listened on (${e.code ?? e.message})`,
+      ),
+    );
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(undefined)));
   });
 }
@@ -187,7 +191,9 @@ export async function demo(argv: readonly string[], _env: NodeJS.ProcessEnv, io:
   }
   const nginxBin = findNginx(v.nginx);
   if (nginxBin === undefined) {
-    io.err(`sessiongate demo: nginx ${v.nginx === undefined ? 'is not installed (not on PATH, nor in /usr/sbin)' : `not found at ${v.nginx}`}: install it (apt-get install nginx, or the README's test command, which installs it), or name it with --nginx PATH\n`);
+    io.err(
+      `sessiongate demo: nginx ${v.nginx === undefined ? 'is not installed (not on PATH, nor in /usr/sbin)' : `not found at ${v.nginx}`}: install it (apt-get install nginx, or the README's test command, which installs it), or name it with --nginx PATH\n`,
+    );
     return 1;
   }
   for (const l of listeners) {
@@ -252,7 +258,9 @@ export async function demo(argv: readonly string[], _env: NodeJS.ProcessEnv, io:
 
     const dir = prepareNginx(ports);
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const nginx = spawn(nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'logs/error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const nginx = spawn(nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'logs/error.log'), '-g', 'daemon off;'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let nginxStderr = '';
     nginx.stderr!.on('data', (c: Buffer) => (nginxStderr += c.toString()));
     nginx.once('error', (e) => (nginxStderr += e.message));

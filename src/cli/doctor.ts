@@ -1,7 +1,7 @@
 /** `sessiongate doctor --url URL`: checks a live deployment from outside (the checks: ../doctor.ts). */
 import { PROBE_PREFIX } from '../core/rules.js';
 import { runDoctor } from '../doctor.js';
-import { parseVerb, PROG, type Io } from './args.js';
+import { type Io, PROG, parseVerb } from './args.js';
 
 export const USAGE = `usage: ${PROG} doctor --url URL [--cookie VALUE] [--cookie-name NAME] [--headers A,B,…] [--insecure] [--timeout MS]
 
@@ -42,7 +42,10 @@ export async function doctor(argv: readonly string[], _env: NodeJS.ProcessEnv, i
       url,
       cookie: values.cookie,
       cookieName: values['cookie-name'],
-      headers: values.headers.split(',').map((x) => x.trim()).filter(Boolean),
+      headers: values.headers
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
       insecure: values.insecure,
       timeoutMs: Number(values.timeout) || 5000,
     },

@@ -3,7 +3,7 @@
  * by the one parser of args.ts and each answering --help. Without a verb, `serve`.
  */
 import { VERSION } from '../version.js';
-import { processIo, PROG, type Io } from './args.js';
+import { type Io, PROG, processIo } from './args.js';
 import { checkConfig } from './check-config.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';

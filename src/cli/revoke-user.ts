@@ -1,7 +1,7 @@
 /** `sessiongate revoke-user USER_ID`: ends every session of a user in the shared store. */
 import { revokeUserSessions } from '../api/revoke-user.js';
 import { formatProblems, loadConfig } from '../config.js';
-import { parseVerb, PROG, type Io } from './args.js';
+import { type Io, PROG, parseVerb } from './args.js';
 
 export const USAGE = `usage: ${PROG} revoke-user USER_ID [--config FILE]
 
@@ -26,11 +26,15 @@ export async function revokeUser(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   const config = loaded.config;
   if (config.store.kind === 'memory') {
-    io.err('sessiongate: revoke-user needs a shared store (redis…): memory sessions live inside the running service; call DELETE /~session/user/<id> on it instead\n');
+    io.err(
+      'sessiongate: revoke-user needs a shared store (redis…): memory sessions live inside the running service; call DELETE /~session/user/<id> on it instead\n',
+    );
     return 2;
   }
   if (config.ephemeralSecret) {
-    io.err("sessiongate: revoke-user needs the service's secrets (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): sessions are filed under keyed hashes of user IDs\n");
+    io.err(
+      "sessiongate: revoke-user needs the service's secrets (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): sessions are filed under keyed hashes of user IDs\n",
+    );
     return 2;
   }
   try {

@@ -4,10 +4,10 @@
  */
 import cluster from 'node:cluster';
 import { formatProblems, loadConfig } from '../config.js';
-import { startService } from '../main.js';
+import { type Service, startService } from '../main.js';
 import { createLogger } from '../ops/logger.js';
 import { runPrimary } from '../ops/workers.js';
-import { parseVerb, PROG, type Io } from './args.js';
+import { type Io, PROG, parseVerb } from './args.js';
 
 export const USAGE = `usage: ${PROG} [serve] [--config FILE]
 
@@ -33,7 +33,7 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv, io:
     return runPrimary(loaded.config.workers, log);
   }
   if (!cluster.isWorker) for (const w of loaded.warnings) log.warn({ msg: w });
-  let service;
+  let service: Service;
   try {
     service = await startService(loaded.config, log);
   } catch (err) {

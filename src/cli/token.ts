@@ -4,7 +4,7 @@
  * the admin address of the configuration or `--admin-url`, with the configured login token.
  */
 import { formatProblems, loadConfig } from '../config.js';
-import { parseVerb, PROG, type Io } from './args.js';
+import { type Io, PROG, parseVerb } from './args.js';
 
 export const USAGE = `usage: ${PROG} token create --user USER [--roles A,B] [--ttl 90d] [--name NAME]
        ${PROG} token list
@@ -17,7 +17,21 @@ The token is printed once, at creation; sessiongate keeps only its hash.
 
 export async function token(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
   const { out, err } = io;
-  const args = parseVerb('token', USAGE, argv, { config: { type: 'string', short: 'c' }, 'admin-url': { type: 'string' }, user: { type: 'string' }, roles: { type: 'string' }, ttl: { type: 'string' }, name: { type: 'string' } }, io, 2);
+  const args = parseVerb(
+    'token',
+    USAGE,
+    argv,
+    {
+      config: { type: 'string', short: 'c' },
+      'admin-url': { type: 'string' },
+      user: { type: 'string' },
+      roles: { type: 'string' },
+      ttl: { type: 'string' },
+      name: { type: 'string' },
+    },
+    io,
+    2,
+  );
   if (typeof args === 'number') return args;
   const { values, positionals } = args;
   const [action, ...rest] = positionals;
@@ -58,10 +72,22 @@ export async function token(argv: readonly string[], env: NodeJS.ProcessEnv, io:
         err(`sessiongate token create: --user is required\n${USAGE}`);
         return 2;
       }
-      const r = await call('POST', '/tokens', { user_id: values.user, roles: values.roles ? values.roles.split(',').map((s) => s.trim()).filter(Boolean) : [], ...(values.ttl ? { ttl: values.ttl } : {}), ...(values.name ? { name: values.name } : {}) });
+      const r = await call('POST', '/tokens', {
+        user_id: values.user,
+        roles: values.roles
+          ? values.roles
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [],
+        ...(values.ttl ? { ttl: values.ttl } : {}),
+        ...(values.name ? { name: values.name } : {}),
+      });
       if (r.status !== 201) return fail(r);
       out(`${String(r.json['token'])}\n`);
-      err(`token ${String(r.json['id'])} for ${String(r.json['user_id'])}, roles [${(r.json['roles'] as string[]).join(', ')}], expires ${String(r.json['expires_at'])}\nThis is the only time the token is shown.\n`);
+      err(
+        `token ${String(r.json['id'])} for ${String(r.json['user_id'])}, roles [${(r.json['roles'] as string[]).join(', ')}], expires ${String(r.json['expires_at'])}\nThis is the only time the token is shown.\n`,
+      );
       return 0;
     }
     if (action === 'list') {
@@ -70,7 +96,8 @@ export async function token(argv: readonly string[], env: NodeJS.ProcessEnv, io:
       const rows = r.json as unknown as Array<Record<string, unknown>>;
       const line = (c: string[]) => c.map((x, i) => (i < 4 ? x.padEnd([22, 24, 24, 26][i]!) : x)).join('  ');
       out(`${line(['ID', 'USER', 'ROLES', 'EXPIRES', 'NAME'])}\n`);
-      for (const t of rows) out(`${line([String(t['id']), String(t['user_id']), (t['roles'] as string[]).join(','), String(t['expires_at']), String(t['name'] ?? '')])}\n`);
+      for (const t of rows)
+        out(`${line([String(t['id']), String(t['user_id']), (t['roles'] as string[]).join(','), String(t['expires_at']), String(t['name'] ?? '')])}\n`);
       return 0;
     }
     if (action === 'revoke') {

@@ -60,7 +60,14 @@ function distance(a: string, b: string): number {
 }
 
 const PREFIX = 'SESSIONGATE_';
-const words = (name: string) => new Set(name.slice(PREFIX.length).split('_').filter((w) => w !== '').map((w) => w.replace(/S$/, '')));
+const words = (name: string) =>
+  new Set(
+    name
+      .slice(PREFIX.length)
+      .split('_')
+      .filter((w) => w !== '')
+      .map((w) => w.replace(/S$/, '')),
+  );
 
 /** The real variables nearest a name: a small edit away, else sharing the most words with it. */
 export function nearestVariables(name: string): string[] {

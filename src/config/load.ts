@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { ENV_KEYS, envValue, misspelledVariables, splitList, type Env } from './env.js';
-import { configError, configSchema, type BuiltConfig } from './schema.js';
+import { ENV_KEYS, type Env, envValue, misspelledVariables, splitList } from './env.js';
+import { type BuiltConfig, configError, configSchema } from './schema.js';
 
 export type Config = BuiltConfig & {
   /** The file read, if any. */
@@ -80,7 +80,10 @@ function readOneValue(path: string, key: string, problems: string[], origin: str
 /** The YAML problem in one line: where, then what (the library's own text ends in a code frame). */
 function yamlProblem(err: unknown): string {
   if (!(err instanceof YAMLParseError)) return `config file: invalid YAML: ${String(err)}`;
-  const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '').replace(/:\s*$/, '');
+  const what = err.message
+    .split('\n')[0]!
+    .replace(/ at line \d+, column \d+:?\s*$/, '')
+    .replace(/:\s*$/, '');
   const at = err.linePos?.[0];
   return `config file: invalid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${what.charAt(0).toLowerCase()}${what.slice(1)}`;
 }
@@ -109,7 +112,8 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
 
   // Passwords come from files only (the schema's `password` keys are the loader's).
   for (const at of [['redis'], ['redis', 'sentinel']]) {
-    if (getObject(raw, at)?.['password'] !== undefined) problems.push(`${[...at, 'password'].join('.')}: unknown key (use ${[...at, 'password_file'].join('.')})`);
+    if (getObject(raw, at)?.['password'] !== undefined)
+      problems.push(`${[...at, 'password'].join('.')}: unknown key (use ${[...at, 'password_file'].join('.')})`);
   }
 
   // Environment overrides. Each variable replaces its key; a secret given by value replaces a

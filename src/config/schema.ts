@@ -9,8 +9,8 @@ import { normalisePath } from '../core/path.js';
 import type { PolicySpec } from '../core/policy.js';
 import { REDIRECT_HOST } from '../core/redirect.js';
 import { externalSessionSchema } from '../external/index.js';
-import { ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
 import { FIELD_PATH } from '../session/field-path.js';
+import { ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
 import type { StoreConfig } from '../store/index.js';
 import { displayStoreUrl, parseStoreUrl } from '../store/url.js';
 import { DURATION_HINT, parseDuration } from './duration.js';
@@ -34,7 +34,8 @@ export function configError(issue: z.core.$ZodRawIssue): string | undefined {
     case 'invalid_type':
       if (issue.input === undefined) return 'is required';
       // z.int() expects a `number` of an integer format.
-      if (issue.expected === 'number' && /int/.test(String((issue.inst as { _zod?: { def?: { format?: unknown } } } | undefined)?._zod?.def?.format))) return TYPE_WORDS['int'];
+      if (issue.expected === 'number' && /int/.test(String((issue.inst as { _zod?: { def?: { format?: unknown } } } | undefined)?._zod?.def?.format)))
+        return TYPE_WORDS['int'];
       return TYPE_WORDS[issue.expected] ?? `must be ${issue.expected}`;
     case 'invalid_value':
       return `must be one of ${issue.values.map(String).join(', ')}`;
@@ -66,10 +67,30 @@ const duration = (min: string) => {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 token: header and cookie names
 /** Headers that carry protocol meaning; mapping identity onto them would break or open the proxy. */
 const RESERVED_HEADERS = new Set([
-  'host', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length',
-  'content-type', 'cookie', 'set-cookie', 'authorization', 'proxy-authorization', 'location',
-  'www-authenticate', 'x-original-uri', 'x-original-method', 'x-forwarded-for', 'x-forwarded-host',
-  'x-forwarded-proto', 'x-forwarded-uri', 'x-forwarded-method', 'x-request-id', 'x-real-ip',
+  'host',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'content-type',
+  'cookie',
+  'set-cookie',
+  'authorization',
+  'proxy-authorization',
+  'location',
+  'www-authenticate',
+  'x-original-uri',
+  'x-original-method',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-uri',
+  'x-forwarded-method',
+  'x-request-id',
+  'x-real-ip',
 ]);
 
 const headerName = z
@@ -89,11 +110,9 @@ const method = z
   .regex(/^[A-Za-z]{1,20}$/, { error: 'must be an HTTP method' })
   .transform((m) => m.toUpperCase());
 
-const rulePath = z
-  .string()
-  .refine((p) => p.startsWith('/') && normalisePath(p) === p, {
-    error: (i) => `${JSON.stringify(i.input)} must be an absolute, normalised path (no '..', '//', ';', '?', '#', encoded '/')`,
-  });
+const rulePath = z.string().refine((p) => p.startsWith('/') && normalisePath(p) === p, {
+  error: (i) => `${JSON.stringify(i.input)} must be an absolute, normalised path (no '..', '//', ';', '?', '#', encoded '/')`,
+});
 
 function rolesMatchAccess(r: { access: string; roles?: string[] | undefined }, ctx: z.RefinementCtx): void {
   if (r.access === 'roles' && !r.roles) ctx.addIssue({ code: 'custom', path: ['roles'], message: 'is required when access is roles' });
@@ -140,7 +159,8 @@ const cookie = z
     session_only: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
-    if (c.same_site === 'none' && !c.secure) ctx.addIssue({ code: 'custom', path: ['same_site'], message: 'none requires secure: true (browsers drop it otherwise)' });
+    if (c.same_site === 'none' && !c.secure)
+      ctx.addIssue({ code: 'custom', path: ['same_site'], message: 'none requires secure: true (browsers drop it otherwise)' });
     if (c.name.startsWith('__Secure-') && !c.secure) ctx.addIssue({ code: 'custom', path: ['secure'], message: 'must be true for a __Secure- cookie' });
     if (c.name.startsWith('__Host-') && (!c.secure || c.domain !== null || c.path !== '/')) {
       ctx.addIssue({ code: 'custom', path: ['name'], message: 'a __Host- cookie needs secure: true, domain: null and path: /' });
@@ -257,7 +277,8 @@ const fileSchema = z
         heartbeat_timeout: duration('50ms').default(750),
       })
       .superRefine((c, ctx) => {
-        if (c.heartbeat_timeout <= c.heartbeat_interval) ctx.addIssue({ code: 'custom', path: ['heartbeat_timeout'], message: 'must be longer than heartbeat_interval' });
+        if (c.heartbeat_timeout <= c.heartbeat_interval)
+          ctx.addIssue({ code: 'custom', path: ['heartbeat_timeout'], message: 'must be longer than heartbeat_interval' });
       })
       .prefault({}),
     memory: z
@@ -296,7 +317,9 @@ const fileSchema = z
       .nullable()
       .default(null),
     allowed_redirect_hosts: z
-      .array(z.string().regex(REDIRECT_HOST, { error: 'must be a host name (app.example.com), a domain with a leading dot (.example.com), optionally with :port' }))
+      .array(
+        z.string().regex(REDIRECT_HOST, { error: 'must be a host name (app.example.com), a domain with a leading dot (.example.com), optionally with :port' }),
+      )
       .default([]),
     failure_mode: z.enum(['closed', 'open']).default('closed'),
     upstream: z
@@ -319,10 +342,18 @@ const fileSchema = z
     const ports = [c.listen.http_port, c.listen.grpc_port, c.listen.admin_port].filter((p) => p !== 0);
     if (new Set(ports).size !== ports.length) ctx.addIssue({ code: 'custom', path: ['listen'], message: 'http_port, grpc_port and admin_port must differ' });
     if (c.workers > 1 && c.store.kind === 'memory') {
-      ctx.addIssue({ code: 'custom', path: ['workers'], message: 'more than one worker needs a shared store (redis…): with the memory store each worker would keep its own sessions' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workers'],
+        message: 'more than one worker needs a shared store (redis…): with the memory store each worker would keep its own sessions',
+      });
     }
     if (c.secrets === undefined && c.workers > 1) {
-      ctx.addIssue({ code: 'custom', path: ['workers'], message: `more than one worker needs configured secrets (${SECRET_SOURCES}): a random one would differ per worker` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workers'],
+        message: `more than one worker needs configured secrets (${SECRET_SOURCES}): a random one would differ per worker`,
+      });
     }
     if (c.secrets === undefined && c.store.kind !== 'memory') {
       ctx.addIssue({
@@ -403,7 +434,13 @@ function build(c: Parsed) {
     passCredentials: c.upstream.pass_credentials,
   };
   const config = {
-    listen: { host: c.listen.host, adminHost: c.listen.admin_host ?? c.listen.host, httpPort: c.listen.http_port, grpcPort: c.listen.grpc_port, adminPort: c.listen.admin_port },
+    listen: {
+      host: c.listen.host,
+      adminHost: c.listen.admin_host ?? c.listen.host,
+      httpPort: c.listen.http_port,
+      grpcPort: c.listen.grpc_port,
+      adminPort: c.listen.admin_port,
+    },
     store: storeConfig(c),
     /** True when no secret was configured and a random one was made for this process. */
     ephemeralSecret: c.secrets === undefined,
@@ -424,14 +461,23 @@ function build(c: Parsed) {
 function warnings(c: Parsed): string[] {
   const w: string[] = [];
   if (c.secrets === undefined) {
-    w.push('no secret configured (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): using a random one; sessions will not survive a restart and replicas will not share them');
+    w.push(
+      'no secret configured (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): using a random one; sessions will not survive a restart and replicas will not share them',
+    );
   }
-  if (c.login_token === undefined) w.push('no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): POST /~session is disabled; a login service needs one of them set; to try sessiongate without one, run npm run demo, or set dev_login: true on a loopback address and log in at GET /~session/dev');
+  if (c.login_token === undefined)
+    w.push(
+      'no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): POST /~session is disabled; a login service needs one of them set; to try sessiongate without one, run npm run demo, or set dev_login: true on a loopback address and log in at GET /~session/dev',
+    );
   if (!c.cookie.secure) w.push('cookie.secure is false: the session cookie will be sent over plain HTTP');
   if (c.failure_mode === 'open') w.push('failure_mode is open: requests are allowed (without identity) while the store is unavailable');
-  if (c.proxy_cache.ttl > 0) w.push(`proxy_cache.ttl is ${c.proxy_cache.ttl / 1000}s: a proxy that caches decisions keeps honouring a session for up to that long after logout or revocation`);
+  if (c.proxy_cache.ttl > 0)
+    w.push(
+      `proxy_cache.ttl is ${c.proxy_cache.ttl / 1000}s: a proxy that caches decisions keeps honouring a session for up to that long after logout or revocation`,
+    );
   if (c.dev_login) w.push('DEVELOPMENT LOGIN IS ON (dev_login: true): GET /~session/dev?user=…&roles=… logs anyone in as anyone. Never in production.');
-  if (c.upstream.pass_credentials) w.push("upstream.pass_credentials is true: the application receives sessiongate's session cookie and API tokens, working credentials of every user");
+  if (c.upstream.pass_credentials)
+    w.push("upstream.pass_credentials is true: the application receives sessiongate's session cookie and API tokens, working credentials of every user");
   if (c.spoof_guard === 'strip') w.push('spoof_guard is strip: requests carrying identity headers are let on; the proxy must remove those headers');
   return w;
 }

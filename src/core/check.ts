@@ -4,16 +4,17 @@
  * decision asked for (touch or rotation). A failed write never turns an allow into a deny:
  * the session was read, so the user stays logged in.
  */
+
+import { type SessionRecord, sessionStatus, successorRecord } from '../session/record.js';
+import { type RecordOpener, type StoredSession, sealRecord } from '../session/seal.js';
+import { familyOf } from '../session/token.js';
+import type { SessionOperations } from '../store/types.js';
 import type { Credential } from './credential.js';
 import type { Effect, Lookup } from './decide.js';
 import { decide, errorDecision, evaluate, needsLookup, wantsExternal } from './decide.js';
-import { readExternalCredential, type ExternalSource } from './external.js';
+import { type ExternalSource, readExternalCredential } from './external.js';
 import type { Policy } from './policy.js';
 import type { AllowDecision, AuthRequest, Decision } from './types.js';
-import { sessionStatus, successorRecord, type SessionRecord } from '../session/record.js';
-import { sealRecord, type RecordOpener, type StoredSession } from '../session/seal.js';
-import { familyOf } from '../session/token.js';
-import type { SessionOperations } from '../store/types.js';
 
 export interface CheckDeps {
   /** The current policy; a getter so a reload swaps it atomically. */

@@ -3,6 +3,9 @@
  * and `decide` turns that, the store's answer and the time into a Decision. Both are
  * synchronous and pure: no I/O, no clock, no globals. The only waiting happens in check().
  */
+
+import type { SessionRecord } from '../session/record.js';
+import { rotationDue, sessionStatus, touchDue, touchedTimes } from '../session/record.js';
 import type { Credential } from './credential.js';
 import { readCredential } from './credential.js';
 import { allValues } from './header-values.js';
@@ -15,8 +18,6 @@ import type { RedirectPolicy } from './redirect.js';
 import type { Rule } from './rules.js';
 import { admitsMethods, DEFAULT_RULE } from './rules.js';
 import type { AllowDecision, AuthRequest, Decision, DenyDecision, ErrorDecision } from './types.js';
-import type { SessionRecord } from '../session/record.js';
-import { rotationDue, sessionStatus, touchDue, touchedTimes } from '../session/record.js';
 
 export interface Evaluated {
   readonly request: AuthRequest;
@@ -42,9 +43,7 @@ export type Effect =
   | { readonly kind: 'rotate'; readonly key: string; readonly record: SessionRecord };
 
 /** A decision, and for an allowed session the store write it asks for. */
-export type Outcome =
-  | { readonly decision: Decision; readonly effect?: undefined }
-  | { readonly decision: AllowDecision; readonly effect: Effect | undefined };
+export type Outcome = { readonly decision: Decision; readonly effect?: undefined } | { readonly decision: AllowDecision; readonly effect: Effect | undefined };
 
 const NO_CREDENTIAL: Credential = { kind: 'none', bearer: false };
 

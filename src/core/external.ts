@@ -8,9 +8,10 @@
  * check() asks the sources, in configured order, only when the request carries no
  * sessiongate credential and the rule needs to know the user.
  */
+
+import { cookieValues } from '../session/cookie.js';
 import type { SessionRecord } from '../session/record.js';
 import type { Credential } from './credential.js';
-import { cookieValues } from '../session/cookie.js';
 import type { HeaderMap } from './types.js';
 
 export type ExternalRead = { readonly ok: true; readonly sid: string } | { readonly ok: false; readonly reason: 'malformed_cookie' | 'bad_signature' };

@@ -5,9 +5,10 @@
  * recognised, including the aliases that applications fold onto the real header (any case,
  * `_` or `.` for `-`, stray spaces).
  */
-import type { HeaderMap } from './types.js';
+
 import { compileParts } from '../session/field-path.js';
-import { textProblem, type SessionRecord } from '../session/record.js';
+import { type SessionRecord, textProblem } from '../session/record.js';
+import type { HeaderMap } from './types.js';
 
 type Getter = (s: SessionRecord) => unknown;
 
@@ -31,7 +32,12 @@ export interface IdentityHeaders {
    * instead), so the answer is right whatever order a proxy applies removals and sets in.
    * Without aliases the list is a shared frozen array: an allow allocates none.
    */
-  headersToRemove(identity: ReadonlyArray<readonly [string, string]>, spoofed: readonly string[], dropCookie: boolean, dropAuthorization: boolean): readonly string[];
+  headersToRemove(
+    identity: ReadonlyArray<readonly [string, string]>,
+    spoofed: readonly string[],
+    dropCookie: boolean,
+    dropAuthorization: boolean,
+  ): readonly string[];
   /** Identity header values for a session; absent or unrepresentable values are left out. */
   identityFor(session: SessionRecord): Array<readonly [string, string]>;
   /** Header names in the request that are a protected header or an alias of one. */
@@ -75,7 +81,7 @@ function scalarToString(v: unknown): string | undefined {
   return undefined;
 }
 
-const escape = (m: string) => encodeURIComponent(m);
+const encode = (m: string) => encodeURIComponent(m);
 const spaces = (m: string) => '%20'.repeat(m.length);
 
 /**
@@ -88,7 +94,7 @@ const spaces = (m: string) => '%20'.repeat(m.length);
 function headerItem(s: string): string | undefined {
   if (PLAIN.test(s)) return s;
   if (textProblem(s) !== undefined) return undefined;
-  return s.replace(ESCAPED, escape).replace(EDGE_SPACES, spaces);
+  return s.replace(ESCAPED, encode).replace(EDGE_SPACES, spaces);
 }
 
 /**

@@ -155,7 +155,7 @@ export function readPath(target: string): PathReading | null {
       if (isUnreserved(b)) {
         out += String.fromCharCode(b);
         decodedUnreserved = true;
-      } else out += '%' + HEX[hi] + HEX[lo];
+      } else out += `%${HEX[hi]}${HEX[lo]}`;
     }
     // Windows: `~` and a digit is an 8.3 short name (ADMINI~1), `:$` an NTFS stream.
     if ((prev === 126 && b >= 48 && b <= 57) || (prev === 58 && b === 36)) return null;
@@ -239,7 +239,7 @@ function collapse(out: string, trailing: boolean): string {
   const segments: string[] = [];
   for (const seg of out.split('/')) if (seg !== '' && seg !== '.') segments.push(seg);
   if (segments.length === 0) return '/';
-  return '/' + segments.join('/') + (trailing ? '/' : '');
+  return `/${segments.join('/')}${trailing ? '/' : ''}`;
 }
 
 /** The canonical path of a request target, or null when it is refused (`bad_path`). */

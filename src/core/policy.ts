@@ -2,19 +2,19 @@
  * The policy: everything a decision needs from configuration, compiled once at start-up (or
  * reload) into lookup tables and closures, and applied cheaply per request.
  */
-import { createRedirectPolicy, type RedirectPolicy } from './redirect.js';
-import type { CookieWriter } from '../session/cookie.js';
+
+import type { CookieSettings, CookieWriter } from '../session/cookie.js';
 import { createCookieWriter } from '../session/cookie.js';
 import type { SessionTimes } from '../session/record.js';
-import type { TokenCodec } from '../session/token.js';
 import { createRecordOpener, createUserRefs, type RecordOpener, type UserRefs } from '../session/seal.js';
+import type { TokenCodec } from '../session/token.js';
 import { createTokenCodec } from '../session/token.js';
 import type { IdentityHeaders } from './headers.js';
 import { createIdentityHeaders } from './headers.js';
+import { createRedirectPolicy, type RedirectPolicy } from './redirect.js';
 import type { PolicyRuleSpec, RuleSet, RuleSpec } from './rules.js';
 import { compileRules } from './rules.js';
 import { createUpstreamCredentials, type UpstreamCredentials } from './upstream.js';
-import type { CookieSettings } from '../session/cookie.js';
 
 export type SpoofGuard = 'deny' | 'strip';
 export type FailureMode = 'closed' | 'open';

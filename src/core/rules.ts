@@ -236,7 +236,11 @@ function formDecode(s: string): string {
 function isMethodParameter(name: string): boolean {
   let n = name;
   for (let pass = 0; pass < 3; pass++) {
-    const folded = n.trim().toLowerCase().replace(/(\[[^\]]*\])+$/, '').replace(/[.\s[]/g, '_');
+    const folded = n
+      .trim()
+      .toLowerCase()
+      .replace(/(\[[^\]]*\])+$/, '')
+      .replace(/[.\s[]/g, '_');
     if (folded === '_method') return true;
     const next = formDecode(n);
     if (next === n) return false;

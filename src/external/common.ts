@@ -7,12 +7,12 @@
  * header (nor as an error).
  */
 import { z } from 'zod';
-import { createRedisClient, type RedisClient } from '../store/redis.js';
-import { StoreUnavailableError } from '../store/types.js';
-import { maskUrl, parseStoreUrl, type StoreUrl } from '../store/url.js';
 import { FIELD_PATH } from '../session/field-path.js';
 import { isUserId, MAX_ROLES } from '../session/identity.js';
 import { ROLE_NAME, type SessionRecord } from '../session/record.js';
+import { createRedisClient, type RedisClient } from '../store/redis.js';
+import { StoreUnavailableError } from '../store/types.js';
+import { maskUrl, parseStoreUrl, type StoreUrl } from '../store/url.js';
 
 // --- Configuration pieces.
 
@@ -32,11 +32,11 @@ export const fieldPath = z.string({ error: 'must be a dotted path such as passpo
 export const redisUrl = z.string(required("the application's Redis URL")).superRefine((s, ctx) => {
   const u = parseStoreUrl(s);
   if (typeof u === 'string') ctx.addIssue({ code: 'custom', message: `${JSON.stringify(maskUrl(s))}: ${u}` });
-  else if (u.kind === 'memory') ctx.addIssue({ code: 'custom', message: 'must be the application\'s Redis (redis://, rediss://, redis+sentinel://, redis+cluster://)' });
+  else if (u.kind === 'memory')
+    ctx.addIssue({ code: 'custom', message: "must be the application's Redis (redis://, rediss://, redis+sentinel://, redis+cluster://)" });
 });
 
 // --- Reading the application's values.
-
 
 /**
  * A user ID from an application value: a non-empty string or a finite number; null otherwise,
@@ -81,7 +81,13 @@ export function parseObject(text: string): Record<string, unknown> | null {
  * sessiongate could read, so created_at, issued_at and touched_at are the lookup time;
  * `expiresAt` is Infinity when the session ends only with its key.
  */
-export function fixedRecord(user_id: string, roles: readonly string[], attributes: Readonly<Record<string, unknown>>, expiresAt: number, now: number): SessionRecord {
+export function fixedRecord(
+  user_id: string,
+  roles: readonly string[],
+  attributes: Readonly<Record<string, unknown>>,
+  expiresAt: number,
+  now: number,
+): SessionRecord {
   return { user_id, roles, attributes, created_at: now, issued_at: now, touched_at: now, expires_at: expiresAt, idle_expires_at: expiresAt, fixed: true };
 }
 

@@ -8,14 +8,14 @@
  * Read-only: one GET per lookup. With `touch: true` it also refreshes the key's TTL the way
  * express-session's touch through connect-redis does, at most once a minute per session.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { ExternalRead, ExternalSource } from '../core/external.js';
-import type { SessionRecord } from '../session/record.js';
-import { cookieName, fieldPath, fixedRecord, parseObject, redisUrl, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
 import { compilePath } from '../session/field-path.js';
+import type { SessionRecord } from '../session/record.js';
+import { cookieName, type ExternalStore, fieldPath, fixedRecord, parseObject, redisUrl, rolesFrom, userIdFrom } from './common.js';
 
 export const expressSessionSchema = z
   .strictObject({
@@ -51,10 +51,24 @@ export const expressSessionSchema = z
       secrets = read;
     }
     if (secrets === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['secrets'], message: "is required (or secret_file): the application's express-session secret, the signing one first" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secrets'],
+        message: "is required (or secret_file): the application's express-session secret, the signing one first",
+      });
       return z.NEVER;
     }
-    return { kind: s.kind, cookie: s.cookie, secrets, store: s.store, prefix: s.prefix, user_id: s.user_id, roles: s.roles ?? null, touch: s.touch, ttl: s.ttl };
+    return {
+      kind: s.kind,
+      cookie: s.cookie,
+      secrets,
+      store: s.store,
+      prefix: s.prefix,
+      user_id: s.user_id,
+      roles: s.roles ?? null,
+      touch: s.touch,
+      ttl: s.ttl,
+    };
   });
 
 export type ExpressSessionSpec = z.output<typeof expressSessionSchema>;

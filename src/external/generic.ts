@@ -8,9 +8,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ExternalRead, ExternalSource } from '../core/external.js';
-import type { SessionRecord } from '../session/record.js';
-import { cookieName, fieldPath, fixedRecord, parseObject, redisUrl, required, rolesFrom, userIdFrom, type ExternalStore } from './common.js';
 import { compilePath } from '../session/field-path.js';
+import type { SessionRecord } from '../session/record.js';
+import { cookieName, type ExternalStore, fieldPath, fixedRecord, parseObject, redisUrl, required, rolesFrom, userIdFrom } from './common.js';
 
 /** Printable ASCII but braces (Redis Cluster hash tags) around exactly one placeholder. */
 const KEY_TEMPLATE = /^[\x21-\x7a|~]*\{(?:token|sha256)\}[\x21-\x7a|~]*$/;
@@ -34,7 +34,16 @@ export const genericSchema = z
       for (const k of extra) ctx.addIssue({ code: 'custom', path: [k], message: 'is only meaningful with format: json (a string value is the user ID)' });
       if (extra.length > 0) return z.NEVER;
     }
-    return { kind: s.kind, cookie: s.cookie, store: s.store, key: s.key, format: s.format, user_id: s.user_id ?? 'user_id', roles: s.roles ?? null, expires_at: s.expires_at ?? null };
+    return {
+      kind: s.kind,
+      cookie: s.cookie,
+      store: s.store,
+      key: s.key,
+      format: s.format,
+      user_id: s.user_id ?? 'user_id',
+      roles: s.roles ?? null,
+      expires_at: s.expires_at ?? null,
+    };
   });
 
 export type GenericSpec = z.output<typeof genericSchema>;

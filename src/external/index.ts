@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ExternalSource } from '../core/external.js';
-import { openExternalStore, type ExternalStore } from './common.js';
+import { type ExternalStore, openExternalStore } from './common.js';
 import { createExpressSessionSource, expressSessionSchema } from './express-session.js';
 import { createGenericSource, genericSchema } from './generic.js';
 

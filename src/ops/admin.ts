@@ -6,8 +6,8 @@
 import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import { jsonErrors, notFound } from '../api/errors.js';
-import type { Logger } from './logger.js';
 import type { SessionStore } from '../store/types.js';
+import type { Logger } from './logger.js';
 
 export interface AdminDeps {
   readonly store: SessionStore;
@@ -44,7 +44,10 @@ export function createAdminApp(deps: AdminDeps): Express {
     try {
       res.set('Content-Type', deps.registry.contentType).send(await metricsText());
     } catch (err) {
-      res.status(503).set('Content-Type', 'text/plain').send(`metrics unavailable: ${(err as Error).message}\n`);
+      res
+        .status(503)
+        .set('Content-Type', 'text/plain')
+        .send(`metrics unavailable: ${(err as Error).message}\n`);
     }
   });
   if (deps.routes) app.use(deps.routes);

@@ -3,7 +3,7 @@
  * user id and path; never a cookie, token, secret, session ID or query string. Allowed
  * decisions are logged only at debug, and that check happens before any object is built.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { AuthRequest, Decision } from '../core/types.js';
 
 export type { Logger } from 'pino';

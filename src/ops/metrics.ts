@@ -5,12 +5,24 @@
  * up front, so every series exists (at 0) from the first scrape and the hot path does a Map
  * lookup, not a label hash.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { ALLOW_REASONS, DENY_REASONS, ERROR_REASONS, type Reason } from '../core/reasons.js';
-import { TRANSPORTS, type AuthRequest, type Decision, type Transport } from '../core/types.js';
+import { type AuthRequest, type Decision, TRANSPORTS, type Transport } from '../core/types.js';
 import type { SessionOperations, SessionStore, StoreHealth, TokenCatalog } from '../store/types.js';
 
-export const STORE_OPS = ['get', 'create', 'touch', 'rotate', 'destroy', 'destroy_user', 'catalog_put', 'catalog_list', 'catalog_delete', 'ping', 'self_test'] as const;
+export const STORE_OPS = [
+  'get',
+  'create',
+  'touch',
+  'rotate',
+  'destroy',
+  'destroy_user',
+  'catalog_put',
+  'catalog_list',
+  'catalog_delete',
+  'ping',
+  'self_test',
+] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 export type CacheResult = 'hit' | 'miss' | 'bypass';
 export type DestroyReason = 'logout' | 'revoked';
@@ -39,7 +51,13 @@ function resultOf(reason: Reason): 'allow' | 'deny' | 'error' {
 
 export function createMetrics(info: { version: string }, registry = new Registry()): Metrics {
   collectDefaultMetrics({ register: registry });
-  new Gauge({ name: 'sessiongate_build_info', help: 'Build information; always 1.', labelNames: ['version', 'node_version'], registers: [registry], aggregator: 'first' })
+  new Gauge({
+    name: 'sessiongate_build_info',
+    help: 'Build information; always 1.',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+    aggregator: 'first',
+  })
     .labels(info.version, process.version)
     .set(1);
 
@@ -56,14 +74,44 @@ export function createMetrics(info: { version: string }, registry = new Registry
     buckets: BUCKETS,
     registers: [registry],
   });
-  const storeOps = new Counter({ name: 'sessiongate_store_operations_total', help: 'Session store calls by operation and result (ok, error).', labelNames: ['op', 'result'], registers: [registry] });
-  const storeSeconds = new Histogram({ name: 'sessiongate_store_duration_seconds', help: 'Session store call latency by operation.', labelNames: ['op'], buckets: BUCKETS, registers: [registry] });
-  const storeUp = new Gauge({ name: 'sessiongate_store_up', help: '1 while the session store answers its health probe, else 0.', registers: [registry], aggregator: 'min' });
-  const cache = new Counter({ name: 'sessiongate_store_cache_requests_total', help: 'Local session cache lookups by result (hit, miss, bypass while invalidation is down).', labelNames: ['result'], registers: [registry] });
+  const storeOps = new Counter({
+    name: 'sessiongate_store_operations_total',
+    help: 'Session store calls by operation and result (ok, error).',
+    labelNames: ['op', 'result'],
+    registers: [registry],
+  });
+  const storeSeconds = new Histogram({
+    name: 'sessiongate_store_duration_seconds',
+    help: 'Session store call latency by operation.',
+    labelNames: ['op'],
+    buckets: BUCKETS,
+    registers: [registry],
+  });
+  const storeUp = new Gauge({
+    name: 'sessiongate_store_up',
+    help: '1 while the session store answers its health probe, else 0.',
+    registers: [registry],
+    aggregator: 'min',
+  });
+  const cache = new Counter({
+    name: 'sessiongate_store_cache_requests_total',
+    help: 'Local session cache lookups by result (hit, miss, bypass while invalidation is down).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   const created = new Counter({ name: 'sessiongate_sessions_created_total', help: 'Sessions created through the session API.', registers: [registry] });
-  const destroyed = new Counter({ name: 'sessiongate_sessions_destroyed_total', help: 'Sessions ended on purpose, by reason (logout, revoked).', labelNames: ['reason'], registers: [registry] });
+  const destroyed = new Counter({
+    name: 'sessiongate_sessions_destroyed_total',
+    help: 'Sessions ended on purpose, by reason (logout, revoked).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   const rotated = new Counter({ name: 'sessiongate_sessions_rotated_total', help: 'Session IDs rotated.', registers: [registry] });
-  const spoofs = new Counter({ name: 'sessiongate_spoof_attempts_total', help: 'Requests that carried a protected identity header or an alias of one.', registers: [registry] });
+  const spoofs = new Counter({
+    name: 'sessiongate_spoof_attempts_total',
+    help: 'Requests that carried a protected identity header or an alias of one.',
+    registers: [registry],
+  });
 
   // Every valid series up front: zero is a value, and the hot path stays a Map lookup.
   const decisionChild = new Map<string, ReturnType<typeof decisions.labels>>();
@@ -133,7 +181,12 @@ export function createMetrics(info: { version: string }, registry = new Registry
         catalogList: timed('catalog_list', s.catalogList.bind(s)),
         catalogDelete: timed('catalog_delete', s.catalogDelete.bind(s)),
       };
-      const health: StoreHealth = { kind: s.kind, ping: timed('ping', s.ping.bind(s)), selfTest: timed('self_test', s.selfTest.bind(s)), close: s.close.bind(s) };
+      const health: StoreHealth = {
+        kind: s.kind,
+        ping: timed('ping', s.ping.bind(s)),
+        selfTest: timed('self_test', s.selfTest.bind(s)),
+        close: s.close.bind(s),
+      };
       // On a prototype of the store: what is not a store operation (a Redis store's client) stays reachable.
       return Object.assign(Object.create(store) as object, sessions, catalog, health) as typeof store;
     },

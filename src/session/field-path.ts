@@ -14,7 +14,7 @@ export function compileParts(parts: readonly string[]): (obj: unknown) => unknow
     let v = obj;
     for (const p of parts) {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-      if (!Object.prototype.hasOwnProperty.call(v, p)) return undefined;
+      if (!Object.hasOwn(v, p)) return undefined;
       v = (v as Record<string, unknown>)[p];
     }
     return v;

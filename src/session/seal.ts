@@ -48,7 +48,9 @@ export function openRecord(s: StoredSession, storeKey: string, secret: Buffer): 
   if (plain === null) return null;
   try {
     const id = JSON.parse(plain.toString('utf8')) as { u: string; r: string[]; a: Record<string, unknown>; f?: 1 };
-    return id.f === 1 ? { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a, fixed: true } : { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a };
+    return id.f === 1
+      ? { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a, fixed: true }
+      : { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a };
   } catch {
     return null;
   }
@@ -73,7 +75,13 @@ export function createRecordOpener(maxEntries: number): RecordOpener {
       if (hit && hit.stored.data === s.data && hit.secret.equals(secret)) {
         // The very record object a store hands out again (memory store, local cache): no copy.
         if (hit.stored === s) return hit.record;
-        const record: SessionRecord = { ...clockOf(s), user_id: hit.record.user_id, roles: hit.record.roles, attributes: hit.record.attributes, ...(hit.record.fixed ? { fixed: true as const } : {}) };
+        const record: SessionRecord = {
+          ...clockOf(s),
+          user_id: hit.record.user_id,
+          roles: hit.record.roles,
+          attributes: hit.record.attributes,
+          ...(hit.record.fixed ? { fixed: true as const } : {}),
+        };
         memo.set(storeKey, { stored: s, secret, record });
         return record;
       }

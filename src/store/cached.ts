@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { storeDeadline } from '../session/record.js';
 import type { StoredSession } from '../session/seal.js';
-import { catalogOf, StoreUnavailableError, type SessionStore } from './types.js';
+import { catalogOf, type SessionStore, StoreUnavailableError } from './types.js';
 
 export interface InvalidationBus {
   /**

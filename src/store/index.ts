@@ -3,10 +3,10 @@
  * the local cache and its invalidation channel in front of Redis), and fails loudly on a kind
  * it does not know.
  */
-import { createCachedStore, type CacheOptions } from './cached.js';
+import { type CacheOptions, createCachedStore } from './cached.js';
 import { createMemoryStore } from './memory.js';
+import { createRedisStore, type RedisConnection, StoreAuthError } from './redis.js';
 import { createRedisBus } from './redis-bus.js';
-import { createRedisStore, StoreAuthError, type RedisConnection } from './redis.js';
 import type { SessionStore } from './types.js';
 
 export type { SessionStore } from './types.js';

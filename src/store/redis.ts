@@ -19,8 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { RETENTION_MS, storeDeadline, type SessionClock } from '../session/record.js';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { RETENTION_MS, type SessionClock, storeDeadline } from '../session/record.js';
 import type { StoredSession } from '../session/seal.js';
 import type { SessionStore } from './types.js';
 import { StoreUnavailableError } from './types.js';
@@ -262,7 +262,8 @@ export function describeRedisError(err: Error, url: RedisConnection['url']): { r
   if (/^connected to sentinel \S+ successfully, but got an invalid reply: null|^ERR No such master with that name/.test(msg)) {
     return { text: `no Sentinel knows a master named ${url.masterName ?? ''} (the name in the store URL)`, auth: false };
   }
-  if (/^NOAUTH\b/.test(msg)) return { text: 'authentication required: the server has a password and none was given (the store URL or redis.password_file)', auth: true };
+  if (/^NOAUTH\b/.test(msg))
+    return { text: 'authentication required: the server has a password and none was given (the store URL or redis.password_file)', auth: true };
   if (/^WRONGPASS\b|^ERR invalid password|^ERR invalid username-password/.test(msg)) return { text: 'wrong password or user name (WRONGPASS)', auth: true };
   if (/^NOPERM\b/.test(msg)) return { text: `the user may not run sessiongate's commands (NOPERM)`, auth: true };
   if (/^CLUSTERDOWN\b/.test(msg)) return { text: 'the Cluster is down (CLUSTERDOWN)', auth: false };
@@ -377,7 +378,9 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
     },
     async rotate(oldKey, newKey, record, graceUntil) {
       await run('rotate', () => client.sgFile(uKey(record.user), newKey, indexTtl(record)));
-      const done = await run('rotate', () => client.sgRotate(sKey(oldKey), sKey(newKey), o.clock(), RETENTION_MS, graceUntil, newKey, ...toFields(record), 'predecessor', oldKey));
+      const done = await run('rotate', () =>
+        client.sgRotate(sKey(oldKey), sKey(newKey), o.clock(), RETENTION_MS, graceUntil, newKey, ...toFields(record), 'predecessor', oldKey),
+      );
       if (done === 1) return true;
       await unfile(record.user, [newKey]);
       return false;
@@ -420,7 +423,8 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
         await Promise.all(
           masters.map(async (node) => {
             const info = await run('ping', () => node.cluster('INFO'));
-            if (!/^cluster_state:ok\s*$/m.test(info)) throw new StoreUnavailableError(`${o.displayUrl}: ping failed: ${node.options.host}:${node.options.port} reports the Cluster down`);
+            if (!/^cluster_state:ok\s*$/m.test(info))
+              throw new StoreUnavailableError(`${o.displayUrl}: ping failed: ${node.options.host}:${node.options.port} reports the Cluster down`);
           }),
         );
       }

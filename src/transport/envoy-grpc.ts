@@ -12,13 +12,28 @@
  * failure is a gRPC UNAVAILABLE error, not a deny, so Envoy's own failure_mode_allow /
  * status_on_error decide.
  */
-import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  status as GrpcStatus,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Check } from '../core/check.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
 import { decodeCheckRequest, encodeCheckResponse } from './envoy-codec.js';
 import { envoyDenial } from './envoy-denial.js';
-import { AUTHORIZATION_SERVICE, type CheckRequestMsg, type CheckResponseMsg, type HeaderValueMsg, type HeaderValueOptionMsg, type HttpRequestMsg } from './envoy-proto.js';
+import {
+  AUTHORIZATION_SERVICE,
+  type CheckRequestMsg,
+  type CheckResponseMsg,
+  type HeaderValueMsg,
+  type HeaderValueOptionMsg,
+  type HttpRequestMsg,
+} from './envoy-proto.js';
 
 /** Header maps past these bounds are refused (`bad_request`): Envoy's own defaults are 100 headers and 60 KiB. */
 export const MAX_HEADERS = 512;

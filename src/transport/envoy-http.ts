@@ -12,11 +12,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
-import { envoyDenial } from './envoy-denial.js';
-import { firstHop } from './http-headers.js';
 import { firstValue } from '../core/header-values.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { AuthRequest, Decision } from '../core/types.js';
+import { envoyDenial } from './envoy-denial.js';
+import { firstHop } from './http-headers.js';
 
 /** True when `url` is the prefix itself or lies below it. */
 export function underPrefix(url: string | undefined, prefix: string): boolean {

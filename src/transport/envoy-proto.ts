@@ -14,7 +14,7 @@ export const PROTO_DIR = ((): string => {
   for (;;) {
     if (existsSync(join(dir, 'proto/envoy/service/auth/v3/external_auth.proto'))) return join(dir, 'proto/');
     const up = dirname(dir);
-    if (up === dir) throw new Error('proto/ not found above ' + fileURLToPath(import.meta.url));
+    if (up === dir) throw new Error(`proto/ not found above ${fileURLToPath(import.meta.url)}`);
     dir = up;
   }
 })();

@@ -13,10 +13,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';
-import { firstHop } from './http-headers.js';
 import { allValues, firstValue } from '../core/header-values.js';
 import { REASON_HEADER } from '../core/headers.js';
 import type { AuthRequest, Decision, HeaderMap } from '../core/types.js';
+import { firstHop } from './http-headers.js';
 
 /** The value both headers agree on, either alone, or null when both are there and differ. */
 function agreed(a: string | undefined, b: string | undefined): string | undefined | null {

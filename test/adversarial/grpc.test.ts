@@ -5,10 +5,10 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_MESSAGE_BYTES } from '../../src/transport/envoy-grpc.js';
-import { encodeCheckRequest, GRPC, RawEnvoyClient, type EnvoyRequest } from '../../harness/envoy-wire.js';
+import { type EnvoyRequest, encodeCheckRequest, GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { send } from '../../harness/http.js';
-import { HOST, startHarness, type Harness } from './harness.js';
+import { MAX_MESSAGE_BYTES } from '../../src/transport/envoy-grpc.js';
+import { type Harness, HOST, startHarness } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -51,7 +51,12 @@ describe('gRPC Check under abuse', () => {
   });
 
   it('bytes that are not a CheckRequest: refused, never allowed', async () => {
-    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x7f]), Buffer.alloc(4096, 0x0a)]) {
+    for (const bytes of [
+      Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]),
+      Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x7f]),
+      Buffer.alloc(4096, 0x0a),
+    ]) {
       notAllowed(await h.grpc.checkBytes(bytes));
     }
     await stillServing();
@@ -83,7 +88,11 @@ describe('gRPC Check under abuse', () => {
   });
 
   it('garbage bytes on the port (not HTTP/2): the connection is dropped, the server keeps serving', async () => {
-    for (const garbage of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(65536, 0x41), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\xff\xff\xff\xff\xff\xff')]) {
+    for (const garbage of [
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      Buffer.alloc(65536, 0x41),
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\xff\xff\xff\xff\xff\xff'),
+    ]) {
       await new Promise<void>((resolve) => {
         const s = connect(h.svc.ports.grpc, '127.0.0.1', () => s.write(garbage));
         s.on('data', () => {});
@@ -116,7 +125,9 @@ describe('gRPC Check under abuse', () => {
       }
       const clean = await Promise.all(
         Array.from({ length: 400 }, (_, i) =>
-          client.check({ method: 'GET', path: '/app', host: HOST, headers: { cookie: i % 2 === 0 ? users[i % 20]! : 'sessiongate=garbage' } }).then((out) => ({ i, out })),
+          client
+            .check({ method: 'GET', path: '/app', host: HOST, headers: { cookie: i % 2 === 0 ? users[i % 20]! : 'sessiongate=garbage' } })
+            .then((out) => ({ i, out })),
         ),
       );
       for (const { i, out } of clean) {
@@ -154,7 +165,10 @@ describe('gRPC Check: sources that disagree', () => {
   it('http.path public, :path protected (and the other way round): bad_request', async () => {
     const cookie = await h.login('pathy');
     await expectBadRequest({ method: 'GET', path: '/~assets/app.css', host: HOST, headers: { ':path': '/admin/secret' } }, 'public path, protected :path');
-    await expectBadRequest({ method: 'GET', path: '/admin/secret', host: HOST, headers: { cookie, ':path': '/~assets/app.css' } }, 'protected path, public :path');
+    await expectBadRequest(
+      { method: 'GET', path: '/admin/secret', host: HOST, headers: { cookie, ':path': '/~assets/app.css' } },
+      'protected path, public :path',
+    );
     await expectBadRequest({ method: 'GET', path: '/app', host: HOST, headers: { cookie, ':path': '/app?x=1' } }, 'query only in :path');
     await stillServing();
   });
@@ -183,9 +197,15 @@ describe('gRPC Check: sources that disagree', () => {
     const ok = await h.grpc.check({ ...base, headers: { cookie }, headerMap: same });
     expect('response' in ok && ok.response.code).toBe(GRPC.OK);
     await expectBadRequest({ ...base, headers: { cookie }, headerMap: [...same, { key: 'x_user_id', raw: FORGED_ADMIN }] }, 'alias only in header_map');
-    await expectBadRequest({ ...base, headers: { cookie }, headerMap: [...same, { key: 'X-User-Id', raw: FORGED_ADMIN }] }, 'identity header only in header_map');
+    await expectBadRequest(
+      { ...base, headers: { cookie }, headerMap: [...same, { key: 'X-User-Id', raw: FORGED_ADMIN }] },
+      'identity header only in header_map',
+    );
     await expectBadRequest({ ...base, headers: { cookie, 'x-extra': '1' }, headerMap: same }, 'a header only in headers');
-    await expectBadRequest({ ...base, headers: { cookie }, headerMap: same.map((e) => (e.key === 'cookie' ? { key: 'cookie', raw: 'sessiongate=other' } : e)) }, 'another cookie');
+    await expectBadRequest(
+      { ...base, headers: { cookie }, headerMap: same.map((e) => (e.key === 'cookie' ? { key: 'cookie', raw: 'sessiongate=other' } : e)) },
+      'another cookie',
+    );
     await stillServing();
   });
 
@@ -199,9 +219,30 @@ describe('gRPC Check: sources that disagree', () => {
     ];
     const ok = await h.grpc.check({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: pseudo('/app') });
     expect('response' in ok && ok.response.code).toBe(GRPC.OK);
-    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: [...pseudo('/app').filter((e) => e.key !== 'cookie'), { key: 'cookie', value: 'sessiongate=forged', raw: cookie }] }, 'cookie value and raw_value');
-    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: [...pseudo('/app'), { key: 'accept', value: 'text/html', raw: 'application/json' }] }, 'value and raw_value');
-    await expectBadRequest({ method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: [...pseudo('/app'), { key: ':path', raw: '/admin/secret' }] }, 'two :path');
+    await expectBadRequest(
+      {
+        method: 'GET',
+        path: '/app',
+        host: HOST,
+        rawHeaders: [],
+        headerMap: [...pseudo('/app').filter((e) => e.key !== 'cookie'), { key: 'cookie', value: 'sessiongate=forged', raw: cookie }],
+      },
+      'cookie value and raw_value',
+    );
+    await expectBadRequest(
+      {
+        method: 'GET',
+        path: '/app',
+        host: HOST,
+        rawHeaders: [],
+        headerMap: [...pseudo('/app'), { key: 'accept', value: 'text/html', raw: 'application/json' }],
+      },
+      'value and raw_value',
+    );
+    await expectBadRequest(
+      { method: 'GET', path: '/app', host: HOST, rawHeaders: [], headerMap: [...pseudo('/app'), { key: ':path', raw: '/admin/secret' }] },
+      'two :path',
+    );
     await stillServing();
   });
 
@@ -217,17 +258,29 @@ describe('gRPC Check: sources that disagree', () => {
 describe('HTTP /auth: X-Original-* against X-Forwarded-*', () => {
   it('a forward-auth request whose two target headers disagree is bad_request', async () => {
     const cookie = await h.login('traefik');
-    const ask = (headers: Array<[string, string]>) => send(`${h.http()}/auth`, { headers: [['Cookie', cookie], ['X-Forwarded-Host', HOST], ['X-Forwarded-Proto', 'https'], ...headers] });
+    const ask = (headers: Array<[string, string]>) =>
+      send(`${h.http()}/auth`, { headers: [['Cookie', cookie], ['X-Forwarded-Host', HOST], ['X-Forwarded-Proto', 'https'], ...headers] });
     // As Traefik sends it, with a client's own X-Original-URI passed along.
-    const spoof = await ask([['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/admin/secret'], ['X-Original-URI', '/~assets/app.css']]);
+    const spoof = await ask([
+      ['X-Forwarded-Method', 'GET'],
+      ['X-Forwarded-Uri', '/admin/secret'],
+      ['X-Original-URI', '/~assets/app.css'],
+    ]);
     expect(spoof.status).toBe(403);
     expect(spoof.headers['x-sessiongate-reason']).toBe('bad_request');
-    const method = await ask([['X-Forwarded-Method', 'DELETE'], ['X-Original-Method', 'GET'], ['X-Forwarded-Uri', '/app']]);
+    const method = await ask([
+      ['X-Forwarded-Method', 'DELETE'],
+      ['X-Original-Method', 'GET'],
+      ['X-Forwarded-Uri', '/app'],
+    ]);
     expect(method.headers['x-sessiongate-reason']).toBe('bad_request');
-    const agree = await ask([['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/app'], ['X-Original-URI', '/app']]);
+    const agree = await ask([
+      ['X-Forwarded-Method', 'GET'],
+      ['X-Forwarded-Uri', '/app'],
+      ['X-Original-URI', '/app'],
+    ]);
     expect(agree.status).toBe(200);
   });
 });
 
 const FORGED_ADMIN = 'admin';
-

@@ -10,13 +10,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse } from 'yaml';
-import { canonicalHeaderName } from '../../src/core/headers.js';
 import type { Config } from '../../src/config.js';
-import { startService, type Service } from '../../src/main.js';
+import { canonicalHeaderName } from '../../src/core/headers.js';
+import { type Service, startService } from '../../src/main.js';
 import type { SessionStore } from '../../src/store/types.js';
 import { APPEND_ACTION, GRPC, RawEnvoyClient } from '../support/envoy-wire.js';
 import { createSession, send } from '../support/http.js';
-import { ROOT, startEchoUpstream, startNginx, type EchoUpstream, type Echoed, type RunningNginx } from '../support/processes.js';
+import { type Echoed, type EchoUpstream, ROOT, type RunningNginx, startEchoUpstream, startNginx } from '../support/processes.js';
 import { rawRequest } from '../support/raw-http.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
@@ -136,7 +136,12 @@ export const viaGrpc: Transport = async (h, req) => {
   const r = out.response;
   if (r.code !== GRPC.OK) {
     expect([GRPC.UNAUTHENTICATED, GRPC.PERMISSION_DENIED, GRPC.UNAVAILABLE]).toContain(r.code);
-    return { result: r.code === GRPC.UNAVAILABLE ? 'error' : 'deny', reason: r.metadata['reason'] ?? r.message, status: r.denied?.status ?? 0, location: r.denied?.headers.find((x) => x.key === 'location')?.value };
+    return {
+      result: r.code === GRPC.UNAVAILABLE ? 'error' : 'deny',
+      reason: r.metadata['reason'] ?? r.message,
+      status: r.denied?.status ?? 0,
+      location: r.denied?.headers.find((x) => x.key === 'location')?.value,
+    };
   }
   // Envoy: headers_to_remove, then the mutations; identity headers must overwrite.
   const upstream = lowerMap(Object.entries(lower));
@@ -150,7 +155,7 @@ export const viaGrpc: Transport = async (h, req) => {
 
 /** What the shipped envoy-http.yaml copies from an allow onto the upstream request (allowed_upstream_headers). */
 const ALLOWED_UPSTREAM_HEADERS: string[] = (() => {
-  type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  type Obj = Record<string, any>;
   const cfg = parse(readFileSync(join(ROOT, 'envoy/envoy-http.yaml'), 'utf8')) as Obj;
   const hcm = cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
   const authz = hcm.http_filters.find((f: Obj) => f.name === 'envoy.filters.http.ext_authz').typed_config;
@@ -159,17 +164,25 @@ const ALLOWED_UPSTREAM_HEADERS: string[] = (() => {
 
 /** Envoy HTTP ext_authz: the client's headers to /envoy<path>; the upstream gets the answer's allowed_upstream_headers. */
 export const viaEnvoyHttp: Transport = async (h, req) => {
-  let r;
+  let r: Awaited<ReturnType<typeof send>>;
   try {
     // The raw target, unparsed (a URL object would resolve `..` and drop `#` on the client side).
-    r = await send(h.http(), { method: req.method ?? 'GET', path: `/envoy${req.path.startsWith('/') ? '' : '/'}${req.path}`, headers: [['Host', req.host ?? HOST], ...(req.headers ?? [])] });
+    r = await send(h.http(), {
+      method: req.method ?? 'GET',
+      path: `/envoy${req.path.startsWith('/') ? '' : '/'}${req.path}`,
+      headers: [['Host', req.host ?? HOST], ...(req.headers ?? [])],
+    });
   } catch {
     return { result: 'deny', reason: 'client_refused', status: 0 };
   }
   const reason = r.headers['x-sessiongate-reason'] as string | undefined;
-  if (r.status !== 200) return { result: r.status >= 500 ? 'error' : 'deny', reason: reason ?? 'unknown', status: r.status, location: r.headers['location'] as string | undefined };
+  if (r.status !== 200)
+    return { result: r.status >= 500 ? 'error' : 'deny', reason: reason ?? 'unknown', status: r.status, location: r.headers['location'] as string | undefined };
   const upstream = lowerMap(req.headers ?? []);
-  const remove = String(r.headers['x-envoy-auth-headers-to-remove'] ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const remove = String(r.headers['x-envoy-auth-headers-to-remove'] ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   for (const name of remove) delete upstream[name];
   for (const name of ALLOWED_UPSTREAM_HEADERS) {
     const v = r.headers[name];

@@ -35,7 +35,7 @@ import { newRecord, type SessionRecord } from '../../src/session/record.js';
 import { sealRecord } from '../../src/session/seal.js';
 import { createTokenCodec, type IssuedToken, TOKEN_LENGTH } from '../../src/session/token.js';
 import { createMemoryStore } from '../../src/store/memory.js';
-import { M, OTHER_SECRET, S, SECRET, T0, TIMES, policySpec } from '../support/fixtures.js';
+import { M, OTHER_SECRET, policySpec, S, SECRET, T0, TIMES } from '../support/fixtures.js';
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const COOKIE = 'sessiongate';
@@ -162,21 +162,27 @@ describe('token codec and cookie header under arbitrary input', () => {
   it('the cookie header scan never throws and only returns values the header holds (2000 runs)', () => {
     const header = fc.oneof(
       anyText,
-      fc.array(fc.oneof(anyText, fc.constantFrom(`${COOKIE}=`, `${COOKIE}`, ` ${COOKIE} = "x" `, `${COOKIE}="`, '"', '=', ';')), { maxLength: 8 }).map((a) => a.join(';')),
+      fc
+        .array(fc.oneof(anyText, fc.constantFrom(`${COOKIE}=`, `${COOKIE}`, ` ${COOKIE} = "x" `, `${COOKIE}="`, '"', '=', ';')), { maxLength: 8 })
+        .map((a) => a.join(';')),
     );
     fc.assert(
-      fc.property(fc.oneof(header, fc.array(header, { maxLength: 4 })), fc.oneof(fc.constant(COOKIE), fc.string({ unit: 'binary', minLength: 1, maxLength: 12 })), (h, name) => {
-        const values = cookieValues(h, name);
-        expect(Array.isArray(values)).toBe(true);
-        const all = typeof h === 'string' ? h : h.join('\n');
-        for (const v of values) {
-          expect(typeof v).toBe('string');
-          expect(v).not.toContain(';');
-          expect(all).toContain(v);
-        }
-        // readCredential on the same garbage: never throws, never valid.
-        expect(readCredential({ cookie: h, authorization: typeof h === 'string' ? h : undefined }, name, codec).kind).not.toBe('valid');
-      }),
+      fc.property(
+        fc.oneof(header, fc.array(header, { maxLength: 4 })),
+        fc.oneof(fc.constant(COOKIE), fc.string({ unit: 'binary', minLength: 1, maxLength: 12 })),
+        (h, name) => {
+          const values = cookieValues(h, name);
+          expect(Array.isArray(values)).toBe(true);
+          const all = typeof h === 'string' ? h : h.join('\n');
+          for (const v of values) {
+            expect(typeof v).toBe('string');
+            expect(v).not.toContain(';');
+            expect(all).toContain(v);
+          }
+          // readCredential on the same garbage: never throws, never valid.
+          expect(readCredential({ cookie: h, authorization: typeof h === 'string' ? h : undefined }, name, codec).kind).not.toBe('valid');
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -184,7 +190,9 @@ describe('token codec and cookie header under arbitrary input', () => {
   it('finds the session cookie wherever it sits among arbitrary other cookies (1000 runs)', () => {
     const otherName = fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 10 }).filter((n) => !/[=;]/.test(n) && n.trim() !== COOKIE);
     const otherValue = fc.string({ unit: 'binary', maxLength: 20 }).filter((v) => !v.includes(';'));
-    const value = fc.string({ unit: fc.oneof(b64Char, fc.constantFrom('.', '=', '%', '"')), minLength: 1, maxLength: 140 }).filter((v) => !(v.length >= 2 && v.startsWith('"') && v.endsWith('"')));
+    const value = fc
+      .string({ unit: fc.oneof(b64Char, fc.constantFrom('.', '=', '%', '"')), minLength: 1, maxLength: 140 })
+      .filter((v) => !(v.length >= 2 && v.startsWith('"') && v.endsWith('"')));
     fc.assert(
       fc.property(fc.array(fc.tuple(otherName, otherValue), { maxLength: 6 }), value, fc.nat(), fc.constantFrom(';', '; ', ' ;  '), (others, v, at, sep) => {
         const parts = others.map(([n, x]) => `${n}=${x}`);
@@ -262,13 +270,21 @@ function resolveSegments(segs: readonly string[]): string {
     if (s === '..') out.pop();
     else out.push(s);
   }
-  return '/' + out.join('/');
+  return `/${out.join('/')}`;
 }
 
 const utf8Lenient = new TextDecoder();
-const cutSegmentParams = (t: string) => t.split('/').map((seg) => seg.split(';')[0]).join('/');
+const cutSegmentParams = (t: string) =>
+  t
+    .split('/')
+    .map((seg) => seg.split(';')[0])
+    .join('/');
 /** Trimming matchers: JS/Java trim on every segment (Spring's trimTokens), then IIS's trailing dots and spaces. */
-const trimSegments = (t: string) => t.split('/').map((seg) => seg.trim().replace(/[. ]+$/, '')).join('/');
+const trimSegments = (t: string) =>
+  t
+    .split('/')
+    .map((seg) => seg.trim().replace(/[. ]+$/, ''))
+    .join('/');
 /** .NET OrdinalIgnoreCase and Java equalsIgnoreCase compare upper-cased characters: `ı` is `I`, `ſ` is `S`. */
 const foldCase = (t: string) => t.toUpperCase().toLowerCase();
 
@@ -284,7 +300,7 @@ function applicationViews(uri: string): string[] {
   const add = (t: string) => views.push(resolveSegments(t.replace(/\\/g, '/').split('/')).toLowerCase());
   for (const literalHash of [false, true]) {
     let p = pathPart(uri, literalHash);
-    if (!p.startsWith('/')) p = '/' + p;
+    if (!p.startsWith('/')) p = `/${p}`;
     for (const cutParams of [true, false]) {
       const raw = cutParams ? cutSegmentParams(p) : p;
       for (const passes of [1, 2]) {
@@ -320,7 +336,7 @@ function applicationViews(uri: string): string[] {
   return views;
 }
 
-const under = (path: string, prefix: string) => path === prefix || path.startsWith(prefix + '/');
+const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
 
 // ---------------------------------------------------------------------------------------------
 // Path arbitraries: dangerous fragments around protected prefixes
@@ -328,7 +344,7 @@ const under = (path: string, prefix: string) => path === prefix || path.startsWi
 
 const hex = (n: number) => n.toString(16).padStart(2, '0');
 /** Percent-encoded UTF-8 of a string, lower-case hex. */
-const utf8Escaped = (s: string) => [...utf8Encoder.encode(s)].map((b) => '%' + hex(b)).join('');
+const utf8Escaped = (s: string) => [...utf8Encoder.encode(s)].map((b) => `%${hex(b)}`).join('');
 /** Letters some application folds onto an ASCII one: dotless ı, long ſ, Kelvin K, and every fullwidth letter. */
 const LOOKALIKES: Record<string, string[]> = { i: ['\u0131', '\u0130'], s: ['\u017f'], k: ['\u212a'] };
 
@@ -343,8 +359,8 @@ function disguised(word: string): fc.Arbitrary<string> {
     return fc.oneof(
       { weight: 12, arbitrary: fc.constant(ch) },
       { weight: 4, arbitrary: fc.constant(ch.toUpperCase()) },
-      { weight: 2, arbitrary: fc.constant('%' + hex(c)) },
-      { weight: 2, arbitrary: fc.constant('%' + hex(c).toUpperCase()) },
+      { weight: 2, arbitrary: fc.constant(`%${hex(c)}`) },
+      { weight: 2, arbitrary: fc.constant(`%${hex(c).toUpperCase()}`) },
       { weight: 1, arbitrary: fc.constant(`%c1%${hex(0x80 | (c & 0x3f))}`) },
       { weight: 1, arbitrary: fc.constantFrom(...[fullwidth, ...(LOOKALIKES[ch] ?? [])].map(utf8Escaped)) },
     );
@@ -354,20 +370,100 @@ function disguised(word: string): fc.Arbitrary<string> {
 
 /** Pieces the normaliser accepts (and must canonicalise correctly). */
 const CLEAN_FRAGMENTS = [
-  '/', '/', '/', '//', '.', '/./', '%2e', '%2E', '%20', '%25', '%25zz', '~', '%7e', '+',
-  '%C3%A9', '%e6%97%a5', '?x=/public/', '?', '?a=..', '&', '=', ':', '@', 'x', 'public', 'blog', 'private', 'admin', 'PRIVATE', 'Admin',
+  '/',
+  '/',
+  '/',
+  '//',
+  '.',
+  '/./',
+  '%2e',
+  '%2E',
+  '%20',
+  '%25',
+  '%25zz',
+  '~',
+  '%7e',
+  '+',
+  '%C3%A9',
+  '%e6%97%a5',
+  '?x=/public/',
+  '?',
+  '?a=..',
+  '&',
+  '=',
+  ':',
+  '@',
+  'x',
+  'public',
+  'blog',
+  'private',
+  'admin',
+  'PRIVATE',
+  'Admin',
 ];
 /** Ways up a level, plain and disguised, and double encodings (plain, and with the hex digits after `%25` encoded). */
 const TRAVERSAL_FRAGMENTS = [
-  '..', '/..', '/../', '%2e%2e', '.%2e', '%2E.', '..;', '..%3b', '.%2e%3B', '%252e', '%252f', '%25%32%65', '%25%32e', '%25%32%66', '%25%35%63', '%25%30%30',
+  '..',
+  '/..',
+  '/../',
+  '%2e%2e',
+  '.%2e',
+  '%2E.',
+  '..;',
+  '..%3b',
+  '.%2e%3B',
+  '%252e',
+  '%252f',
+  '%25%32%65',
+  '%25%32e',
+  '%25%32%66',
+  '%25%35%63',
+  '%25%30%30',
   // Dots NFKC makes: fullwidth, small, the one- and two-dot leaders; and NFKC's slash.
-  '%ef%bc%8e%ef%bc%8e', '%ef%b9%92%ef%b9%92', '%e2%80%a4%e2%80%a4', '%e2%80%a5', '%ef%bc%8f', '%ef%bc%bc',
+  '%ef%bc%8e%ef%bc%8e',
+  '%ef%b9%92%ef%b9%92',
+  '%e2%80%a4%e2%80%a4',
+  '%e2%80%a5',
+  '%ef%bc%8f',
+  '%ef%bc%bc',
 ];
 /** Pieces that make a target ambiguous: fragments, overlong and invalid UTF-8, encoded separators, NUL and controls, bad escapes, raw bytes. */
 const BROKEN_FRAGMENTS = [
-  '#frag', '#/../private', '%c0%ae', '%c0%ae%c0%ae', '%e0%80%ae', '%c0%af', '%2f', '%2F', '%5c', '%5C', '\\', '%00', '\0', '\t', ' ', '%', '%zz', 'é', '%c3%28', '%80',
+  '#frag',
+  '#/../private',
+  '%c0%ae',
+  '%c0%ae%c0%ae',
+  '%e0%80%ae',
+  '%c0%af',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%5C',
+  '\\',
+  '%00',
+  '\0',
+  '\t',
+  ' ',
+  '%',
+  '%zz',
+  'é',
+  '%c3%28',
+  '%80',
   // `;` in any form, encoded delimiters, and what segment trimmers and Unicode folding drop.
-  ';', ';x', ';jsessionid=1', '.;', '%3b', '%3B', '%3f', '%23', '%c2%a0', '%e3%80%80', '%ef%bb%bf', '%e2%80%8b', '%c2%85', '%u002e',
+  ';',
+  ';x',
+  ';jsessionid=1',
+  '.;',
+  '%3b',
+  '%3B',
+  '%3f',
+  '%23',
+  '%c2%a0',
+  '%e3%80%80',
+  '%ef%bb%bf',
+  '%e2%80%8b',
+  '%c2%85',
+  '%u002e',
 ];
 const FRAGMENTS = [...CLEAN_FRAGMENTS, ...TRAVERSAL_FRAGMENTS, ...BROKEN_FRAGMENTS];
 const protectedWord = fc.oneof(disguised('private'), disguised('admin'));
@@ -381,24 +477,42 @@ const fragment = fc.oneof(
 /** Fragment soup: `/` followed by dangerous pieces, with an optional absolute-form prefix. */
 const soupPath = fc
   .tuple(fc.constantFrom('', '', '', 'http://h', 'https://evil.example', '//', 'HTTP://x:1'), fc.array(fragment, { maxLength: 12 }))
-  .map(([pre, parts]) => pre + '/' + parts.join(''));
+  .map(([pre, parts]) => `${pre}/${parts.join('')}`);
 /** Structured: a public or anonymous lead-in, possibly a way out of it, a disguised protected prefix, a tail. */
 const escapePath = fc
   .tuple(
     fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom('', '', '/x', '//', '/.', '/;a', '/public/.', '/blog/%2e', '/%2E', '//public', '/.//public', '//blog', '/%2e//public') },
+      {
+        weight: 3,
+        arbitrary: fc.constantFrom('', '', '/x', '//', '/.', '/;a', '/public/.', '/blog/%2e', '/%2E', '//public', '/.//public', '//blog', '/%2e//public'),
+      },
       {
         weight: 1,
         arbitrary: fc.constantFrom(
-          '/public/..', '/blog/%2e%2e', '/public/..;', '/public/.%2e', '/blog/x/../..', '/public/%2e%2e;x', '/public/%25%32%65%25%32%65', '/public/#/../..',
-          '/public/..%3b', '/blog/.%2e%3B', '/public/%ef%bc%8e%ef%bc%8e', '/public/%e2%80%a5', '/public/%e2%80%a4%e2%80%a4', '/public/%ef%b9%92.',
+          '/public/..',
+          '/blog/%2e%2e',
+          '/public/..;',
+          '/public/.%2e',
+          '/blog/x/../..',
+          '/public/%2e%2e;x',
+          '/public/%25%32%65%25%32%65',
+          '/public/#/../..',
+          '/public/..%3b',
+          '/blog/.%2e%3B',
+          '/public/%ef%bc%8e%ef%bc%8e',
+          '/public/%e2%80%a5',
+          '/public/%e2%80%a4%e2%80%a4',
+          '/public/%ef%b9%92.',
         ),
       },
     ),
     fc.constantFrom('/', '//', '/./', '/;x/'),
     protectedWord,
     // What trimming matchers, Windows and `;`-cutting stacks drop from the end of a segment.
-    fc.oneof({ weight: 4, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('.', '%2e', '%20', '+', '%2b', '. ', '%3b', '%3Bx', '%c2%a0', '%e3%80%80', '%ef%bb%bf') }),
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constant('') },
+      { weight: 1, arbitrary: fc.constantFrom('.', '%2e', '%20', '+', '%2b', '. ', '%3b', '%3Bx', '%c2%a0', '%e3%80%80', '%ef%bb%bf') },
+    ),
     fc.oneof(
       { weight: 3, arbitrary: fc.constantFrom('', '/', '/x', ';x', '/.', '?x=/public/', '/x;/y', '%3bx', '/;', '/.;', '/%2e/x') },
       { weight: 1, arbitrary: fc.constantFrom('/..', '/../public/x', '#frag', '%2f', '/%2e%2e/blog', '%00', '/..%2f', '/..;', '/.;/../x') },
@@ -472,7 +586,10 @@ describe('path normaliser under arbitrary input', () => {
         if (input[0] !== '/') return;
         const cut = input.indexOf('?');
         const path = cut >= 0 ? input.slice(0, cut) : input;
-        const segs = path.split('/').slice(1).map((seg) => seg.replace(/%2e/gi, '.'));
+        const segs = path
+          .split('/')
+          .slice(1)
+          .map((seg) => seg.replace(/%2e/gi, '.'));
         const firstReal = segs.findIndex((seg) => seg !== '.');
         let decoded = '';
         try {
@@ -485,7 +602,9 @@ describe('path normaliser under arbitrary input', () => {
           /;|%3b|%3f|%23/i.test(path) || // `;` in any form, encoded delimiters
           (firstReal >= 0 && firstReal < segs.length - 1 && segs[firstReal] === '') || // `//host` to WHATWG URL and urlsplit
           segs.some((seg) => seg !== '.' && seg !== '' && (/(\.|%20|\+|%2b)$/i.test(seg) || /^(%20|\+|%2b)/i.test(seg))) || // trimmed segments
-          [...decoded].some((ch) => ch.charCodeAt(0) >= 0x80 && (ch.normalize('NFKC') !== ch || /[\x00-\x7f]/.test(foldCase(ch) + ch.toLowerCase()) || /\s/.test(ch))) || // folded Unicode
+          [...decoded].some(
+            (ch) => ch.charCodeAt(0) >= 0x80 && (ch.normalize('NFKC') !== ch || /[\x00-\x7f]/.test(foldCase(ch) + ch.toLowerCase()) || /\s/.test(ch)),
+          ) || // folded Unicode
           segs.some((seg) => seg.split(';')[0]! === '..') || // `..`, however spelled
           /%25[0-9a-f]{2}/i.test(path) || // an escape encoded twice
           /%(2f|5c|00|0d|0a|7f)/i.test(path) || // encoded /, \, NUL, CR, LF, DEL
@@ -531,7 +650,10 @@ describe('path normaliser under arbitrary input', () => {
         // Decode-everything-then-resolve (params cut first, as Tomcat and Spring do) must reach the
         // same resource the rules were matched against.
         let p = pathPart(input);
-        p = p.split('/').map((seg) => seg.split(';')[0]).join('/');
+        p = p
+          .split('/')
+          .map((seg) => seg.split(';')[0])
+          .join('/');
         const app = resolveSegments(new TextDecoder().decode(Uint8Array.from(decodeAll(p))).split('/'));
         expect(resolveSegments(decodeURIComponent(r).split('/'))).toBe(app);
       }),
@@ -583,7 +705,10 @@ function modelReadings(path: string): string[][] {
 /** The rule the operator meant for a reading: the first whose path is a segment prefix of it (case folded alike). */
 function intended(specs: readonly RuleSpec[], segs: readonly string[], fold: boolean): Grant {
   for (const spec of specs) {
-    const want = spec.path.split('/').filter((x) => x !== '').map((x) => (fold ? x.toLowerCase() : x));
+    const want = spec.path
+      .split('/')
+      .filter((x) => x !== '')
+      .map((x) => (fold ? x.toLowerCase() : x));
     if (want.every((w, i) => segs[i] === w)) return spec;
   }
   return DEFAULT_GRANT;
@@ -604,7 +729,9 @@ describe('rule matching under every reading', () => {
       roles: r.access === 'roles' ? r.roles : undefined,
       methods: r.methods ?? undefined,
     }));
-  const target = fc.array(fc.constantFrom('a', 'b', 'c', 'A', 'B', 'x', '', '.', '%2e', '%2E', '%61', '%41', '%62'), { minLength: 1, maxLength: 6 }).map((p) => '/' + p.join('/'));
+  const target = fc
+    .array(fc.constantFrom('a', 'b', 'c', 'A', 'B', 'x', '', '.', '%2e', '%2E', '%61', '%41', '%62'), { minLength: 1, maxLength: 6 })
+    .map((p) => `/${p.join('/')}`);
 
   it('gives a request a rule at least as strict as the one every reading of its path reaches (5000 runs)', () => {
     let decided = 0;
@@ -622,7 +749,10 @@ describe('rule matching under every reading', () => {
         for (const segs of modelReadings(t)) {
           for (const fold of folds) {
             const meant = intended(specs, fold ? segs.map((x) => x.toLowerCase()) : segs, fold);
-            expect(asStrict(rule, meant), `${t}: ${rule.path} (${rule.access}) is weaker than ${JSON.stringify(meant)} for ${JSON.stringify(segs)}${fold ? ' folded' : ''}`).toBe(true);
+            expect(
+              asStrict(rule, meant),
+              `${t}: ${rule.path} (${rule.access}) is weaker than ${JSON.stringify(meant)} for ${JSON.stringify(segs)}${fold ? ' folded' : ''}`,
+            ).toBe(true);
           }
         }
       }),
@@ -718,7 +848,9 @@ const FIXTURES: Fixture[] = [
     ['X-User-Id', 'Zo%C3%AB'],
     ['X-User-Roles', 'user,ops'],
   ]),
-  sessionFixture('eve', { user_id: 'eve\r\nX-User-Roles: admin', roles: ['user'], attributes: { email: 'eve@example.com\0' } }, {}, true, [['X-User-Roles', 'user']]),
+  sessionFixture('eve', { user_id: 'eve\r\nX-User-Roles: admin', roles: ['user'], attributes: { email: 'eve@example.com\0' } }, {}, true, [
+    ['X-User-Roles', 'user'],
+  ]),
   // Rotated away, inside its grace window: still authenticates by design.
   sessionFixture('gina', admin('gina'), { grace_until: NOW + 20 * S }, true, [
     ['X-User-Id', 'gina'],
@@ -799,7 +931,10 @@ const spoofName = fc
     base: fc.constantFrom('x-user-id', 'x-user-roles', 'x-user-email', 'x-auth-user'),
     // Adapters deliver lower-case names, so the plain spelling comes up most; then every alias.
     upper: fc.oneof({ weight: 2, arbitrary: fc.constant<boolean[]>([]) }, { weight: 1, arbitrary: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }) }),
-    seps: fc.oneof({ weight: 2, arbitrary: fc.constant<string[]>(['-', '-']) }, { weight: 1, arbitrary: fc.array(fc.constantFrom('-', '_', '.'), { minLength: 2, maxLength: 2 }) }),
+    seps: fc.oneof(
+      { weight: 2, arbitrary: fc.constant<string[]>(['-', '-']) },
+      { weight: 1, arbitrary: fc.array(fc.constantFrom('-', '_', '.'), { minLength: 2, maxLength: 2 }) },
+    ),
     pad: fc.constantFrom(['', ''], ['', ''], ['', ''], [' ', ''], ['', ' '], ['\t', ' ']),
   })
   .map(({ base, upper, seps, pad }) => {
@@ -811,8 +946,14 @@ const spoofName = fc
       .join('');
     return pad[0] + name + pad[1];
   });
-const spoofValue = fc.oneof(fc.constantFrom('root', 'admin', 'alice'), fc.string({ unit: fc.oneof(nastyChar, b64Char), maxLength: 20 }).map((s) => `SPOOF${s}`));
-const spoofs = fc.array(fc.tuple(spoofName, fc.oneof({ weight: 4, arbitrary: spoofValue }, { weight: 1, arbitrary: fc.array(spoofValue, { minLength: 1, maxLength: 2 }) })), { maxLength: 3 });
+const spoofValue = fc.oneof(
+  fc.constantFrom('root', 'admin', 'alice'),
+  fc.string({ unit: fc.oneof(nastyChar, b64Char), maxLength: 20 }).map((s) => `SPOOF${s}`),
+);
+const spoofs = fc.array(
+  fc.tuple(spoofName, fc.oneof({ weight: 4, arbitrary: spoofValue }, { weight: 1, arbitrary: fc.array(spoofValue, { minLength: 1, maxLength: 2 }) })),
+  { maxLength: 3 },
+);
 
 interface Case {
   readonly guard: 'deny' | 'strip';
@@ -865,7 +1006,14 @@ function upstreamProtected(req: AuthRequest, d: AllowDecision): Map<string, stri
 describe('check() under adversarial requests', () => {
   it('fixtures: live sessions authenticate, dead ones do not', async () => {
     for (const f of FIXTURES) {
-      const d = await checks.deny({ transport: 'nginx', method: 'GET', scheme: 'https', host: 'app.example.com', uri: '/private/x', headers: { cookie: `${COOKIE}=${f.issued.token}` } });
+      const d = await checks.deny({
+        transport: 'nginx',
+        method: 'GET',
+        scheme: 'https',
+        host: 'app.example.com',
+        uri: '/private/x',
+        headers: { cookie: `${COOKIE}=${f.issued.token}` },
+      });
       if (f.live) expect(d, f.name).toMatchObject({ result: 'allow', reason: 'authenticated', userId: f.userId, identity: f.identity });
       else expect(d, f.name).toMatchObject({ result: 'deny', status: 401 });
     }
@@ -901,7 +1049,7 @@ describe('check() under adversarial requests', () => {
     const seen = { protectedDenied: 0, protectedAllowed: 0, adminAllowed: 0, openAllowed: 0, spoofAllowed: 0, badPath: 0 };
     await fc.assert(
       fc.asyncProperty(requests, async ({ guard, req, spoofNames }) => {
-        const policy = policies[guard];
+        const _policy = policies[guard];
         const d: Decision = await checks[guard](req);
 
         // A healthy store never turns into an error, whatever the request.
@@ -1031,7 +1179,12 @@ function applicationMethods(req: AuthRequest): Set<string> {
     const eq = pair.indexOf('=');
     const rawName = eq < 0 ? pair : pair.slice(0, eq);
     const names = [rawName, lenient(rawName), lenient(lenient(rawName))];
-    const php = (n: string) => n.trimStart().replace(/\[[^\]]*\]$/, '').replace(/[ .[]/g, '_').toLowerCase();
+    const php = (n: string) =>
+      n
+        .trimStart()
+        .replace(/\[[^\]]*\]$/, '')
+        .replace(/[ .[]/g, '_')
+        .toLowerCase();
     if (names.some((n) => php(n) === '_method')) read(lenient(eq < 0 ? '' : pair.slice(eq + 1)));
   }
   const ct = req.headers['content-type'];
@@ -1042,18 +1195,47 @@ function applicationMethods(req: AuthRequest): Set<string> {
 describe('methods under arbitrary overrides', () => {
   const root = LIVE.find((f) => f.userId === 'root')!;
   const spelling = fc
-    .tuple(fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'FOO'), fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }), fc.constantFrom('', ' ', '\t'), fc.constantFrom('', ' '))
+    .tuple(
+      fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'FOO'),
+      fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }),
+      fc.constantFrom('', ' ', '\t'),
+      fc.constantFrom('', ' '),
+    )
     .map(([m, lower, pre, post]) => pre + [...m].map((c, i) => (lower[i] ? c.toLowerCase() : c)).join('') + post);
   const headerName = fc
-    .tuple(fc.constantFrom(...OVERRIDE_HEADERS, 'x-http-method-overrides', 'x-forwarded-method'), fc.array(fc.boolean(), { minLength: 24, maxLength: 24 }), fc.constantFrom('-', '_', '.'))
+    .tuple(
+      fc.constantFrom(...OVERRIDE_HEADERS, 'x-http-method-overrides', 'x-forwarded-method'),
+      fc.array(fc.boolean(), { minLength: 24, maxLength: 24 }),
+      fc.constantFrom('-', '_', '.'),
+    )
     .map(([n, upper, sep]) => [...n].map((c, i) => (c === '-' ? sep : upper[i] ? c.toUpperCase() : c)).join(''));
-  const headerValue = fc.oneof(spelling, fc.array(spelling, { minLength: 2, maxLength: 3 }).map((a) => a.join(',')), fc.constant(''));
+  const headerValue = fc.oneof(
+    spelling,
+    fc.array(spelling, { minLength: 2, maxLength: 3 }).map((a) => a.join(',')),
+    fc.constant(''),
+  );
   const encodeSome = (s: string, how: number) =>
-    how === 0 ? s : how === 1 ? [...s].map((c) => '%' + hex(c.charCodeAt(0))).join('') : how === 2 ? s.replace(/_/g, '%5F') : s.replace(/_/g, '%255F');
-  const paramName = fc.tuple(fc.constantFrom('_method', '_METHOD', '.method', ' _method', '_method[]', '_method[0]', 'method', 'x_method', 'payment_method'), fc.nat({ max: 3 })).map(([n, how]) => encodeSome(n, how).replace(/ /g, '+'));
+    how === 0 ? s : how === 1 ? [...s].map((c) => `%${hex(c.charCodeAt(0))}`).join('') : how === 2 ? s.replace(/_/g, '%5F') : s.replace(/_/g, '%255F');
+  const paramName = fc
+    .tuple(fc.constantFrom('_method', '_METHOD', '.method', ' _method', '_method[]', '_method[0]', 'method', 'x_method', 'payment_method'), fc.nat({ max: 3 }))
+    .map(([n, how]) => encodeSome(n, how).replace(/ /g, '+'));
   const paramValue = fc.tuple(spelling, fc.nat({ max: 1 })).map(([v, how]) => encodeSome(v.trim(), how));
-  const query = fc.array(fc.tuple(paramName, paramValue), { maxLength: 3 }).chain((pairs) => fc.constantFrom('&', ';').map((sep) => (pairs.length === 0 ? '' : '?' + pairs.map(([n, v]) => `${n}=${v}`).join(sep))));
-  const contentType = fc.option(fc.constantFrom('application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json', 'application/ld+json', 'text/plain', 'application/octet-stream', 'text/csv', ''), { freq: 4 });
+  const query = fc
+    .array(fc.tuple(paramName, paramValue), { maxLength: 3 })
+    .chain((pairs) => fc.constantFrom('&', ';').map((sep) => (pairs.length === 0 ? '' : `?${pairs.map(([n, v]) => `${n}=${v}`).join(sep)}`)));
+  const contentType = fc.option(
+    fc.constantFrom(
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json',
+      'application/ld+json',
+      'text/plain',
+      'application/octet-stream',
+      'text/csv',
+      '',
+    ),
+    { freq: 4 },
+  );
   const overrideRequests = fc
     .record({
       method: fc.constantFrom('GET', 'GET', 'POST', 'POST', 'DELETE', 'PUT'),

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../harness/http.js';
 import { rawRequest } from '../../harness/raw-http.js';
-import { HOST, LOGIN_TOKEN, startHarness, type Harness } from './harness.js';
+import { type Harness, HOST, LOGIN_TOKEN, startHarness } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -40,7 +40,20 @@ describe('login token', () => {
     ['the token with a NUL', `Bearer ${LOGIN_TOKEN}\u0000`],
   ])('%s: 401, the same answer every time, nothing created', async (_what, token) => {
     const r = token?.includes('\u0000')
-      ? await rawRequest(h.svc.ports.http, { method: 'POST', target: '/~session', headers: [['Authorization', token], ['Content-Type', 'application/json']], body }).then((x) => ({ status: x.status, body: x.body.slice(x.body.indexOf('{')), headers: { 'www-authenticate': x.headers['www-authenticate']?.[0] }, cookies: x.headers['set-cookie'] ?? [] }))
+      ? await rawRequest(h.svc.ports.http, {
+          method: 'POST',
+          target: '/~session',
+          headers: [
+            ['Authorization', token],
+            ['Content-Type', 'application/json'],
+          ],
+          body,
+        }).then((x) => ({
+          status: x.status,
+          body: x.body.slice(x.body.indexOf('{')),
+          headers: { 'www-authenticate': x.headers['www-authenticate']?.[0] },
+          cookies: x.headers['set-cookie'] ?? [],
+        }))
       : await create(token, body);
     if (r.status === 400) return; // Node's parser refuses the NUL before the API sees it: as good.
     expect(r.status).toBe(401);
@@ -123,7 +136,12 @@ describe('hostile bodies', () => {
     const r = await create(token, '{"user_id":"proto","attributes":{"__proto__":{"email":"root@example.com"},"constructor":{"x":1}}}');
     if (r.status === 201) {
       const c = r.cookies[0]!.split(';')[0]!;
-      const a = await send(`${h.http()}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', c]] });
+      const a = await send(`${h.http()}/auth`, {
+        headers: [
+          ['X-Original-URI', '/app'],
+          ['Cookie', c],
+        ],
+      });
       expect(a.status).toBe(200);
       expect(a.headers['x-user-email']).toBeUndefined();
     } else {
@@ -134,7 +152,14 @@ describe('hostile bodies', () => {
 
 describe('logout redirects (DELETE /~session?rd=, through nginx)', () => {
   const logout = (cookie: string, rd: string, host = HOST) =>
-    rawRequest(h.nginx.port, { method: 'DELETE', target: `/~session?rd=${rd}`, headers: [['Host', host], ['Cookie', cookie]] });
+    rawRequest(h.nginx.port, {
+      method: 'DELETE',
+      target: `/~session?rd=${rd}`,
+      headers: [
+        ['Host', host],
+        ['Cookie', cookie],
+      ],
+    });
 
   it.each([
     ['//evil.example.net/', '%2F%2Fevil.example.net%2F'],

@@ -4,9 +4,9 @@
  * decision, and every row, allowed or not, proves that the upstream never saw a forged identity.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenCodec } from '../../src/session/token.js';
 import { cookiePair, send } from '../../harness/http.js';
-import { expectNoForgedIdentity, FORGED, HOST, M, startHarness, TRANSPORTS, type Harness, type Req } from './harness.js';
+import { createTokenCodec } from '../../src/session/token.js';
+import { expectNoForgedIdentity, FORGED, type Harness, HOST, M, type Req, startHarness, TRANSPORTS } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -57,16 +57,31 @@ async function pastState(state: 'destroyed' | 'expired' | 'idle' | 'rotated'): P
     const end = h.clock.now + 12 * 60 * M; // absolute_ttl 12h, active all along
     while (h.clock.now + 20 * M < end) {
       h.clock.now += 20 * M;
-      const r = await send(`${h.http()}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', c]] });
+      const r = await send(`${h.http()}/auth`, {
+        headers: [
+          ['X-Original-URI', '/app'],
+          ['Cookie', c],
+        ],
+      });
       expect(r.status).toBe(200);
       if (r.cookies[0]) c = cookiePair(r.cookies[0]);
     }
     h.clock.now = end + 1000;
   } else {
     h.clock.now += 20 * M; // touched, then rotated at rotate_after 30m
-    await send(`${h.http()}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', c]] });
+    await send(`${h.http()}/auth`, {
+      headers: [
+        ['X-Original-URI', '/app'],
+        ['Cookie', c],
+      ],
+    });
     h.clock.now += 10 * M;
-    const r = await send(`${h.http()}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', c]] });
+    const r = await send(`${h.http()}/auth`, {
+      headers: [
+        ['X-Original-URI', '/app'],
+        ['Cookie', c],
+      ],
+    });
     expect(r.cookies[0]).toMatch(/^sessiongate=/);
     h.clock.now += 31_000; // rotation_grace 30s
   }
@@ -76,12 +91,42 @@ async function pastState(state: 'destroyed' | 'expired' | 'idle' | 'rotated'): P
 const rows: Row[] = [
   // Cookies.
   { name: 'cookie: missing', request: async () => ({ path: '/app', headers: [API] }), expect: 'deny', reasons: ['no_session'] },
-  { name: 'cookie: empty value', request: async () => ({ path: '/app', headers: [cookie('sessiongate='), API] }), expect: 'deny', reasons: ['malformed_cookie', 'no_session'] },
-  { name: 'cookie: 8 kB value', request: async () => ({ path: '/app', headers: [cookie(`sessiongate=${'A'.repeat(8192)}`), API] }), expect: 'deny', reasons: ['malformed_cookie', 'proxy'] },
-  { name: 'cookie: wrong signature', request: async () => ({ path: '/app', headers: [cookie(flip(await h.login(), 140)), API] }), expect: 'deny', reasons: ['bad_signature'] },
-  { name: 'cookie: signed with another secret', request: async () => ({ path: '/app', headers: [cookie(`sessiongate=${otherSecretToken()}`), API] }), expect: 'deny', reasons: ['bad_signature'] },
-  { name: 'cookie: truncated', request: async () => ({ path: '/app', headers: [cookie((await h.login()).slice(0, -10)), API] }), expect: 'deny', reasons: ['malformed_cookie', 'bad_signature'] },
-  { name: 'cookie: not base64url', request: async () => ({ path: '/app', headers: [cookie((await h.login()).replace(/.(?=\.)/, '+')), API] }), expect: 'deny', reasons: ['malformed_cookie', 'bad_signature'] },
+  {
+    name: 'cookie: empty value',
+    request: async () => ({ path: '/app', headers: [cookie('sessiongate='), API] }),
+    expect: 'deny',
+    reasons: ['malformed_cookie', 'no_session'],
+  },
+  {
+    name: 'cookie: 8 kB value',
+    request: async () => ({ path: '/app', headers: [cookie(`sessiongate=${'A'.repeat(8192)}`), API] }),
+    expect: 'deny',
+    reasons: ['malformed_cookie', 'proxy'],
+  },
+  {
+    name: 'cookie: wrong signature',
+    request: async () => ({ path: '/app', headers: [cookie(flip(await h.login(), 140)), API] }),
+    expect: 'deny',
+    reasons: ['bad_signature'],
+  },
+  {
+    name: 'cookie: signed with another secret',
+    request: async () => ({ path: '/app', headers: [cookie(`sessiongate=${otherSecretToken()}`), API] }),
+    expect: 'deny',
+    reasons: ['bad_signature'],
+  },
+  {
+    name: 'cookie: truncated',
+    request: async () => ({ path: '/app', headers: [cookie((await h.login()).slice(0, -10)), API] }),
+    expect: 'deny',
+    reasons: ['malformed_cookie', 'bad_signature'],
+  },
+  {
+    name: 'cookie: not base64url',
+    request: async () => ({ path: '/app', headers: [cookie((await h.login()).replace(/.(?=\.)/, '+')), API] }),
+    expect: 'deny',
+    reasons: ['malformed_cookie', 'bad_signature'],
+  },
   {
     name: 'cookie: the name twice, forged value first',
     request: async () => {
@@ -106,7 +151,18 @@ const rows: Row[] = [
     expect: 'deny',
     reasons: ['duplicate_cookie'],
   },
-  { name: 'cookie: in a second Cookie header', request: async () => ({ path: '/app', headers: [['Cookie', 'theme=dark'], ['Cookie', await h.login()]] }), expect: 'allow', identity: ALICE },
+  {
+    name: 'cookie: in a second Cookie header',
+    request: async () => ({
+      path: '/app',
+      headers: [
+        ['Cookie', 'theme=dark'],
+        ['Cookie', await h.login()],
+      ],
+    }),
+    expect: 'allow',
+    identity: ALICE,
+  },
   {
     name: 'cookie: forged in a second Cookie header',
     request: async () => ({ path: '/app', headers: [['Cookie', 'theme=dark'], ['Cookie', flip(await h.login(), 60)], API] }),
@@ -142,49 +198,95 @@ const rows: Row[] = [
   ),
 
   // Identity headers: every alias, on protected, public and anonymous paths, with and without a session.
-  ...['X-User-Id', 'x-user-id', 'X-USER-ID', 'x_user_id', 'X.User.Id', 'x-user_roles', 'X_User.Email', 'X-Auth-User', ' X-User-Id', 'X-User-Id '].flatMap((name): Row[] => {
-    const nginxSkipsName = /^\s|\s$/.test(name) ? { 'envoy HTTP': NOT_HTTP } : undefined;
-    return [
-      {
-        name: `spoof ${JSON.stringify(name)} with a session, protected path`,
-        request: async () => ({ path: '/app', headers: [cookie(await h.login()), [name, FORGED]] }),
-        expect: 'deny',
-        reasons: ['spoofed_header', 'proxy'],
-        skip: nginxSkipsName,
-        // The shipped nginx drops names with `_` or `.` (underscores_in_headers off,
-        // ignore_invalid_headers on): sessiongate never sees them, nor does the application.
-        nginxDrops: /[_.]/.test(name),
-      },
-      {
-        name: `spoof ${JSON.stringify(name)} repeated, no session, public path`,
-        request: async () => ({ path: '/~assets/app.css', headers: [[name, FORGED], [name, `${FORGED}-2`]] }),
-        expect: 'allow',
-        identity: {},
-        nginxMayRefuse: true,
-        skip: nginxSkipsName,
-      },
-      {
-        name: `spoof ${JSON.stringify(name)} with a session, anonymous path`,
-        request: async () => ({ path: '/blog/post', headers: [cookie(await h.login()), [name, FORGED]] }),
-        expect: 'allow',
-        identity: ALICE,
-        nginxMayRefuse: true,
-        skip: nginxSkipsName,
-      },
-    ];
-  }),
-  { name: 'spoof: every alias at once, no session, anonymous path', request: async () => ({ path: '/blog/', headers: [['X-User-Id', FORGED], ['x_user_id', FORGED], ['X.User.Id', FORGED], ['x-user-roles', FORGED]] }), expect: 'allow', identity: {} },
+  ...['X-User-Id', 'x-user-id', 'X-USER-ID', 'x_user_id', 'X.User.Id', 'x-user_roles', 'X_User.Email', 'X-Auth-User', ' X-User-Id', 'X-User-Id '].flatMap(
+    (name): Row[] => {
+      const nginxSkipsName = /^\s|\s$/.test(name) ? { 'envoy HTTP': NOT_HTTP } : undefined;
+      return [
+        {
+          name: `spoof ${JSON.stringify(name)} with a session, protected path`,
+          request: async () => ({ path: '/app', headers: [cookie(await h.login()), [name, FORGED]] }),
+          expect: 'deny',
+          reasons: ['spoofed_header', 'proxy'],
+          skip: nginxSkipsName,
+          // The shipped nginx drops names with `_` or `.` (underscores_in_headers off,
+          // ignore_invalid_headers on): sessiongate never sees them, nor does the application.
+          nginxDrops: /[_.]/.test(name),
+        },
+        {
+          name: `spoof ${JSON.stringify(name)} repeated, no session, public path`,
+          request: async () => ({
+            path: '/~assets/app.css',
+            headers: [
+              [name, FORGED],
+              [name, `${FORGED}-2`],
+            ],
+          }),
+          expect: 'allow',
+          identity: {},
+          nginxMayRefuse: true,
+          skip: nginxSkipsName,
+        },
+        {
+          name: `spoof ${JSON.stringify(name)} with a session, anonymous path`,
+          request: async () => ({ path: '/blog/post', headers: [cookie(await h.login()), [name, FORGED]] }),
+          expect: 'allow',
+          identity: ALICE,
+          nginxMayRefuse: true,
+          skip: nginxSkipsName,
+        },
+      ];
+    },
+  ),
+  {
+    name: 'spoof: every alias at once, no session, anonymous path',
+    request: async () => ({
+      path: '/blog/',
+      headers: [
+        ['X-User-Id', FORGED],
+        ['x_user_id', FORGED],
+        ['X.User.Id', FORGED],
+        ['x-user-roles', FORGED],
+      ],
+    }),
+    expect: 'allow',
+    identity: {},
+  },
 
   // Paths.
-  ...['/~assets/../admin/', '/~assets/%2e%2e/admin/', '/~assets/%2E%2E/admin/', '/~assets/..;/admin/', '//admin/', '/admin;x=1/', '/./admin/', '/~assets/./../admin/', '/ADMIN/', '/admin/#frag', '/~assets/#/../admin/'].map(
+  ...[
+    '/~assets/../admin/',
+    '/~assets/%2e%2e/admin/',
+    '/~assets/%2E%2E/admin/',
+    '/~assets/..;/admin/',
+    '//admin/',
+    '/admin;x=1/',
+    '/./admin/',
+    '/~assets/./../admin/',
+    '/ADMIN/',
+    '/admin/#frag',
+    '/~assets/#/../admin/',
+  ].map(
     (path): Row => ({
       name: `path ${path} as a user: not public, not let past the admin rule`,
       request: async () => ({ path, headers: [cookie(await h.login()), API] }),
       expect: 'deny',
-        reasons: ['forbidden_role', 'bad_path', 'proxy'],
+      reasons: ['forbidden_role', 'bad_path', 'proxy'],
     }),
   ),
-  ...['/~assets/..%2fapp', '/~assets/%2e%2e%2fapp', '/~assets/..%5capp', '/~assets/%00/../app', '/~assets/%c0%ae%c0%ae/app', '/~assets/%e0%80%ae%e0%80%ae/app', '/~ASSETS/x.css', '/~Assets/x.css', '/app?x=/~assets/', '/app#/~assets/', '/%7eassets/../app', '/~assets/%252e%252e/app'].map(
+  ...[
+    '/~assets/..%2fapp',
+    '/~assets/%2e%2e%2fapp',
+    '/~assets/..%5capp',
+    '/~assets/%00/../app',
+    '/~assets/%c0%ae%c0%ae/app',
+    '/~assets/%e0%80%ae%e0%80%ae/app',
+    '/~ASSETS/x.css',
+    '/~Assets/x.css',
+    '/app?x=/~assets/',
+    '/app#/~assets/',
+    '/%7eassets/../app',
+    '/~assets/%252e%252e/app',
+  ].map(
     (path): Row => ({
       name: `path ${path} without a session: never public`,
       request: async () => ({ path, headers: [API] }),
@@ -192,7 +294,12 @@ const rows: Row[] = [
       reasons: ['no_session', 'bad_path', 'proxy'],
     }),
   ),
-  { name: 'path: the public prefix itself stays public', request: async () => ({ path: '/~assets/app.css?x=/admin/', headers: [API] }), expect: 'allow', identity: {} },
+  {
+    name: 'path: the public prefix itself stays public',
+    request: async () => ({ path: '/~assets/app.css?x=/admin/', headers: [API] }),
+    expect: 'allow',
+    identity: {},
+  },
 
   // Forwarded headers sent by the client describe a different request: ignored.
   ...(

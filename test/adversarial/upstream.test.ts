@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APPEND_ACTION } from '../../harness/envoy-wire.js';
 import { cookiePair, send } from '../../harness/http.js';
 import { switchableStore } from '../support/service.js';
-import { LOGIN_TOKEN, startHarness, TRANSPORTS, type Harness, type Outcome } from './harness.js';
+import { type Harness, LOGIN_TOKEN, type Outcome, startHarness, TRANSPORTS } from './harness.js';
 
 let store: ReturnType<typeof switchableStore>;
 let h: Harness;
@@ -63,10 +63,21 @@ describe.each(Object.entries(TRANSPORTS))('what reaches the application over %s'
       ['first', [['Cookie', `${pair}; theme=dark`]], 'theme=dark'],
       ['last', [['Cookie', `theme=dark;${pair}`]], 'theme=dark'],
       ['alone: no Cookie header at all', [['Cookie', pair]], undefined],
-      ['in a second Cookie header', [['Cookie', 'a=1; b=2'], ['Cookie', `${pair}; c=3`]], 'a=1; b=2; c=3'],
+      [
+        'in a second Cookie header',
+        [
+          ['Cookie', 'a=1; b=2'],
+          ['Cookie', `${pair}; c=3`],
+        ],
+        'a=1; b=2; c=3',
+      ],
       ['twice', [['Cookie', `${pair}; a=1; ${pair}`]], 'a=1'],
       ['quoted', [['Cookie', `a=1; sessiongate="${value(pair)}"`]], 'a=1'],
-      ['with its other spellings (prefix, case, spaces)', [['Cookie', `a=1; __Host-${pair}; __Secure-sessiongate=x; SessionGate=y; ${pair}; sessiongate =z; b=2`]], 'a=1; b=2'],
+      [
+        'with its other spellings (prefix, case, spaces)',
+        [['Cookie', `a=1; __Host-${pair}; __Secure-sessiongate=x; SessionGate=y; ${pair}; sessiongate =z; b=2`]],
+        'a=1; b=2',
+      ],
       ['renamed: a live token under another name', [['Cookie', `a=1; ${pair}; old_session=${value(pair)}`]], 'a=1'],
       [
         'odd but valid cookies untouched',
@@ -76,7 +87,7 @@ describe.each(Object.entries(TRANSPORTS))('what reaches the application over %s'
     ];
     for (const [what, headers, expected] of cases) {
       const o = await transport(h, { path: '/app', headers: [API, ...headers] });
-      expect(o.result, what + ' ' + o.reason).toBe('allow');
+      expect(o.result, `${what} ${o.reason}`).toBe('allow');
       expect(upstreamCookie(o), what).toBe(expected);
     }
   });
@@ -92,7 +103,10 @@ describe.each(Object.entries(TRANSPORTS))('what reaches the application over %s'
     const anon = await transport(h, { path: '/blog/post', headers: [API, ['Cookie', 'a=1; b=2']] });
     expect(upstreamCookie(anon)).toBe('a=1; b=2');
     // A forged or expired sessiongate cookie on an anonymous path is not the application's either.
-    const forged = await transport(h, { path: '/blog/post', headers: [API, ['Cookie', `a=1; sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`]] });
+    const forged = await transport(h, {
+      path: '/blog/post',
+      headers: [API, ['Cookie', `a=1; sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`]],
+    });
     expect(upstreamCookie(forged)).toBe('a=1');
 
     // An API token in Authorization: never passed on, in any case of the scheme.
@@ -202,7 +216,9 @@ describe('Envoy gRPC with encode_raw_headers (header_map)', () => {
       ],
     });
     if ('error' in out) throw out.error;
-    expect(out.response.ok!.headers.filter((x) => x.key === 'cookie').map((x) => [x.value, x.appendAction])).toEqual([['a=1; b=2', APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD]]);
+    expect(out.response.ok!.headers.filter((x) => x.key === 'cookie').map((x) => [x.value, x.appendAction])).toEqual([
+      ['a=1; b=2', APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD],
+    ]);
     expect(out.response.ok!.headersToRemove).not.toContain('cookie');
     expect(out.response.ok!.headersToRemove).not.toContain('authorization');
   });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { RETENTION_MS } from '../../src/session/record.js';
 import { createMemoryStore } from '../../src/store/memory.js';
-import { T0, TIMES, stored } from '../support/fixtures.js';
+import { stored, T0, TIMES } from '../support/fixtures.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('memory', async (clock) => createMemoryStore({ maxEntries: 10_000, sweepInterval: 0, clock }));

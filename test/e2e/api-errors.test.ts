@@ -2,9 +2,9 @@
 import { Writable } from 'node:stream';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
+import { send } from '../../harness/http.js';
 import { jsonErrors, notFound } from '../../src/api/errors.js';
 import { createLogger } from '../../src/ops/logger.js';
-import { send } from '../../harness/http.js';
 
 describe('jsonErrors', () => {
   it('answers an internal error as JSON and logs its name and place, never its message', async () => {

@@ -4,15 +4,16 @@
  * touched or rotated, expired on time, revoked on one and refused on the other at once; the
  * store holds no token and no user name in the clear. Plus the CLI, and the development login.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config.js';
-import { startService, type Service } from '../../src/main.js';
-import { run } from '../../src/cli/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { cookiePair, send } from '../../harness/http.js';
-import { startService as startBuilt, waitFor, type RunningService } from '../../harness/processes.js';
-import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
+import { type RunningService, startService as startBuilt, waitFor } from '../../harness/processes.js';
+import { type RedisProcess, startRedisServer } from '../../harness/redis.js';
+import { run } from '../../src/cli/index.js';
+import { loadConfig } from '../../src/config.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'token-tests-login-token-0123456789';
@@ -42,14 +43,18 @@ const admin = (s: Service, method: string, path: string, body?: unknown, token =
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
 
-async function create(body: Record<string, unknown> = { user_id: 'svc-build', roles: ['ci'], ttl: '90d', name: 'build bot' }): Promise<{ token: string; id: string }> {
+async function create(
+  body: Record<string, unknown> = { user_id: 'svc-build', roles: ['ci'], ttl: '90d', name: 'build bot' },
+): Promise<{ token: string; id: string }> {
   const r = await admin(a, 'POST', '/tokens', body);
   expect(r.status, r.body).toBe(201);
   return r.json();
 }
 
 const auth = (s: Service, token: string, more: Array<[string, string]> = []) =>
-  send(`http://127.0.0.1:${s.ports.http}/auth`, { headers: [['X-Original-URI', '/app/build'], ['X-Forwarded-Host', 'app.example.com'], ['Authorization', `Bearer ${token}`], ...more] });
+  send(`http://127.0.0.1:${s.ports.http}/auth`, {
+    headers: [['X-Original-URI', '/app/build'], ['X-Forwarded-Host', 'app.example.com'], ['Authorization', `Bearer ${token}`], ...more],
+  });
 
 describe('API tokens', () => {
   it('created once (shown once), listed without the token, used on another replica', async () => {
@@ -157,7 +162,12 @@ describe('API tokens', () => {
     let err = '';
     const env = { SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_SECRET: SECRET };
     const url = ['--admin-url', `http://127.0.0.1:${a.ports.admin}`];
-    expect(await run(['token', 'create', '--user', 'svc-cli', '--roles', 'ci,deploy', '--ttl', '30d', '--name', 'cli', ...url], env, { out: (s) => (out += s), err: (s) => (err += s) })).toBe(0);
+    expect(
+      await run(['token', 'create', '--user', 'svc-cli', '--roles', 'ci,deploy', '--ttl', '30d', '--name', 'cli', ...url], env, {
+        out: (s) => (out += s),
+        err: (s) => (err += s),
+      }),
+    ).toBe(0);
     const token = out.trim();
     expect((await auth(b, token)).headers['x-user-roles']).toBe('ci,deploy');
     const id = /token (tok_\S+) for svc-cli/.exec(err)![1]!;
@@ -173,7 +183,10 @@ describe('API tokens', () => {
   it("the CLI's --ttl takes the configuration's durations (1h30m)", async () => {
     let err = '';
     const env = { SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_SECRET: SECRET };
-    const code = await run(['token', 'create', '--user', 'svc-ttl', '--ttl', '1h30m', '--admin-url', `http://127.0.0.1:${a.ports.admin}`], env, { out: () => {}, err: (s) => (err += s) });
+    const code = await run(['token', 'create', '--user', 'svc-ttl', '--ttl', '1h30m', '--admin-url', `http://127.0.0.1:${a.ports.admin}`], env, {
+      out: () => {},
+      err: (s) => (err += s),
+    });
     expect(code, err).toBe(0);
     const id = /token (tok_\S+) for svc-ttl/.exec(err)![1]!;
     const t = (await admin(a, 'GET', '/tokens')).json<Array<{ id: string; created_at: string; expires_at: string }>>().find((x) => x.id === id)!;
@@ -182,7 +195,18 @@ describe('API tokens', () => {
 });
 
 /** Object.prototype's own names, and strings that are no token ID at all. */
-const NOT_IDS = ['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf', '__defineGetter__', 'propertyIsEnumerable', 'tok_', 'tok_AAAAAAAAAAAAAAAA%00'];
+const NOT_IDS = [
+  '__proto__',
+  'constructor',
+  'hasOwnProperty',
+  'toString',
+  'valueOf',
+  'isPrototypeOf',
+  '__defineGetter__',
+  'propertyIsEnumerable',
+  'tok_',
+  'tok_AAAAAAAAAAAAAAAA%00',
+];
 
 describe('token API: what it refuses, and how', () => {
   it('IDs that are Object.prototype names (or no token ID): a JSON 404 on every route, nothing else', async () => {
@@ -206,7 +230,14 @@ describe('token API: what it refuses, and how', () => {
 
   it('a body naming Object.prototype properties is an unknown field, not a prototype', async () => {
     for (const body of ['{"user_id":"svc-p","__proto__":{"roles":["admin"]}}', '{"user_id":"svc-p","constructor":{"prototype":{"roles":["admin"]}}}']) {
-      const r = await send(`http://127.0.0.1:${a.ports.admin}/tokens`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body });
+      const r = await send(`http://127.0.0.1:${a.ports.admin}/tokens`, {
+        method: 'POST',
+        headers: [
+          ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+          ['Content-Type', 'application/json'],
+        ],
+        body,
+      });
       expect(r.status, body).toBe(400);
       expect(r.json<{ error: string }>().error).toBe('invalid_body');
     }
@@ -223,7 +254,14 @@ describe('token API errors from the built service: JSON with a reason, nothing e
   });
   const MARKER = 'RAW-BODY-MARKER-7f3a';
   const post = (path: string, body: string, type = 'application/json') =>
-    send(`http://127.0.0.1:${sg.adminPort}${path}`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', type]], body });
+    send(`http://127.0.0.1:${sg.adminPort}${path}`, {
+      method: 'POST',
+      headers: [
+        ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+        ['Content-Type', type],
+      ],
+      body,
+    });
 
   function clean(r: { status: number; headers: Record<string, unknown>; body: string }, error: string): void {
     expect(r.headers['content-type']).toMatch(/^application\/json/);
@@ -240,7 +278,15 @@ describe('token API errors from the built service: JSON with a reason, nothing e
     const big = await post('/tokens', JSON.stringify({ user_id: MARKER, name: 'x'.repeat(8192) }));
     expect(big.status).toBe(413);
     clean(big, 'body_too_large');
-    const encoded = await send(`http://127.0.0.1:${sg.adminPort}/tokens`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json'], ['Content-Encoding', 'x-unknown']], body: `{"user_id":"${MARKER}"}` });
+    const encoded = await send(`http://127.0.0.1:${sg.adminPort}/tokens`, {
+      method: 'POST',
+      headers: [
+        ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+        ['Content-Type', 'application/json'],
+        ['Content-Encoding', 'x-unknown'],
+      ],
+      body: `{"user_id":"${MARKER}"}`,
+    });
     expect(encoded.status).toBe(415);
     clean(encoded, 'unsupported_encoding');
     // Logs arrive through a pipe after the answer: give them a moment to show up, if they would.

@@ -10,13 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
-import { EXPRESS_VERSIONS, RAN, startExpressApp } from '../support/apps/express-app.js';
-import { READINGS, startReadingApp, startUrlsplitApp, type RunningApp } from '../support/apps/readings.js';
-import { startTomcat } from '../support/apps/tomcat.js';
 import { createSession } from '../../harness/http.js';
-import { startNginx, type RunningNginx } from '../../harness/processes.js';
-import { rawRequest, type RawReply } from '../../harness/raw-http.js';
+import { type RunningNginx, startNginx } from '../../harness/processes.js';
+import { type RawReply, rawRequest } from '../../harness/raw-http.js';
+import { type Service, startService } from '../../src/main.js';
+import { EXPRESS_VERSIONS, RAN, startExpressApp } from '../support/apps/express-app.js';
+import { READINGS, type RunningApp, startReadingApp, startUrlsplitApp } from '../support/apps/readings.js';
+import { startTomcat } from '../support/apps/tomcat.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const SECRET = `SECRET-${randomBytes(8).toString('hex')}`;
@@ -33,7 +33,10 @@ let admin: string;
 let user: string;
 
 beforeAll(async () => {
-  svc = await startService(testConfig({ SESSIONGATE_SECRET: 'app-servers-secret-0123456789abcdef0123456789', SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger());
+  svc = await startService(
+    testConfig({ SESSIONGATE_SECRET: 'app-servers-secret-0123456789abcdef0123456789', SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }),
+    quietLogger(),
+  );
   const apps = await Promise.all([
     startTomcat(SECRET),
     startUrlsplitApp(SECRET),
@@ -124,7 +127,10 @@ describe('real applications behind the shipped nginx config', () => {
     for (const app of APPS) {
       const d = await direct(app, { target });
       if (readers.includes(app)) expect(d.body, `${app} reads ${target} directly`).toContain(SECRET);
-      for (const [who, cookie] of [['nobody', undefined], ['a user', user]] as const) {
+      for (const [who, cookie] of [
+        ['nobody', undefined],
+        ['a user', user],
+      ] as const) {
         const r = await through(app, { target }, cookie);
         expect(r.body, `${app} served ${target} to ${who} (${r.status})`).not.toContain(SECRET);
         expect(r.status, `${app} ${target} ${who}`).not.toBe(200);
@@ -141,18 +147,42 @@ describe('real applications behind the shipped nginx config', () => {
 const TEXT: [string, string] = ['Content-Type', 'text/plain'];
 const METHODS: Array<{ what: string; req: Req; runs: boolean }> = [
   { what: 'DELETE', req: { method: 'DELETE', target: '/admin/secret' }, runs: true },
-  { what: 'X-HTTP-Method-Override: DELETE', req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-HTTP-Method-Override', 'DELETE']], body: 'x' }, runs: true },
-  { what: 'X-HTTP-Method-Override: put', req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-HTTP-Method-Override', 'put']], body: 'x' }, runs: true },
-  { what: 'X-HTTP-Method-Override: DELETE, GET', req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-HTTP-Method-Override', 'DELETE, GET']], body: 'x' }, runs: true },
+  {
+    what: 'X-HTTP-Method-Override: DELETE',
+    req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-HTTP-Method-Override', 'DELETE']], body: 'x' },
+    runs: true,
+  },
+  {
+    what: 'X-HTTP-Method-Override: put',
+    req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-HTTP-Method-Override', 'put']], body: 'x' },
+    runs: true,
+  },
+  {
+    what: 'X-HTTP-Method-Override: DELETE, GET',
+    req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-HTTP-Method-Override', 'DELETE, GET']], body: 'x' },
+    runs: true,
+  },
   { what: 'x-http-method-override on a GET', req: { target: '/admin/secret', headers: [['x-http-method-override', 'DELETE']] }, runs: true },
   { what: 'X-HTTP-Method: PATCH', req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-HTTP-Method', 'PATCH']], body: 'x' }, runs: true },
-  { what: 'X-Method-Override: DELETE', req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-Method-Override', 'DELETE']], body: 'x' }, runs: true },
+  {
+    what: 'X-Method-Override: DELETE',
+    req: { method: 'POST', target: '/admin/secret', headers: [TEXT, ['X-Method-Override', 'DELETE']], body: 'x' },
+    runs: true,
+  },
   { what: '?_method=DELETE on a GET', req: { target: '/admin/secret?_method=DELETE' }, runs: true },
   { what: '?_method=delete on a POST', req: { method: 'POST', target: '/admin/secret?_method=delete', headers: [TEXT], body: 'x' }, runs: true },
   { what: '?%5Fmethod=PUT', req: { target: '/admin/secret?%5Fmethod=PUT' }, runs: true },
   { what: '?x=1&_method=PATCH', req: { target: '/admin/secret?x=1&_method=PATCH' }, runs: true },
-  { what: '_method=DELETE in a form body', req: { method: 'POST', target: '/admin/secret', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: '_method=DELETE' }, runs: true },
-  { what: '_method in a JSON body', req: { method: 'POST', target: '/admin/secret', headers: [['Content-Type', 'application/json']], body: '{"_method":"PUT"}' }, runs: true },
+  {
+    what: '_method=DELETE in a form body',
+    req: { method: 'POST', target: '/admin/secret', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: '_method=DELETE' },
+    runs: true,
+  },
+  {
+    what: '_method in a JSON body',
+    req: { method: 'POST', target: '/admin/secret', headers: [['Content-Type', 'application/json']], body: '{"_method":"PUT"}' },
+    runs: true,
+  },
   // Rack (Rails) parses a POST body without a Content-Type as a form; express does not.
   { what: '_method=DELETE in a body without Content-Type', req: { method: 'POST', target: '/admin/secret', body: '_method=DELETE' }, runs: false },
 ];

@@ -3,12 +3,12 @@
  * replicas over pub/sub, and bypass while the pub/sub connection is down.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCachedStore, type CachedStore } from '../../src/store/cached.js';
-import { createRedisBus } from '../../src/store/redis-bus.js';
-import { createRedisStore } from '../../src/store/redis.js';
-import { T0, stored } from '../support/fixtures.js';
 import { waitFor } from '../../harness/processes.js';
-import { redisCli, redisOptions, startRedisServer, type RedisProcess } from '../../harness/redis.js';
+import { type RedisProcess, redisCli, redisOptions, startRedisServer } from '../../harness/redis.js';
+import { type CachedStore, createCachedStore } from '../../src/store/cached.js';
+import { createRedisStore } from '../../src/store/redis.js';
+import { createRedisBus } from '../../src/store/redis-bus.js';
+import { stored, T0 } from '../support/fixtures.js';
 
 const HEARTBEAT = { heartbeatInterval: 100, heartbeatTimeout: 2000 };
 let redis: RedisProcess;
@@ -16,7 +16,17 @@ async function replica(clock: () => number = () => T0): Promise<CachedStore> {
   const store = createRedisStore(redisOptions(`redis://127.0.0.1:${redis.port}`, clock));
   const bus = createRedisBus(store, HEARTBEAT);
   const cached = createCachedStore(store, { maxEntries: 100, ttl: 60_000, negativeTtl: 60_000, ...HEARTBEAT }, bus, clock);
-  expect(await waitFor(() => cached.active && store.selfTest().then(() => true, () => false), 10_000)).toBe(true);
+  expect(
+    await waitFor(
+      () =>
+        cached.active &&
+        store.selfTest().then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+    ),
+  ).toBe(true);
   return cached;
 }
 
@@ -50,7 +60,7 @@ describe('local cache', () => {
     expect(b.stats.hits - before.hits).toBe(2);
   });
 
-  it("forgets at once what another replica destroyed, rotated or revoked", async () => {
+  it('forgets at once what another replica destroyed, rotated or revoked', async () => {
     const [d, r, u] = [key(), key(), key()];
     await a.create(d, stored());
     await a.create(r, stored());

@@ -5,9 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../../harness/processes.js';
 import { run } from '../../src/cli/index.js';
 import { VERSION } from '../../src/version.js';
-import { ROOT } from '../../harness/processes.js';
 
 const BIN = join(ROOT, 'bin/sessiongate.js');
 

@@ -4,13 +4,13 @@
  * browser's way in (login redirect, form); SIGINT stops everything: nginx, the listeners, the
  * temporary directory. A port in use and a missing nginx are said plainly.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send, type Reply } from '../support/http.js';
-import { ROOT, freePort, listening, waitFor } from '../support/processes.js';
+import { type Reply, send } from '../support/http.js';
+import { freePort, listening, ROOT, waitFor } from '../support/processes.js';
 
 const BIN = join(ROOT, 'bin/sessiongate.js');
 
@@ -78,8 +78,23 @@ describe('sessiongate demo', () => {
   beforeAll(async () => {
     const [nginx, app, http, grpc, admin] = (await distinctFreePorts(5)) as [number, number, number, number, number];
     ports = { nginx, app, http, grpc, admin };
-    demo = startDemo(['--nginx-port', String(nginx), '--app-port', String(app), '--http-port', String(http), '--grpc-port', String(grpc), '--admin-port', String(admin)]);
-    const up = await waitFor(() => demo.out().includes('Ctrl-C stops everything.'), 20_000, () => demo.child.exitCode !== null);
+    demo = startDemo([
+      '--nginx-port',
+      String(nginx),
+      '--app-port',
+      String(app),
+      '--http-port',
+      String(http),
+      '--grpc-port',
+      String(grpc),
+      '--admin-port',
+      String(admin),
+    ]);
+    const up = await waitFor(
+      () => demo.out().includes('Ctrl-C stops everything.'),
+      20_000,
+      () => demo.child.exitCode !== null,
+    );
     if (!up) throw new Error(`the demo did not start:\n${demo.out()}\n${demo.err()}`);
   }, 30_000);
 
@@ -158,9 +173,26 @@ describe('sessiongate demo', () => {
 describe('sessiongate demo and SIGTERM', () => {
   it('stops the same way', async () => {
     const [nginx, app, http, grpc, admin] = (await distinctFreePorts(5)) as [number, number, number, number, number];
-    const demo = startDemo(['--nginx-port', String(nginx), '--app-port', String(app), '--http-port', String(http), '--grpc-port', String(grpc), '--admin-port', String(admin)]);
+    const demo = startDemo([
+      '--nginx-port',
+      String(nginx),
+      '--app-port',
+      String(app),
+      '--http-port',
+      String(http),
+      '--grpc-port',
+      String(grpc),
+      '--admin-port',
+      String(admin),
+    ]);
     try {
-      expect(await waitFor(() => demo.out().includes('Ctrl-C stops everything.'), 20_000, () => demo.child.exitCode !== null)).toBe(true);
+      expect(
+        await waitFor(
+          () => demo.out().includes('Ctrl-C stops everything.'),
+          20_000,
+          () => demo.child.exitCode !== null,
+        ),
+      ).toBe(true);
       const [, pid, dir] = /nginx pid (\d+), files in (\S+)\)/.exec(demo.out())!;
       demo.child.kill('SIGTERM');
       expect(await exited(demo.child)).toBe(0);
@@ -179,11 +211,28 @@ describe('sessiongate demo refuses to start, saying why', () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(app, '127.0.0.1', r));
     try {
-      const r = spawnSync(process.execPath, [BIN, 'demo', '--port', String(nginx), '--app-port', String(app), '--http-port', String(http), '--grpc-port', String(grpc), '--admin-port', String(admin)], {
-        encoding: 'utf8',
-        env: { PATH: process.env['PATH'] ?? '' },
-        timeout: 20_000,
-      });
+      const r = spawnSync(
+        process.execPath,
+        [
+          BIN,
+          'demo',
+          '--port',
+          String(nginx),
+          '--app-port',
+          String(app),
+          '--http-port',
+          String(http),
+          '--grpc-port',
+          String(grpc),
+          '--admin-port',
+          String(admin),
+        ],
+        {
+          encoding: 'utf8',
+          env: { PATH: process.env['PATH'] ?? '' },
+          timeout: 20_000,
+        },
+      );
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(`port ${app} on 127.0.0.1 (the echo application) is in use: stop what listens there, or choose another with --app-port PORT`);
       for (const p of [nginx, http, grpc, admin]) expect(await listening(p)).toBe(false);
@@ -193,7 +242,11 @@ describe('sessiongate demo refuses to start, saying why', () => {
   });
 
   it('no nginx: how to install it', () => {
-    const r = spawnSync(process.execPath, [BIN, 'demo', '--nginx', '/nonexistent/nginx'], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' }, timeout: 20_000 });
+    const r = spawnSync(process.execPath, [BIN, 'demo', '--nginx', '/nonexistent/nginx'], {
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '' },
+      timeout: 20_000,
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('apt-get install nginx');
   });

@@ -5,9 +5,9 @@
  * Without `user`, a form.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
+import { type Service, startService } from '../../src/main.js';
 import { cookiePair, send } from '../support/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../support/processes.js';
+import { type EchoUpstream, type RunningNginx, startEchoUpstream, startNginx } from '../support/processes.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 let sg: Service;

@@ -6,10 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/index.js';
-import { startService, type Service } from '../../src/main.js';
 import { cookiePair, send } from '../../harness/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
+import { type EchoUpstream, type RunningNginx, startEchoUpstream, startNginx } from '../../harness/processes.js';
+import { run } from '../../src/cli/index.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'doctor-login-token-0123456789';
@@ -26,7 +26,10 @@ function edit(file: string, from: string, to: string): void {
 }
 
 beforeAll(async () => {
-  svc = await startService(testConfig({ SESSIONGATE_SECRET: 'doctor-secret-0123456789abcdef0123456789ab', SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger());
+  svc = await startService(
+    testConfig({ SESSIONGATE_SECRET: 'doctor-secret-0123456789abcdef0123456789ab', SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }),
+    quietLogger(),
+  );
   app = await startEchoUpstream();
   good = await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port });
   broken = await startNginx({
@@ -38,7 +41,11 @@ beforeAll(async () => {
       edit(join(dir, 'sessiongate/protect.conf'), 'proxy_set_header X-User-Id    $sessiongate_user_id;', '');
       edit(join(dir, 'nginx.conf'), 'underscores_in_headers off;', 'underscores_in_headers on;');
       // (the way a config "behind another proxy" keeps an upstream proxy's header, from anyone)
-      edit(join(dir, 'nginx.conf'), 'underscores_in_headers on;', 'underscores_in_headers on;\n    map $http_x_original_uri $sg_original_uri { "" $request_uri; default $http_x_original_uri; }');
+      edit(
+        join(dir, 'nginx.conf'),
+        'underscores_in_headers on;',
+        'underscores_in_headers on;\n    map $http_x_original_uri $sg_original_uri { "" $request_uri; default $http_x_original_uri; }',
+      );
       edit(join(dir, 'sessiongate/endpoints.conf'), 'proxy_set_header X-Original-URI $request_uri;', 'proxy_set_header X-Original-URI $sg_original_uri;');
     },
   });
@@ -54,7 +61,10 @@ afterAll(async () => {
 async function login(): Promise<string> {
   const r = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
     method: 'POST',
-    headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+    headers: [
+      ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+      ['Content-Type', 'application/json'],
+    ],
     body: JSON.stringify({ user_id: 'doc', roles: ['user'], attributes: { email: 'doc@example.com' } }),
   });
   expect(r.status).toBe(201);

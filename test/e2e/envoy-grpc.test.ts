@@ -5,15 +5,15 @@
  * prove errors are gRPC statuses and health follows the store.
  */
 import { connect } from 'node:net';
-import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
+import { type Client, credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
-import type { SessionStore } from '../../src/store/types.js';
-import { APPEND_ACTION, F, GRPC, RawEnvoyClient, encodeCheckRequest, type DecodedCheckResponse, type EnvoyRequest } from '../../harness/envoy-wire.js';
+import { APPEND_ACTION, type DecodedCheckResponse, type EnvoyRequest, encodeCheckRequest, F, GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { cookiePair, send } from '../../harness/http.js';
 import { waitFor } from '../../harness/processes.js';
+import { type Service, startService } from '../../src/main.js';
+import type { SessionStore } from '../../src/store/types.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'grpc-login-token-0123456789';
@@ -29,7 +29,9 @@ interface Running {
 
 async function start(env: Record<string, string> = {}): Promise<Running> {
   const store = switchableStore();
-  const svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...env }, { example: true }), quietLogger(), { store });
+  const svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, ...env }, { example: true }), quietLogger(), {
+    store,
+  });
   const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
   return {
     svc,
@@ -89,7 +91,11 @@ describe('allowed: OK with ok_response', () => {
     expect(r.ok!.headersToRemove).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'cookie']);
     expect(r.ok!.responseHeadersToAdd).toEqual([]);
     // Only fields Envoy defines for OkHttpResponse (2 headers, 5 headers_to_remove, 6 response_headers_to_add).
-    expect(r.ok!.fieldNumbers.every((n) => [F.OkHttpResponse.headers, F.OkHttpResponse.headers_to_remove, F.OkHttpResponse.response_headers_to_add].includes(n as 2))).toBe(true);
+    expect(
+      r.ok!.fieldNumbers.every((n) =>
+        [F.OkHttpResponse.headers, F.OkHttpResponse.headers_to_remove, F.OkHttpResponse.response_headers_to_add].includes(n as 2),
+      ),
+    ).toBe(true);
     expect(r.metadata).toEqual({ user_id: 'alice', session_state: 'active', reason: 'authenticated' });
   });
 
@@ -107,7 +113,9 @@ describe('allowed: OK with ok_response', () => {
     const r = await ok(req({ path: '/blog/post', headers: { 'x-user-id': 'root', x_user_id: 'root', 'x.user.id': 'root', 'x-user-roles': 'admin' } }));
     expect(r.code).toBe(GRPC.OK);
     expect(r.ok!.headers).toEqual([]);
-    expect([...r.ok!.headersToRemove].sort()).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.id', 'x_user_id'].sort());
+    expect([...r.ok!.headersToRemove].sort()).toEqual(
+      ['x-auth-user', 'x-sessiongate-degraded', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.id', 'x_user_id'].sort(),
+    );
     expect(r.metadata).toEqual({ reason: 'anonymous', session_state: 'none' });
   });
 
@@ -120,7 +128,9 @@ describe('allowed: OK with ok_response', () => {
     expect(r.message).toBe('method_not_allowed');
     const browser = await ok(req({ path: '/app?a=1', host: 'real.example.com', headers: none }));
     expect(browser.denied!.headers.find((h) => h.key === 'location')?.value).toContain(encodeURIComponent('https://real.example.com/app?a=1'));
-    const differ = await ok(req({ method: 'DELETE', path: '/admin/x', host: 'real.example.com', headers: { ':path': '/~assets/x', ':method': 'GET', accept: 'text/html' } }));
+    const differ = await ok(
+      req({ method: 'DELETE', path: '/admin/x', host: 'real.example.com', headers: { ':path': '/~assets/x', ':method': 'GET', accept: 'text/html' } }),
+    );
     expect(differ.message).toBe('bad_request');
   });
 
@@ -167,12 +177,17 @@ describe('allowed: OK with ok_response', () => {
 
   it('adds Set-Cookie for the client, appended, when the session rotates', async () => {
     const clock = { now: Date.now() };
-    const svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger(), { clock: () => clock.now });
+    const svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger(), {
+      clock: () => clock.now,
+    });
     const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
     try {
       const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
         method: 'POST',
-        headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+        headers: [
+          ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+          ['Content-Type', 'application/json'],
+        ],
         body: '{"user_id":"bob"}',
       });
       const cookie = cookiePair(login.cookies[0]!);
@@ -184,7 +199,9 @@ describe('allowed: OK with ok_response', () => {
       const added = out.response.ok!.responseHeadersToAdd;
       expect(added).toHaveLength(1);
       expect(added[0]).toMatchObject({ key: 'set-cookie', appendAction: APPEND_ACTION.APPEND_IF_EXISTS_OR_ADD });
-      expect(added[0]!.value).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+      expect(added[0]!.value).toMatch(
+        /^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/,
+      );
       expect(out.response.metadata['session_state']).toBe('rotated');
     } finally {
       client.close();
@@ -214,7 +231,9 @@ describe('denied: UNAUTHENTICATED or PERMISSION_DENIED with denied_response', ()
     const r = await ok(req({ path: '/app/page?q=1', headers: { accept: 'text/html' } }));
     expect(r.code).toBe(GRPC.UNAUTHENTICATED);
     expect(r.denied!.status).toBe(302);
-    expect(r.denied!.headers.find((h) => h.key === 'location')?.value).toBe(`https://login.example.com/login?rd=${encodeURIComponent(`https://${HOST}/app/page?q=1`)}`);
+    expect(r.denied!.headers.find((h) => h.key === 'location')?.value).toBe(
+      `https://login.example.com/login?rd=${encodeURIComponent(`https://${HOST}/app/page?q=1`)}`,
+    );
   });
 
   it('401 with WWW-Authenticate for a bearer request, never a redirect', async () => {
@@ -323,16 +342,32 @@ describe('store failures', () => {
     try {
       const forgedCookie = `sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`; // right shape, wrong MAC
       store.down = true;
-      const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body: '{"user_id":"x"}' });
+      const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
+        method: 'POST',
+        headers: [
+          ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+          ['Content-Type', 'application/json'],
+        ],
+        body: '{"user_id":"x"}',
+      });
       expect(login.status).toBe(503);
       store.down = false;
-      const real = await send(`http://127.0.0.1:${svc.ports.http}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body: '{"user_id":"x"}' });
+      const real = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
+        method: 'POST',
+        headers: [
+          ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+          ['Content-Type', 'application/json'],
+        ],
+        body: '{"user_id":"x"}',
+      });
       const good = cookiePair(real.cookies[0]!);
       store.down = true;
       const out = await client.check(req({ headers: { cookie: good } }));
       if ('error' in out) throw out.error;
       expect(out.response.code).toBe(GRPC.OK);
-      expect(out.response.ok!.headers).toEqual([{ key: 'x-sessiongate-degraded', value: 'store_unavailable', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false }]);
+      expect(out.response.ok!.headers).toEqual([
+        { key: 'x-sessiongate-degraded', value: 'store_unavailable', appendAction: APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD, hasAppend: false },
+      ]);
       expect(out.response.ok!.headersToRemove).toEqual(expect.arrayContaining(['x-user-id', 'x-user-roles', 'x-user-email', 'x-auth-user']));
       expect(out.response.metadata['reason']).toBe('store_unavailable_open');
       // A forged cookie is still refused: only the store's failure opens the gate.
@@ -353,7 +388,9 @@ describe('grpc.health.v1.Health on the gRPC port', () => {
   };
   function healthClient(port: number): HealthClient {
     const def = loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
-    const pkg = loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => HealthClient } } } };
+    const pkg = loadPackageDefinition(def) as unknown as {
+      grpc: { health: { v1: { Health: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => HealthClient } } };
+    };
     return new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure());
   }
   const check = (c: HealthClient, service: string) => new Promise<string>((res, rej) => c.check({ service }, (e, v) => (e ? rej(e) : res(v!.status))));

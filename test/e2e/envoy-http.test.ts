@@ -4,8 +4,8 @@
  * and a 5xx on store failure, which Envoy treats as an authorization error.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
 import { cookiePair, send } from '../../harness/http.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'http-login-token-0123456789';
@@ -14,14 +14,19 @@ const store = switchableStore();
 const base = () => `http://127.0.0.1:${svc.ports.http}`;
 
 beforeAll(async () => {
-  svc = await startService(testConfig({ SESSIONGATE_SECRET: 'h'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger(), { store });
+  svc = await startService(testConfig({ SESSIONGATE_SECRET: 'h'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger(), {
+    store,
+  });
 });
 afterAll(() => svc?.close());
 
 async function login(): Promise<string> {
   const r = await send(`${base()}/~session`, {
     method: 'POST',
-    headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+    headers: [
+      ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+      ['Content-Type', 'application/json'],
+    ],
     body: '{"user_id":"alice","roles":["user"]}',
   });
   return cookiePair(r.cookies[0]!);
@@ -50,10 +55,15 @@ describe('Envoy HTTP ext_authz', () => {
   });
 
   it('removes spoofed copies on an anonymous path', async () => {
-    const r = await envoy('/blog/', [['X-User-Id', 'root'], ['x.user.roles', 'admin']]);
+    const r = await envoy('/blog/', [
+      ['X-User-Id', 'root'],
+      ['x.user.roles', 'admin'],
+    ]);
     expect(r.status).toBe(200);
     expect(r.headers['x-user-id']).toBeUndefined();
-    expect((r.headers['x-envoy-auth-headers-to-remove'] as string).split(', ').sort()).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.roles'].sort());
+    expect((r.headers['x-envoy-auth-headers-to-remove'] as string).split(', ').sort()).toEqual(
+      ['x-auth-user', 'x-sessiongate-degraded', 'x-user-email', 'x-user-id', 'x-user-roles', 'x.user.roles'].sort(),
+    );
   });
 
   it('reads the original path after the prefix, query included', async () => {

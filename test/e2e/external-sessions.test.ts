@@ -5,7 +5,7 @@
  * config asks sessiongate, and an echoing upstream shows what reached the application. The
  * generic adapter reads records the test writes as a home-grown login would.
  */
-import { createTokenCodec } from '../../src/session/token.js';
+
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -18,13 +18,14 @@ import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { cookiePair, type Reply, send } from '../../harness/http.js';
+import { type Echoed, type EchoUpstream, ROOT, type RunningNginx, startEchoUpstream, startNginx, tempDir, waitFor } from '../../harness/processes.js';
+import { type RedisProcess, startRedisServer } from '../../harness/redis.js';
 import { loadConfig } from '../../src/config.js';
-import { startService, type Service } from '../../src/main.js';
-import { cookiePair, send, type Reply } from '../../harness/http.js';
-import { ROOT, startEchoUpstream, startNginx, tempDir, waitFor, type EchoUpstream, type Echoed, type RunningNginx } from '../../harness/processes.js';
-import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
-import { createLogger } from '../../src/ops/logger.js';
 import { signatureOf } from '../../src/external/express-session.js';
+import { type Service, startService } from '../../src/main.js';
+import { createLogger } from '../../src/ops/logger.js';
+import { createTokenCodec } from '../../src/session/token.js';
 
 const NEW_SECRET = 'app secret, signing since the rotation';
 const OLD_SECRET = 'app secret from before the rotation';
@@ -136,7 +137,15 @@ beforeAll(async () => {
   ];
   const file = join(dir, 'sessiongate.yaml');
   writeFileSync(file, stringify(config));
-  const loaded = loadConfig({ file, env: { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_SECRET: 'external-e2e-secret-0123456789abcdef0123' } });
+  const loaded = loadConfig({
+    file,
+    env: {
+      SESSIONGATE_HTTP_PORT: '0',
+      SESSIONGATE_GRPC_PORT: '0',
+      SESSIONGATE_ADMIN_PORT: '0',
+      SESSIONGATE_SECRET: 'external-e2e-secret-0123456789abcdef0123',
+    },
+  });
   if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
   svc = await startService(loaded.config, createLogger('info', new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString()), cb()) })));
   upstream = await startEchoUpstream();
@@ -174,7 +183,10 @@ async function expectDenied(headers: Array<[string, string]>, reason: string): P
   const { reply, seen } = await through(headers);
   expect(reply.status).toBe(401);
   expect(seen).toBeUndefined();
-  const decisions = logLines.slice(logged).map((l) => JSON.parse(l) as { msg: string; reason?: string }).filter((l) => l.msg === 'decision');
+  const decisions = logLines
+    .slice(logged)
+    .map((l) => JSON.parse(l) as { msg: string; reason?: string })
+    .filter((l) => l.msg === 'decision');
   expect(decisions.map((d) => d.reason)).toEqual([reason]);
 }
 
@@ -289,7 +301,10 @@ describe('generic sessions', () => {
   it('reads a JSON record at session:{sha256}', async () => {
     const token = 'Zq3v9Xb2Lm7Np4Rt8Ws1Yu6Ki5Oj0Hg2';
     const key = `session:${createHash('sha256').update(token).digest('hex')}`;
-    await db.set(key, JSON.stringify({ user: { id: 'erin', roles: ['admin'] }, exp: Math.floor(Date.now() / 1000) + 3600, profile: { email: 'erin@example.com' } }));
+    await db.set(
+      key,
+      JSON.stringify({ user: { id: 'erin', roles: ['admin'] }, exp: Math.floor(Date.now() / 1000) + 3600, profile: { email: 'erin@example.com' } }),
+    );
     const { reply, seen } = await through([['Cookie', `app_token=${token}`]], '/admin/panel');
     expect(reply.status).toBe(200);
     expect(identity(seen)).toEqual({ id: 'erin', roles: 'admin', email: 'erin@example.com' });
@@ -376,10 +391,15 @@ describe('what sessiongate writes to the application store', () => {
   });
 });
 
-describe("what reaches the application from its own sessions", () => {
+describe('what reaches the application from its own sessions', () => {
   /** Stores an express-session record for `sid` as connect-redis would, and returns the browser's cookie pair. */
   async function expressSession(sid: string, sess: Record<string, unknown>): Promise<string> {
-    await db.set(`sess:${sid}`, JSON.stringify({ cookie: { originalMaxAge: HOUR, expires: new Date(Date.now() + HOUR).toISOString(), httpOnly: true, path: '/' }, ...sess }), 'EX', 3600);
+    await db.set(
+      `sess:${sid}`,
+      JSON.stringify({ cookie: { originalMaxAge: HOUR, expires: new Date(Date.now() + HOUR).toISOString(), httpOnly: true, path: '/' }, ...sess }),
+      'EX',
+      3600,
+    );
     return `connect.sid=${encodeURIComponent(`s:${sid}.${signatureOf(sid, NEW_SECRET)}`)}`;
   }
 
@@ -412,7 +432,10 @@ describe("what reaches the application from its own sessions", () => {
       expect(decodeURIComponent(id)).toBe(user);
     }
     const token = 'D1stinctUsersGenericT0kenD1stinct';
-    await db.set(`session:${createHash('sha256').update(token).digest('hex')}`, JSON.stringify({ user: { id: 'jos%C3%A9' }, exp: Math.floor(Date.now() / 1000) + 3600 }));
+    await db.set(
+      `session:${createHash('sha256').update(token).digest('hex')}`,
+      JSON.stringify({ user: { id: 'jos%C3%A9' }, exp: Math.floor(Date.now() / 1000) + 3600 }),
+    );
     const generic = await through([['Cookie', `app_token=${token}`]]);
     expect(generic.seen?.headers['x-user-id']).toBe('jos%25C3%25A9');
   });

@@ -25,10 +25,20 @@ describe('SIGHUP reload', () => {
     writeConfig(config, '  - { path: /, access: authenticated }', secrets);
     const sg = await startService({ config });
     try {
-      const auth = (cookie?: string, uri = '/app') => send(`${sg.url}/auth`, { headers: [['X-Original-URI', uri], ...(cookie ? [['Cookie', cookie] as [string, string]] : [])] });
+      const auth = (cookie?: string, uri = '/app') =>
+        send(`${sg.url}/auth`, { headers: [['X-Original-URI', uri], ...(cookie ? [['Cookie', cookie] as [string, string]] : [])] });
       const login = async () =>
         cookiePair(
-          (await send(`${sg.url}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${TOKEN}`], ['Content-Type', 'application/json']], body: '{"user_id":"u"}' })).cookies[0]!,
+          (
+            await send(`${sg.url}/~session`, {
+              method: 'POST',
+              headers: [
+                ['Authorization', `Bearer ${TOKEN}`],
+                ['Content-Type', 'application/json'],
+              ],
+              body: '{"user_id":"u"}',
+            })
+          ).cookies[0]!,
         );
       const signedByA = await login();
       expect((await auth()).status).toBe(401);

@@ -8,9 +8,9 @@
  * nothing changes, the cookie kept.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
-import { createSession, send, type Reply } from '../../harness/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
+import { createSession, type Reply, send } from '../../harness/http.js';
+import { type EchoUpstream, type RunningNginx, startEchoUpstream, startNginx } from '../../harness/processes.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const SECRET = 'logout-credentials-secret-0123456789abcdef0';
@@ -40,7 +40,10 @@ const forge = (token: string) => `${token.slice(0, 100)}${token[100] === 'A' ? '
 async function apiToken(user: string): Promise<string> {
   const r = await send(`http://127.0.0.1:${svc.ports.admin}/tokens`, {
     method: 'POST',
-    headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']],
+    headers: [
+      ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+      ['Content-Type', 'application/json'],
+    ],
     body: JSON.stringify({ user_id: user, roles: ['ci'], ttl: '1d' }),
   });
   expect(r.status).toBe(201);

@@ -6,10 +6,10 @@
  * must leave none of them valid on either replica, the one that answered the logout included.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
-import { cookiePair, createSession, send, type Reply } from '../../harness/http.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
-import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
+import { cookiePair, createSession, type Reply, send } from '../../harness/http.js';
+import { type EchoUpstream, type RunningNginx, startEchoUpstream, startNginx } from '../../harness/processes.js';
+import { type RedisProcess, startRedisServer } from '../../harness/redis.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const SECRET = 'logout-family-secret-0123456789abcdef012345';
@@ -27,7 +27,10 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
     // deploy/config.example.yaml: idle 30m, touch 1m, rotation after 30m with 30s of grace;
     // the local cache on (10 s), so a missed invalidation shows as a cached allow.
-    const config = testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_STORE: `redis://127.0.0.1:${redis.port}` }, { example: true });
+    const config = testConfig(
+      { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_STORE: `redis://127.0.0.1:${redis.port}` },
+      { example: true },
+    );
     const svc = await startService(config, quietLogger(), { clock: () => clock.now });
     replicas.push({ svc, nginx: await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port }) });
   }
@@ -44,7 +47,8 @@ afterAll(async () => {
 
 const [A, B] = [0, 1];
 const page = (replica: number, cookie: string): Promise<Reply> => send(`${replicas[replica]!.nginx.url}/app`, { headers: [['Cookie', cookie]] });
-const logout = (replica: number, cookie: string): Promise<Reply> => send(`${replicas[replica]!.nginx.url}/~session`, { method: 'DELETE', headers: [['Cookie', cookie]] });
+const logout = (replica: number, cookie: string): Promise<Reply> =>
+  send(`${replicas[replica]!.nginx.url}/~session`, { method: 'DELETE', headers: [['Cookie', cookie]] });
 
 /** A session rotated `rotations` times through nginx: its cookies, oldest first, every one still valid and cached on both replicas. */
 async function family(rotations: number): Promise<string[]> {

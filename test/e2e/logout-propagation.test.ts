@@ -14,9 +14,9 @@ import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, send, type Reply } from '../../harness/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
-import { redisCli, startCluster, type RedisCluster } from '../../harness/redis.js';
+import { createSession, type Reply, send } from '../../harness/http.js';
+import { type RunningService, startService, tempDir, waitFor } from '../../harness/processes.js';
+import { type RedisCluster, redisCli, startCluster } from '../../harness/redis.js';
 
 const SECRET = 'propagation-secret-0123456789abcdef0123456';
 const LOGIN_TOKEN = 'propagation-login-token-0123456789';
@@ -76,8 +76,15 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const auth = (sg: RunningService, cookie: string): Promise<Reply> => send(`${sg.url}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', cookie]] });
-const hits = async (sg: RunningService) => Number(/^sessiongate_store_cache_requests_total\{result="hit"\} (\d+)$/m.exec((await send(`http://127.0.0.1:${sg.adminPort}/metrics`)).body)?.[1] ?? 0);
+const auth = (sg: RunningService, cookie: string): Promise<Reply> =>
+  send(`${sg.url}/auth`, {
+    headers: [
+      ['X-Original-URI', '/app'],
+      ['Cookie', cookie],
+    ],
+  });
+const hits = async (sg: RunningService) =>
+  Number(/^sessiongate_store_cache_requests_total\{result="hit"\} (\d+)$/m.exec((await send(`http://127.0.0.1:${sg.adminPort}/metrics`)).body)?.[1] ?? 0);
 
 /** Keeps both replicas busy (cache hits on another session) until stopped: a loaded event loop is where a late invalidation shows. */
 async function load(): Promise<() => Promise<void>> {

@@ -5,9 +5,9 @@
  */
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
 import { RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { cookiePair, send } from '../../harness/http.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'metrics-login-token-0123456789';
@@ -54,7 +54,14 @@ const value = (samples: Sample[], name: string, labels: Record<string, string> =
   samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
 
 async function login(user: string): Promise<string> {
-  const r = await send(`${http()}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body: JSON.stringify({ user_id: user }) });
+  const r = await send(`${http()}/~session`, {
+    method: 'POST',
+    headers: [
+      ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+      ['Content-Type', 'application/json'],
+    ],
+    body: JSON.stringify({ user_id: user }),
+  });
   return cookiePair(r.cookies[0]!);
 }
 const nginx = (headers: Array<[string, string]>, uri = '/app') => send(`${http()}/auth`, { headers: [['X-Original-URI', uri], ...headers] });
@@ -83,7 +90,13 @@ describe('/metrics', () => {
       expect(text).toMatch(new RegExp(`^# HELP ${name} \\S`, 'm'));
       const series = samples.filter((s) => s.name === name || s.name.startsWith(`${name}_`));
       expect(series.length, name).toBeGreaterThan(0);
-      for (const s of series) expect(Object.keys(s.labels).filter((k) => k !== 'le').sort(), name).toEqual(g.labels);
+      for (const s of series)
+        expect(
+          Object.keys(s.labels)
+            .filter((k) => k !== 'le')
+            .sort(),
+          name,
+        ).toEqual(g.labels);
     }
     expect(types.get('process_cpu_user_seconds_total')).toBe('counter');
     expect(types.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
@@ -98,7 +111,14 @@ describe('/metrics', () => {
     const bob = await login('bob');
     for (let i = 0; i < 3; i++) expect((await nginx([['Cookie', alice]])).status).toBe(200);
     for (let i = 0; i < 2; i++) expect((await nginx([])).status).toBe(401);
-    expect((await nginx([['Cookie', bob], ['X-User-Id', 'root']])).status).toBe(403);
+    expect(
+      (
+        await nginx([
+          ['Cookie', bob],
+          ['X-User-Id', 'root'],
+        ])
+      ).status,
+    ).toBe(403);
     expect((await nginx([], '/~assets/a.css')).status).toBe(200);
     for (let i = 0; i < 2; i++) {
       const out = await grpc.check({ method: 'GET', path: '/app', host: 'h', headers: { cookie: bob } });

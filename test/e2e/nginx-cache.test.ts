@@ -8,8 +8,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, send } from '../../harness/http.js';
+import {
+  type EchoUpstream,
+  type RunningNginx,
+  type RunningService,
+  startEchoUpstream,
+  startNginx,
+  startService,
+  tempDir,
+  waitFor,
+} from '../../harness/processes.js';
 import { rawRequest } from '../../harness/raw-http.js';
-import { startEchoUpstream, startNginx, startService, tempDir, waitFor, type EchoUpstream, type RunningNginx, type RunningService } from '../../harness/processes.js';
 
 const TOKEN = 'cache-login-token-0123456789';
 let sg: RunningService;
@@ -40,7 +49,14 @@ afterAll(async () => {
 });
 
 async function login(user: string, roles: string[] = ['user']): Promise<string> {
-  const r = await send(`${sg.url}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${TOKEN}`], ['Content-Type', 'application/json']], body: JSON.stringify({ user_id: user, roles }) });
+  const r = await send(`${sg.url}/~session`, {
+    method: 'POST',
+    headers: [
+      ['Authorization', `Bearer ${TOKEN}`],
+      ['Content-Type', 'application/json'],
+    ],
+    body: JSON.stringify({ user_id: user, roles }),
+  });
   return cookiePair(r.cookies[0]!);
 }
 
@@ -122,7 +138,10 @@ describe('nginx decision cache', () => {
     const forged = `sessiongate=${'A'.repeat(43)}.${'B'.repeat(43)}.${'C'.repeat(43)}`;
     // One forged and one good session cookie: the good one decides.
     expect((await raw('/app/auth', [['Cookie', `${forged}|; ${alice}`]])).status).toBe(200);
-    const shifted = await raw('/app/auth', [['Cookie', forged], ['Authorization', `; ${alice}|`]]);
+    const shifted = await raw('/app/auth', [
+      ['Cookie', forged],
+      ['Authorization', `; ${alice}|`],
+    ]);
     expect(shifted.status).toBe(401);
     expect(shifted.reached).toBe(false);
   });
@@ -130,8 +149,16 @@ describe('nginx decision cache', () => {
   it('spoofed identity headers are judged by sessiongate, not answered from the cache', async () => {
     const alice = await login('alice-spoof');
     expect((await raw('/app/spoof', [['Cookie', alice]])).status).toBe(200);
-    for (const [name, value] of [['X-User-Id', 'admin'], ['X-User-Roles', 'admin'], ['X-User-Id', '0'], ['X-Auth-User', 'admin']] as const) {
-      const r = await raw('/app/spoof', [['Cookie', alice], [name, value]]);
+    for (const [name, value] of [
+      ['X-User-Id', 'admin'],
+      ['X-User-Roles', 'admin'],
+      ['X-User-Id', '0'],
+      ['X-Auth-User', 'admin'],
+    ] as const) {
+      const r = await raw('/app/spoof', [
+        ['Cookie', alice],
+        [name, value],
+      ]);
       expect(r.status, `${name}: ${value}`).toBe(403);
       expect(r.reached).toBe(false);
     }
@@ -143,16 +170,40 @@ describe('nginx decision cache', () => {
     for (const name of ['X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override']) {
       for (const value of ['DELETE', '0']) {
         const before = await decisions();
-        expect((await raw('/app/override', [['Cookie', alice], [name, value]])).status).toBe(200);
+        expect(
+          (
+            await raw('/app/override', [
+              ['Cookie', alice],
+              [name, value],
+            ])
+          ).status,
+        ).toBe(200);
         expect((await decisions()) - before, `${name}: ${value}`).toBe(1);
       }
     }
     // POST with one content type is cached; with another it is decided again.
-    const json = await raw('/app/form', [['Cookie', alice], ['Content-Type', 'application/json']], 'POST');
+    const json = await raw(
+      '/app/form',
+      [
+        ['Cookie', alice],
+        ['Content-Type', 'application/json'],
+      ],
+      'POST',
+    );
     expect(json.status).toBe(200);
     const before = await decisions();
-    expect((await raw('/app/form', [['Cookie', alice], ['Content-Type', 'application/x-www-form-urlencoded']], 'POST')).status).toBe(200);
+    expect(
+      (
+        await raw(
+          '/app/form',
+          [
+            ['Cookie', alice],
+            ['Content-Type', 'application/x-www-form-urlencoded'],
+          ],
+          'POST',
+        )
+      ).status,
+    ).toBe(200);
     expect((await decisions()) - before).toBe(1);
   });
 });
-

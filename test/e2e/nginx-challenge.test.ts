@@ -4,9 +4,9 @@
  * login location would be a different answer to a client that reads only one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest } from '../../harness/raw-http.js';
-import { startEchoUpstream, startNginx, startService, type EchoUpstream, type RunningNginx, type RunningService } from '../../harness/processes.js';
 import { cookiePair, send } from '../../harness/http.js';
+import { type EchoUpstream, type RunningNginx, type RunningService, startEchoUpstream, startNginx, startService } from '../../harness/processes.js';
+import { rawRequest } from '../../harness/raw-http.js';
 
 const LOGIN_TOKEN = 'challenge-login-token-0123456789';
 let sg: RunningService;
@@ -15,7 +15,9 @@ let app: EchoUpstream;
 
 beforeAll(async () => {
   app = await startEchoUpstream();
-  sg = await startService({ env: { SESSIONGATE_SECRET: 'w'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_LOGIN_URL: 'https://login.example.com/login' } });
+  sg = await startService({
+    env: { SESSIONGATE_SECRET: 'w'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_LOGIN_URL: 'https://login.example.com/login' },
+  });
   nginx = await startNginx({ sessiongatePort: sg.httpPort, appPort: app.port });
 });
 afterAll(async () => {
@@ -32,7 +34,13 @@ describe('WWW-Authenticate through nginx', () => {
     ['a bearer token that is not ours', 'Bearer not-one-of-ours', 'Bearer realm="sessiongate"'],
   ])('%s: one challenge, the right one', async (_name, authorization, challenge) => {
     for (const accept of ['application/json', 'text/html']) {
-      const r = await rawRequest(nginx.port, { target: '/app/x', headers: [['Authorization', authorization], ['Accept', accept]] });
+      const r = await rawRequest(nginx.port, {
+        target: '/app/x',
+        headers: [
+          ['Authorization', authorization],
+          ['Accept', accept],
+        ],
+      });
       expect(r.status).toBe(401);
       expect(r.headers['www-authenticate']).toEqual([challenge]);
       expect(r.headers['location']).toBeUndefined();
@@ -50,7 +58,14 @@ describe('WWW-Authenticate through nginx', () => {
   });
 
   it('an allowed request carries no challenge', async () => {
-    const r = await send(`${sg.url}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'application/json']], body: JSON.stringify({ user_id: 'walt', roles: [] }) });
+    const r = await send(`${sg.url}/~session`, {
+      method: 'POST',
+      headers: [
+        ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+        ['Content-Type', 'application/json'],
+      ],
+      body: JSON.stringify({ user_id: 'walt', roles: [] }),
+    });
     const cookie = cookiePair(r.cookies[0]!);
     const ok = await rawRequest(nginx.port, { target: '/app/x', headers: [['Cookie', cookie]] });
     expect(ok.status).toBe(200);

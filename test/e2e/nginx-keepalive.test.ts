@@ -4,10 +4,10 @@
  * allowed and denied alike.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
 import { send } from '../../harness/http.js';
+import { type EchoUpstream, type RunningNginx, startEchoUpstream, startNginx } from '../../harness/processes.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, testConfig } from '../support/service.js';
-import { startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx } from '../../harness/processes.js';
 
 let svc: Service;
 let nginx: RunningNginx;
@@ -29,7 +29,10 @@ afterAll(async () => {
 it('reuses one upstream connection for many decisions', async () => {
   const login = await send(`http://127.0.0.1:${svc.ports.http}/~session`, {
     method: 'POST',
-    headers: [['Authorization', 'Bearer keepalive-token-0123456789'], ['Content-Type', 'application/json']],
+    headers: [
+      ['Authorization', 'Bearer keepalive-token-0123456789'],
+      ['Content-Type', 'application/json'],
+    ],
     body: '{"user_id":"k"}',
   });
   const cookie = login.cookies[0]!.split(';')[0]!;

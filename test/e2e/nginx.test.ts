@@ -4,13 +4,23 @@
  * what it receives. What the upstream saw is the proof: identity set by sessiongate, never by
  * the client.
  */
-import { writeFileSync, readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { cookiePair, type Reply, send } from '../../harness/http.js';
+import {
+  type Echoed,
+  type EchoUpstream,
+  ROOT,
+  type RunningNginx,
+  type RunningService,
+  startEchoUpstream,
+  startNginx,
+  startService,
+  tempDir,
+} from '../../harness/processes.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
-import { cookiePair, send, type Reply } from '../../harness/http.js';
-import { ROOT, startEchoUpstream, startNginx, startService, tempDir, type EchoUpstream, type Echoed, type RunningNginx, type RunningService } from '../../harness/processes.js';
 
 const SECRET = 'e2e-secret-0123456789abcdef0123456789abcdef';
 const LOGIN_TOKEN = 'e2e-login-token-0123456789';
@@ -153,7 +163,10 @@ describe('nginx auth_request end to end', () => {
       ]);
       expect(r.reply.status, name).toBe(200);
       expect(identityHeadersSeen(r.seen!), name).toEqual(expect.arrayContaining([['X-User-Id', 'carol']]));
-      expect(identityHeadersSeen(r.seen!).every(([, v]) => v !== 'root'), name).toBe(true);
+      expect(
+        identityHeadersSeen(r.seen!).every(([, v]) => v !== 'root'),
+        name,
+      ).toBe(true);
     }
   });
 
@@ -193,7 +206,16 @@ describe('nginx auth_request end to end', () => {
 
   it('does not treat traversal tricks as the public path', async () => {
     const user = await login('erin', ['user']);
-    for (const path of ['/~assets/../admin/', '/~assets/%2e%2e/admin/', '/~assets/%2E%2E/admin', '//admin/', '/admin;x', '/~assets/..;/admin/', '/~assets/..%2fadmin/', '/ADMIN/']) {
+    for (const path of [
+      '/~assets/../admin/',
+      '/~assets/%2e%2e/admin/',
+      '/~assets/%2E%2E/admin',
+      '//admin/',
+      '/admin;x',
+      '/~assets/..;/admin/',
+      '/~assets/..%2fadmin/',
+      '/ADMIN/',
+    ]) {
       const anon = await through(path);
       expect([401, 403], `${path} anonymous`).toContain(anon.reply.status);
       expect(anon.seen, path).toBeUndefined();
@@ -207,7 +229,18 @@ describe('nginx auth_request end to end', () => {
     const admin = await login('root', ['admin']);
     expect((await through('/admin/users', [['Cookie', admin]])).reply.status).toBe(200);
     // A POST whose body an application may read `_method` from is refused on a rule with methods.
-    expect((await through('/admin/users', [['Cookie', admin], ['Content-Type', 'text/plain']], 'POST')).reply.status).toBe(200);
+    expect(
+      (
+        await through(
+          '/admin/users',
+          [
+            ['Cookie', admin],
+            ['Content-Type', 'text/plain'],
+          ],
+          'POST',
+        )
+      ).reply.status,
+    ).toBe(200);
     const del = await through('/admin/users', [['Cookie', admin]], 'DELETE');
     expect(del.reply.status).toBe(403);
     expect(del.seen).toBeUndefined();
@@ -248,7 +281,9 @@ describe('nginx auth_request end to end', () => {
     const rotated = await through('/app', [['Cookie', old]]);
     expect(rotated.reply.status).toBe(200);
     expect(rotated.reply.cookies).toHaveLength(1);
-    expect(rotated.reply.cookies[0]).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+    expect(rotated.reply.cookies[0]).toMatch(
+      /^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/,
+    );
     const fresh = cookiePair(rotated.reply.cookies[0]!);
     expect(fresh).not.toBe(old);
     // Session cookies are never passed on to the application as identity.

@@ -5,13 +5,13 @@
  * sessiongate_store_up all say so. When the Cluster is whole again, all three say ready and the
  * session created before is served.
  */
-import { loadPackageDefinition, credentials, type Client } from '@grpc/grpc-js';
+import { type Client, credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, send } from '../../harness/http.js';
-import { startService, waitFor, type RunningService } from '../../harness/processes.js';
-import { redisCli, startCluster, type RedisCluster } from '../../harness/redis.js';
+import { type RunningService, startService, waitFor } from '../../harness/processes.js';
+import { type RedisCluster, redisCli, startCluster } from '../../harness/redis.js';
 
 const SECRET = 'readiness-secret-0123456789abcdef0123456789';
 const LOGIN_TOKEN = 'readiness-login-token-0123456789';
@@ -26,7 +26,9 @@ beforeAll(async () => {
   cluster = await startCluster();
   sg = await startService({ env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_STORE: cluster.url } });
   const def = loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
-  const pkg = loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => HealthClient } } } };
+  const pkg = loadPackageDefinition(def) as unknown as {
+    grpc: { health: { v1: { Health: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => HealthClient } } };
+  };
   health = new pkg.grpc.health.v1.Health(`127.0.0.1:${sg.grpcPort}`, credentials.createInsecure());
 }, 60_000);
 
@@ -36,7 +38,13 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const auth = (cookie: string) => send(`${sg.url}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', cookie]] });
+const auth = (cookie: string) =>
+  send(`${sg.url}/auth`, {
+    headers: [
+      ['X-Original-URI', '/app'],
+      ['Cookie', cookie],
+    ],
+  });
 const readyz = async () => (await send(`http://127.0.0.1:${sg.adminPort}/readyz`)).status;
 const grpcStatus = () => new Promise<string>((res, rej) => health.check({ service: '' }, (e, v) => (e ? rej(e) : res(v!.status))));
 const storeUp = async () => Number(/^sessiongate_store_up (\d+)$/m.exec((await send(`http://127.0.0.1:${sg.adminPort}/metrics`)).body)?.[1]);

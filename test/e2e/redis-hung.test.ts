@@ -8,12 +8,12 @@
  * session is lost, and it recovers without a restart.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, send, type Reply } from '../../harness/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
-import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
+import { createSession, type Reply, send } from '../../harness/http.js';
+import { type RunningService, startService, tempDir, waitFor } from '../../harness/processes.js';
+import { type RedisProcess, startRedisServer } from '../../harness/redis.js';
 
 const SECRET = 'redis-hung-secret-0123456789abcdef0123456789';
 const LOGIN_TOKEN = 'redis-hung-login-token-0123456789';
@@ -101,13 +101,20 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const auth = (sg: RunningService, cookie: string): Promise<Reply> => send(`${sg.url}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', cookie]] });
+const auth = (sg: RunningService, cookie: string): Promise<Reply> =>
+  send(`${sg.url}/auth`, {
+    headers: [
+      ['X-Original-URI', '/app'],
+      ['Cookie', cookie],
+    ],
+  });
 const ready = async (sg: RunningService) => (await send(`http://127.0.0.1:${sg.adminPort}/readyz`)).status;
 const login = (user: string) => createSession(a.url, LOGIN_TOKEN, user, ['user']);
 
 /** Serves the cookie from the replica until its cache answers (a hit on /metrics). */
 async function warm(sg: RunningService, cookie: string): Promise<void> {
-  const hits = async () => Number(/^sessiongate_store_cache_requests_total\{result="hit"\} (\d+)$/m.exec((await send(`http://127.0.0.1:${sg.adminPort}/metrics`)).body)?.[1] ?? 0);
+  const hits = async () =>
+    Number(/^sessiongate_store_cache_requests_total\{result="hit"\} (\d+)$/m.exec((await send(`http://127.0.0.1:${sg.adminPort}/metrics`)).body)?.[1] ?? 0);
   const before = await hits();
   expect(await waitFor(async () => (await auth(sg, cookie)).status === 200 && (await hits()) > before, 5000)).toBe(true);
 }

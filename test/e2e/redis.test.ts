@@ -6,9 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiePair, send, type Reply } from '../../harness/http.js';
-import { ROOT, startService, waitFor, type RunningService } from '../../harness/processes.js';
-import { redisCli, startCluster, startRedisServer, startSentinelGroup, type RedisProcess } from '../../harness/redis.js';
+import { cookiePair, type Reply, send } from '../../harness/http.js';
+import { ROOT, type RunningService, startService, waitFor } from '../../harness/processes.js';
+import { type RedisProcess, redisCli, startCluster, startRedisServer, startSentinelGroup } from '../../harness/redis.js';
 
 const SECRET = 'redis-e2e-secret-0123456789abcdef0123456789';
 const LOGIN_TOKEN = 'redis-e2e-login-token-0123456789';
@@ -49,18 +49,29 @@ async function warm(sg: RunningService, cookie: string): Promise<void> {
 }
 
 const auth = (sg: RunningService, cookie: string, path = '/app'): Promise<Reply> =>
-  send(`${sg.url}/auth`, { headers: [['X-Original-URI', path], ['Cookie', cookie]] });
+  send(`${sg.url}/auth`, {
+    headers: [
+      ['X-Original-URI', path],
+      ['Cookie', cookie],
+    ],
+  });
 const reason = (r: Reply) => r.headers['x-sessiongate-reason'];
 
 describe.each([
-  ['standalone', async () => {
-    const r = await startRedisServer();
-    return { url: `redis://127.0.0.1:${r.port}`, stop: r.stop };
-  }],
-  ['cluster', async () => {
-    const c = await startCluster();
-    return { url: c.url, stop: c.stop };
-  }],
+  [
+    'standalone',
+    async () => {
+      const r = await startRedisServer();
+      return { url: `redis://127.0.0.1:${r.port}`, stop: r.stop };
+    },
+  ],
+  [
+    'cluster',
+    async () => {
+      const c = await startCluster();
+      return { url: c.url, stop: c.stop };
+    },
+  ],
 ])('two replicas sharing Redis %s, caches warm', (_name, start) => {
   let redis: { url: string; stop: () => Promise<void> };
   let a: RunningService;
@@ -103,7 +114,11 @@ describe.each([
   it('sessiongate revoke-user does the same from the command line', async () => {
     const cookie = await login(a, 'eve');
     await warm(b, cookie);
-    const cli = spawnSync(process.execPath, [BIN, 'revoke-user', 'eve'], { env: { PATH: process.env['PATH'] ?? '', ...env(redis.url) }, encoding: 'utf8', timeout: 20_000 });
+    const cli = spawnSync(process.execPath, [BIN, 'revoke-user', 'eve'], {
+      env: { PATH: process.env['PATH'] ?? '', ...env(redis.url) },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(cli.stderr).toBe('');
     expect(cli.stdout).toBe('sessiongate: revoked 1 session of "eve"\n');
     expect(cli.status).toBe(0);

@@ -9,9 +9,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, send, type Reply } from '../../harness/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
-import { redisCli, startCluster, type RedisCluster, type RedisProcess } from '../../harness/redis.js';
+import { createSession, type Reply, send } from '../../harness/http.js';
+import { type RunningService, startService, tempDir, waitFor } from '../../harness/processes.js';
+import { type RedisCluster, type RedisProcess, redisCli, startCluster } from '../../harness/redis.js';
 
 const SECRET = 'revoke-interrupted-secret-0123456789abcdef01';
 const LOGIN_TOKEN = 'revoke-interrupted-login-token-0123456789';
@@ -50,8 +50,15 @@ function ownerOf(key: string): RedisProcess {
   throw new Error(`no owner for slot ${slot}`);
 }
 
-const auth = (sg: RunningService, cookie: string): Promise<Reply> => send(`${sg.url}/auth`, { headers: [['X-Original-URI', '/app'], ['Cookie', cookie]] });
-const revoke = (sg: RunningService, user: string) => send(`${sg.url}/~session/user/${user}`, { method: 'DELETE', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
+const auth = (sg: RunningService, cookie: string): Promise<Reply> =>
+  send(`${sg.url}/auth`, {
+    headers: [
+      ['X-Original-URI', '/app'],
+      ['Cookie', cookie],
+    ],
+  });
+const revoke = (sg: RunningService, user: string) =>
+  send(`${sg.url}/~session/user/${user}`, { method: 'DELETE', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
 /** The store key's hash tag of a session cookie: the first 8 characters of its ID. */
 const tagOf = (cookie: string) => `{${cookie.split('=')[1]!.slice(0, 8)}}`;
 
@@ -66,7 +73,8 @@ describe('revoke-user interrupted by a hung Cluster master', () => {
     // Sessions until the hung master holds several and the others several too.
     const cookies = [first];
     const onTarget = (c: string) => ownerOf(tagOf(c)).port === target.port;
-    while ((cookies.filter(onTarget).length < 3 || cookies.filter((c) => !onTarget(c)).length < 3) && cookies.length < 60) cookies.push(await createSession(a.url, LOGIN_TOKEN, user, ['user']));
+    while ((cookies.filter(onTarget).length < 3 || cookies.filter((c) => !onTarget(c)).length < 3) && cookies.length < 60)
+      cookies.push(await createSession(a.url, LOGIN_TOKEN, user, ['user']));
     // Warm: both replicas answer every session from their caches.
     for (const sg of [a, b]) for (const c of cookies) for (let i = 0; i < 2; i++) expect((await auth(sg, c)).status).toBe(200);
 

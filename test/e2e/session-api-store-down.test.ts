@@ -5,11 +5,11 @@
 import { createServer, type Server } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { send } from '../../harness/http.js';
 import { createSessionApi } from '../../src/api/session-api.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
-import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
-import { send } from '../../harness/http.js';
+import { type SessionStore, StoreUnavailableError } from '../../src/store/types.js';
 import { testPolicy } from '../support/fixtures.js';
 
 const down = () => Promise.reject(new StoreUnavailableError('connection refused'));
@@ -20,7 +20,9 @@ let base: string;
 
 beforeAll(async () => {
   const app = express();
-  app.use(createSessionApi({ policy: () => policy, store, clock: Date.now, loginToken: () => Buffer.from('down-token-0123456789'), log: createLogger('silent') }));
+  app.use(
+    createSessionApi({ policy: () => policy, store, clock: Date.now, loginToken: () => Buffer.from('down-token-0123456789'), log: createLogger('silent') }),
+  );
   server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -32,7 +34,10 @@ const cookie = `sessiongate=${policy.tokens.issue().token}`;
 it('POST answers 503 and sets no cookie', async () => {
   const r = await send(`${base}/~session`, {
     method: 'POST',
-    headers: [['Authorization', 'Bearer down-token-0123456789'], ['Content-Type', 'application/json']],
+    headers: [
+      ['Authorization', 'Bearer down-token-0123456789'],
+      ['Content-Type', 'application/json'],
+    ],
     body: '{"user_id":"a"}',
   });
   expect(r.status).toBe(503);

@@ -4,10 +4,10 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Config } from '../../src/config.js';
-import { startService, type Service } from '../../src/main.js';
-import { createLogger } from '../../src/ops/logger.js';
 import { cookiePair, send } from '../../harness/http.js';
+import type { Config } from '../../src/config.js';
+import { type Service, startService } from '../../src/main.js';
+import { createLogger } from '../../src/ops/logger.js';
 import { testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'api-login-token-0123456789';
@@ -44,7 +44,9 @@ describe('POST /~session', () => {
     expect(r.status).toBe(201);
     expect(r.headers['cache-control']).toBe('no-store');
     expect(r.cookies).toHaveLength(1);
-    expect(r.cookies[0]).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+    expect(r.cookies[0]).toMatch(
+      /^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=43200; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/,
+    );
     const body = r.json<{ user_id: string; expires_at: string; idle_expires_at: string }>();
     expect(body.user_id).toBe('alice');
     const expires = Date.parse(body.expires_at);
@@ -97,7 +99,14 @@ describe('POST /~session', () => {
   });
 
   it('refuses a body that is not JSON', async () => {
-    const r = await send(`${base}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`], ['Content-Type', 'text/plain']], body: 'user_id=a' });
+    const r = await send(`${base}/~session`, {
+      method: 'POST',
+      headers: [
+        ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+        ['Content-Type', 'text/plain'],
+      ],
+      body: 'user_id=a',
+    });
     expect(r.status).toBe(415);
   });
 
@@ -124,7 +133,10 @@ describe('GET and DELETE /~session', () => {
 
   it('answers 401 with a reason when there is no usable session', async () => {
     expect((await send(`${base}/~session`)).json()).toEqual({ error: 'unauthenticated', reason: 'no_session' });
-    expect((await send(`${base}/~session`, { headers: [['Cookie', 'sessiongate=x']] })).json()).toEqual({ error: 'unauthenticated', reason: 'malformed_cookie' });
+    expect((await send(`${base}/~session`, { headers: [['Cookie', 'sessiongate=x']] })).json()).toEqual({
+      error: 'unauthenticated',
+      reason: 'malformed_cookie',
+    });
   });
 
   it('logs out: 204, an expiring cookie, and the session is gone; again is still 204', async () => {
@@ -133,7 +145,12 @@ describe('GET and DELETE /~session', () => {
     expect(out.status).toBe(204);
     expect(out.cookies).toEqual(['sessiongate=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax']);
     expect((await send(`${base}/~session`, { headers: [['Cookie', cookie]] })).status).toBe(401);
-    const auth = await send(`${base}/auth`, { headers: [['X-Original-URI', '/'], ['Cookie', cookie]] });
+    const auth = await send(`${base}/auth`, {
+      headers: [
+        ['X-Original-URI', '/'],
+        ['Cookie', cookie],
+      ],
+    });
     expect(auth.status).toBe(401);
     expect((await send(`${base}/~session`, { method: 'DELETE', headers: [['Cookie', cookie]] })).status).toBe(204);
     expect((await send(`${base}/~session`, { method: 'DELETE' })).status).toBe(204);
@@ -141,8 +158,18 @@ describe('GET and DELETE /~session', () => {
 
   it('never writes a cookie, token or session ID to the log', async () => {
     const cookie = await login();
-    await send(`${base}/auth`, { headers: [['X-Original-URI', '/'], ['Cookie', cookie]] });
-    await send(`${base}/auth`, { headers: [['X-Original-URI', '/'], ['Cookie', `${cookie}x`]] });
+    await send(`${base}/auth`, {
+      headers: [
+        ['X-Original-URI', '/'],
+        ['Cookie', cookie],
+      ],
+    });
+    await send(`${base}/auth`, {
+      headers: [
+        ['X-Original-URI', '/'],
+        ['Cookie', `${cookie}x`],
+      ],
+    });
     await send(`${base}/~session`, { method: 'DELETE', headers: [['Cookie', cookie]] });
     const all = logLines.join('');
     expect(all).toContain('"msg":"decision"'); // debug logging was on: allowed decisions were logged too
@@ -159,7 +186,8 @@ describe('session creation disabled', () => {
       expect(r.status).toBe(403);
       const body = r.json<{ error: string; detail: string }>();
       expect(body.error).toBe('session_creation_disabled');
-      for (const hint of ['SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE', 'npm run demo', 'dev_login: true', 'GET /~session/dev']) expect(body.detail).toContain(hint);
+      for (const hint of ['SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE', 'npm run demo', 'dev_login: true', 'GET /~session/dev'])
+        expect(body.detail).toContain(hint);
     } finally {
       await s.close();
     }

@@ -39,7 +39,8 @@ it('soak --smoke: faults of both kinds, decisions on every transport, no wrong a
   expect(Number(faults![2])).toBeGreaterThanOrEqual(1);
   expect(Number(faults![3])).toBe(0);
   // Each fault is in the table with the time sessiongate was ready again.
-  for (const kind of ['redis-kill', 'sentinel-failover']) expect(out, context).toMatch(new RegExp(`^\\| \\d+ \\| \\w+ \\| ${kind} \\| [\\d.]+ s \\| [\\d.]+ s \\| [\\d.]+ s \\|`, 'm'));
+  for (const kind of ['redis-kill', 'sentinel-failover'])
+    expect(out, context).toMatch(new RegExp(`^\\| \\d+ \\| \\w+ \\| ${kind} \\| [\\d.]+ s \\| [\\d.]+ s \\| [\\d.]+ s \\|`, 'm'));
 
   const served = /^nginx (\d+), grpc (\d+), auth-direct (\d+) \(total (\d+)/.exec(summary(out, 'decisions served'));
   expect(served, context).not.toBeNull();
@@ -50,7 +51,9 @@ it('soak --smoke: faults of both kinds, decisions on every transport, no wrong a
   expect(total).toBe(nginx + grpc + direct);
 
   // Valid sessions were allowed, and the outages were seen as store_unavailable, not as denies.
-  const valid = /^allowed (\d+), store_unavailable (\d+) .*denied (\d+) \(created < 2 s before a fault: (\d+); others: (\d+)\)/.exec(summary(out, 'valid sessions'));
+  const valid = /^allowed (\d+), store_unavailable (\d+) .*denied (\d+) \(created < 2 s before a fault: (\d+); others: (\d+)\)/.exec(
+    summary(out, 'valid sessions'),
+  );
   expect(valid, context).not.toBeNull();
   expect(Number(valid![1])).toBeGreaterThan(100);
   expect(Number(valid![2])).toBeGreaterThan(0);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../harness/http.js';
-import { ROOT, freePort, listening, startService, tempDir } from '../../harness/processes.js';
+import { freePort, listening, ROOT, startService, tempDir } from '../../harness/processes.js';
 import { redisCli, startRedisServer } from '../../harness/redis.js';
 
 const BIN = join(ROOT, 'bin/sessiongate.js');
@@ -77,7 +77,13 @@ rules:
     writeFileSync(config, `store: "redis://app:hunter2@127.0.0.1:${dead}"\nredis: { startup_timeout: 500ms }\n`);
     const [http, admin] = [await freePort(), await freePort()];
     const r = spawnSync(process.execPath, [BIN, '--config', config], {
-      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_SECRET: SECRET },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        SESSIONGATE_HTTP_PORT: String(http),
+        SESSIONGATE_ADMIN_PORT: String(admin),
+        SESSIONGATE_GRPC_PORT: '0',
+        SESSIONGATE_SECRET: SECRET,
+      },
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -95,22 +101,36 @@ rules:
   it('refuses a Redis store with no configured secret before connecting, and listens on nothing', async () => {
     const [http, admin] = [await freePort(), await freePort()];
     const r = spawnSync(process.execPath, [BIN], {
-      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_STORE: 'redis://app:hunter2@127.0.0.1:1', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0' },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        SESSIONGATE_STORE: 'redis://app:hunter2@127.0.0.1:1',
+        SESSIONGATE_HTTP_PORT: String(http),
+        SESSIONGATE_ADMIN_PORT: String(admin),
+        SESSIONGATE_GRPC_PORT: '0',
+      },
       encoding: 'utf8',
       timeout: 15_000,
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('- store (from SESSIONGATE_STORE): a Redis store needs configured secrets (SESSIONGATE_SECRET, SESSIONGATE_SECRET_FILE or secret_file)');
+    expect(r.stderr).toContain(
+      '- store (from SESSIONGATE_STORE): a Redis store needs configured secrets (SESSIONGATE_SECRET, SESSIONGATE_SECRET_FILE or secret_file)',
+    );
     expect(r.stdout + r.stderr).not.toContain('hunter2');
     expect(await listening(http)).toBe(false);
     expect(await listening(admin)).toBe(false);
   });
 
   it('check-config validates without starting', () => {
-    const ok = spawnSync(process.execPath, [BIN, 'check-config', '--config', join(ROOT, 'deploy/config.example.yaml')], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+    const ok = spawnSync(process.execPath, [BIN, 'check-config', '--config', join(ROOT, 'deploy/config.example.yaml')], {
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '' },
+    });
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain('is valid');
-    const bad = spawnSync(process.execPath, [BIN, 'check-config'], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_COOKIE_SECURE: 'maybe' } });
+    const bad = spawnSync(process.execPath, [BIN, 'check-config'], {
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_COOKIE_SECURE: 'maybe' },
+    });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('cookie.secure (from SESSIONGATE_COOKIE_SECURE)');
   });
@@ -156,7 +176,13 @@ describe('a Redis store that will not serve: start-up names the cause', () => {
     writeFileSync(config, `store: "${store}"\nredis: { startup_timeout: ${startupTimeout} }\n`);
     const [http, admin] = [await freePort(), await freePort()];
     const r = spawnSync(process.execPath, [BIN, '--config', config], {
-      env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(http), SESSIONGATE_ADMIN_PORT: String(admin), SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_SECRET: SECRET },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        SESSIONGATE_HTTP_PORT: String(http),
+        SESSIONGATE_ADMIN_PORT: String(admin),
+        SESSIONGATE_GRPC_PORT: '0',
+        SESSIONGATE_SECRET: SECRET,
+      },
       encoding: 'utf8',
       timeout: 30_000,
     });

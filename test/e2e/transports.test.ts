@@ -5,9 +5,9 @@
  * rotation without sleeping). Every transport must reach the same decision.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type Service } from '../../src/main.js';
-import { APPEND_ACTION, GRPC, RawEnvoyClient, type DecodedCheckResponse } from '../../harness/envoy-wire.js';
+import { APPEND_ACTION, type DecodedCheckResponse, GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { cookiePair, createSession, send } from '../../harness/http.js';
+import { type Service, startService } from '../../src/main.js';
 import { quietLogger, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'table-login-token-0123456789';
@@ -21,7 +21,9 @@ let grpc: RawEnvoyClient;
 const http = () => `http://127.0.0.1:${svc.ports.http}`;
 
 beforeAll(async () => {
-  svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger('info'), { clock: () => clock.now });
+  svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger('info'), {
+    clock: () => clock.now,
+  });
   grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
 });
 afterAll(async () => {
@@ -147,11 +149,27 @@ interface Row {
 const ALICE = { 'x-user-id': 'alice', 'x-user-roles': 'user', 'x-user-email': 'alice@example.com' };
 
 const rows: Row[] = [
-  { name: 'allow with a session', request: async () => ({ path: '/app?x=1', headers: withCookie(await login()) }), expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE } },
+  {
+    name: 'allow with a session',
+    request: async () => ({ path: '/app?x=1', headers: withCookie(await login()) }),
+    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE },
+  },
   { name: 'no cookie, API client', request: async () => ({ path: '/app', headers: [API] }), expect: { result: 'deny', reason: 'no_session', status: 401 } },
-  { name: 'no cookie, browser: login redirect', request: async () => ({ path: '/app/page?q=1', headers: [BROWSER] }), expect: { result: 'deny', reason: 'no_session', status: 302, location: rd('/app/page?q=1') } },
-  { name: 'forged cookie', request: async () => ({ path: '/app', headers: withCookie(forge(await login()), API) }), expect: { result: 'deny', reason: 'bad_signature', status: 401 } },
-  { name: 'malformed cookie', request: async () => ({ path: '/app', headers: withCookie('sessiongate=%00garbage', API) }), expect: { result: 'deny', reason: 'malformed_cookie', status: 401 } },
+  {
+    name: 'no cookie, browser: login redirect',
+    request: async () => ({ path: '/app/page?q=1', headers: [BROWSER] }),
+    expect: { result: 'deny', reason: 'no_session', status: 302, location: rd('/app/page?q=1') },
+  },
+  {
+    name: 'forged cookie',
+    request: async () => ({ path: '/app', headers: withCookie(forge(await login()), API) }),
+    expect: { result: 'deny', reason: 'bad_signature', status: 401 },
+  },
+  {
+    name: 'malformed cookie',
+    request: async () => ({ path: '/app', headers: withCookie('sessiongate=%00garbage', API) }),
+    expect: { result: 'deny', reason: 'malformed_cookie', status: 401 },
+  },
   {
     name: 'expired session',
     request: async () => {
@@ -201,18 +219,49 @@ const rows: Row[] = [
       clock.now += 10 * M;
       return { path: '/app', headers: withCookie(c) };
     },
-    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE, setCookie: expect.stringMatching(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=/) as unknown as string },
+    expect: {
+      result: 'allow',
+      reason: 'authenticated',
+      status: 200,
+      identity: ALICE,
+      setCookie: expect.stringMatching(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=/) as unknown as string,
+    },
   },
-  { name: 'public path, no session', request: async () => ({ path: '/~assets/app.css' }), expect: { result: 'allow', reason: 'public', status: 200, identity: {} } },
-  { name: 'anonymous path, no session', request: async () => ({ path: '/blog/post', headers: [BROWSER] }), expect: { result: 'allow', reason: 'anonymous', status: 200, identity: {} } },
-  { name: 'anonymous path with a session', request: async () => ({ path: '/blog/post', headers: withCookie(await login()) }), expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE } },
-  { name: 'role denied', request: async () => ({ path: '/admin/users', headers: withCookie(await login(['user']), BROWSER) }), expect: { result: 'deny', reason: 'forbidden_role', status: 403 } },
+  {
+    name: 'public path, no session',
+    request: async () => ({ path: '/~assets/app.css' }),
+    expect: { result: 'allow', reason: 'public', status: 200, identity: {} },
+  },
+  {
+    name: 'anonymous path, no session',
+    request: async () => ({ path: '/blog/post', headers: [BROWSER] }),
+    expect: { result: 'allow', reason: 'anonymous', status: 200, identity: {} },
+  },
+  {
+    name: 'anonymous path with a session',
+    request: async () => ({ path: '/blog/post', headers: withCookie(await login()) }),
+    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE },
+  },
+  {
+    name: 'role denied',
+    request: async () => ({ path: '/admin/users', headers: withCookie(await login(['user']), BROWSER) }),
+    expect: { result: 'deny', reason: 'forbidden_role', status: 403 },
+  },
   {
     name: 'role granted',
     request: async () => ({ path: '/admin/users', headers: withCookie(await login(['admin'], 'root')) }),
-    expect: { result: 'allow', reason: 'authenticated', status: 200, identity: { 'x-user-id': 'root', 'x-user-roles': 'admin', 'x-user-email': 'root@example.com' } },
+    expect: {
+      result: 'allow',
+      reason: 'authenticated',
+      status: 200,
+      identity: { 'x-user-id': 'root', 'x-user-roles': 'admin', 'x-user-email': 'root@example.com' },
+    },
   },
-  { name: 'method not listed on the rule', request: async () => ({ method: 'DELETE', path: '/admin/users', headers: withCookie(await login(['admin'])) }), expect: { result: 'deny', reason: 'method_not_allowed', status: 403 } },
+  {
+    name: 'method not listed on the rule',
+    request: async () => ({ method: 'DELETE', path: '/admin/users', headers: withCookie(await login(['admin'])) }),
+    expect: { result: 'deny', reason: 'method_not_allowed', status: 403 },
+  },
   ...(['X-User-Id', 'x-user-id', 'X-USER-ID', 'x_user_id', 'X.User.Id', 'x-user_roles', 'X-Auth-User'] as const).map(
     (name): Row => ({
       name: `spoofed ${name} on a protected path`,
@@ -220,7 +269,11 @@ const rows: Row[] = [
       expect: { result: 'deny', reason: 'spoofed_header', status: 403 },
     }),
   ),
-  { name: 'spoofed header on a public path: allowed, no identity', request: async () => ({ path: '/~assets/x.js', headers: [['X-User-Id', 'root']] }), expect: { result: 'allow', reason: 'public', status: 200, identity: {} } },
+  {
+    name: 'spoofed header on a public path: allowed, no identity',
+    request: async () => ({ path: '/~assets/x.js', headers: [['X-User-Id', 'root']] }),
+    expect: { result: 'allow', reason: 'public', status: 200, identity: {} },
+  },
   ...['/ADMIN/', '/./admin/', '/admin//'].map(
     (path): Row => ({
       name: `${path} is the admin path`,

@@ -6,10 +6,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { cookiePair, send } from '../../harness/http.js';
-import { startService, tempDir, waitFor, type RunningService } from '../../harness/processes.js';
-import { startRedisServer, type RedisProcess } from '../../harness/redis.js';
+import { type RunningService, startService, tempDir, waitFor } from '../../harness/processes.js';
+import { type RedisProcess, startRedisServer } from '../../harness/redis.js';
+import { loadConfig } from '../../src/config.js';
 
 const TOKEN = 'workers-login-token-0123456789';
 let redis: RedisProcess;
@@ -43,9 +43,26 @@ async function pids(n: number): Promise<Set<number>> {
 describe('SESSIONGATE_WORKERS=2', () => {
   it('serves from two worker processes, each honouring sessions the other created', async () => {
     expect((await pids(20)).size).toBe(2);
-    const login = await send(`${sg.url}/~session`, { method: 'POST', headers: [['Authorization', `Bearer ${TOKEN}`], ['Content-Type', 'application/json']], body: '{"user_id":"w"}' });
+    const login = await send(`${sg.url}/~session`, {
+      method: 'POST',
+      headers: [
+        ['Authorization', `Bearer ${TOKEN}`],
+        ['Content-Type', 'application/json'],
+      ],
+      body: '{"user_id":"w"}',
+    });
     const cookie = cookiePair(login.cookies[0]!);
-    for (let i = 0; i < 10; i++) expect((await send(`${sg.url}/auth`, { headers: [['X-Original-URI', '/'], ['Cookie', cookie]] })).status).toBe(200);
+    for (let i = 0; i < 10; i++)
+      expect(
+        (
+          await send(`${sg.url}/auth`, {
+            headers: [
+              ['X-Original-URI', '/'],
+              ['Cookie', cookie],
+            ],
+          })
+        ).status,
+      ).toBe(200);
   });
 
   it('reports the whole instance in /metrics, whichever worker answers', async () => {

@@ -11,9 +11,9 @@ export default class CountReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const mod of modules) {
-      let tests = 0;
+      let _tests = 0;
       for (const test of mod.children.allTests()) {
-        tests++;
+        _tests++;
         const state = test.result().state;
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;

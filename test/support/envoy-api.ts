@@ -106,7 +106,7 @@ export function strictProblems(root: protobuf.Root, type: protobuf.Type, value: 
       else for (const [k, item] of Object.entries(v)) check(item, `${at}.${k}`);
     } else if (field.repeated) {
       if (!Array.isArray(v)) problems.push(`${at}: expected a list`);
-      else v.forEach((item, i) => check(item, `${at}[${i}]`));
+      else for (const [i, item] of v.entries()) check(item, `${at}[${i}]`);
     } else check(v, at);
   }
   return problems;

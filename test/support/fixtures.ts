@@ -1,7 +1,7 @@
 /** Shared fixtures for unit tests: a policy built the way production builds it. */
 import { buildPolicy, type Policy, type PolicySpec } from '../../src/core/policy.js';
 import type { AuthRequest } from '../../src/core/types.js';
-import { newRecord, successorRecord, type SessionRecord } from '../../src/session/record.js';
+import { newRecord, type SessionRecord, successorRecord } from '../../src/session/record.js';
 import type { StoredSession } from '../../src/session/seal.js';
 
 export const SECRET = Buffer.from('unit-test-secret-0123456789abcdef0123456789');

@@ -5,11 +5,11 @@
  */
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { loadConfig, type Config } from '../../src/config.js';
+import { ROOT } from '../../harness/processes.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/ops/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
-import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
-import { ROOT } from '../../harness/processes.js';
+import { type SessionStore, StoreUnavailableError } from '../../src/store/types.js';
 
 const FREE_PORTS = { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0' };
 

@@ -7,14 +7,16 @@ import { describe, expect, it } from 'vitest';
 import { createCachedStore, type InvalidationBus } from '../../src/store/cached.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreUnavailableError } from '../../src/store/types.js';
-import { T0, stored } from '../support/fixtures.js';
+import { stored, T0 } from '../support/fixtures.js';
 
 function bus(): InvalidationBus & { failing: boolean; published: string[][]; deliver: (keys: string[]) => void } {
   const heard: Array<(keys: string[] | 'all') => void> = [];
   const b = {
     failing: false,
     published: [] as string[][],
-    deliver: (keys: string[]) => heard.forEach((fn) => fn(keys)),
+    deliver: (keys: string[]) => {
+      for (const fn of heard) fn(keys);
+    },
     up: true,
     publish: async (keys: readonly string[] | 'all') => {
       if (b.failing) throw new Error('connection reset');
@@ -32,7 +34,10 @@ describe('cached store, invalidation failures', () => {
   const setup = () => {
     const inner = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: () => T0 });
     const b = bus();
-    return { b, store: createCachedStore(inner, { maxEntries: 100, ttl: 10_000, negativeTtl: 500, heartbeatInterval: 100, heartbeatTimeout: 1000 }, b, () => T0) };
+    return {
+      b,
+      store: createCachedStore(inner, { maxEntries: 100, ttl: 10_000, negativeTtl: 500, heartbeatInterval: 100, heartbeatTimeout: 1000 }, b, () => T0),
+    };
   };
 
   it('destroy: the unpublished invalidation is an error; the retry publishes', async () => {
@@ -67,7 +72,14 @@ describe('cached store, reads racing invalidations', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     // The store answers, and the answer is slow to come back (a busy event loop, a slow network).
-    const slow = { ...inner, get: async (k: string) => { const v = await inner.get(k); await gate; return v; } };
+    const slow = {
+      ...inner,
+      get: async (k: string) => {
+        const v = await inner.get(k);
+        await gate;
+        return v;
+      },
+    };
     const b = bus();
     const store = createCachedStore(slow, { maxEntries: 100, ttl: 10_000, negativeTtl: 500, heartbeatInterval: 100, heartbeatTimeout: 1000 }, b, () => T0);
     await inner.create('{k}9', stored());

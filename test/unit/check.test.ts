@@ -6,14 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { createCheck } from '../../src/core/check.js';
 import type { ExternalSource } from '../../src/core/external.js';
 import type { Policy } from '../../src/core/policy.js';
-import { checkResponse } from '../../src/transport/envoy-grpc.js';
 import type { AllowDecision, Decision } from '../../src/core/types.js';
 import { newRecord } from '../../src/session/record.js';
 import { sealRecord } from '../../src/session/seal.js';
 import { storeKeyOf } from '../../src/session/token.js';
 import { createMemoryStore } from '../../src/store/memory.js';
-import { StoreUnavailableError, type SessionStore } from '../../src/store/types.js';
-import { M, S, T0, TIMES, record, request, testPolicy } from '../support/fixtures.js';
+import { type SessionStore, StoreUnavailableError } from '../../src/store/types.js';
+import { checkResponse } from '../../src/transport/envoy-grpc.js';
+import { M, record, request, S, T0, TIMES, testPolicy } from '../support/fixtures.js';
 
 function setup(store?: SessionStore) {
   const clock = { now: T0 };
@@ -73,7 +73,9 @@ describe('check', () => {
     t.clock.now = T0 + 30 * M;
     const rotated = (await t.ask(first.token)) as AllowDecision;
     expect(rotated).toMatchObject({ result: 'allow', sessionState: 'rotated' });
-    expect(rotated.setCookie).toMatch(/^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=.*; HttpOnly; Secure; SameSite=Lax$/);
+    expect(rotated.setCookie).toMatch(
+      /^sessiongate=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; Expires=.*; HttpOnly; Secure; SameSite=Lax$/,
+    );
     const next = cookieToken(rotated.setCookie!);
     expect(next).not.toBe(first.token);
 
@@ -158,7 +160,10 @@ describe('check', () => {
     current = testPolicy({ headers: { 'X-User-Id': 'user_id' }, stripHeaders: [] }); // the reload
     release();
     const d = (await pending) as AllowDecision;
-    expect(d.identity).toEqual([['X-User-Id', 'alice'], ['X-User-Roles', 'user']]);
+    expect(d.identity).toEqual([
+      ['X-User-Id', 'alice'],
+      ['X-User-Roles', 'user'],
+    ]);
     expect(d.headersToRemove).toEqual(['x-user-email', 'x-auth-user', 'x-sessiongate-degraded', 'cookie']);
     expect(checkResponse(d).ok_response?.headers_to_remove).toEqual(d.headersToRemove);
   });

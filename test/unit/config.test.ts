@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { ROOT } from '../../harness/processes.js';
 import { formatProblems, loadConfig, maskUrl, parseDuration } from '../../src/config.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
-import { ROOT } from '../../harness/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-config-'));
 let n = 0;
@@ -15,8 +15,7 @@ function file(text: string): string {
   return p;
 }
 const SECRET = 's'.repeat(32);
-const load = (yaml: string | undefined, env: Record<string, string> = {}) =>
-  loadConfig({ file: yaml === undefined ? undefined : file(yaml), env });
+const load = (yaml: string | undefined, env: Record<string, string> = {}) => loadConfig({ file: yaml === undefined ? undefined : file(yaml), env });
 const problems = (yaml: string | undefined, env: Record<string, string> = {}) => {
   const r = load(yaml, env);
   if (r.ok) throw new Error('expected a bad config');
@@ -46,7 +45,13 @@ describe('loadConfig', () => {
     expect(r.config.policy.secrets[0]!.length).toBe(32);
     expect(r.config.loginToken).toBeNull();
     expect(r.config.policy.cookie).toEqual({ name: 'sessiongate', domain: null, path: '/', httpOnly: true, secure: true, sameSite: 'lax', sessionOnly: false });
-    expect(r.config.policy.times).toEqual({ absoluteTtl: 12 * 3600_000, idleTtl: 30 * 60_000, touchInterval: 60_000, rotateAfter: 30 * 60_000, rotationGrace: 30_000 });
+    expect(r.config.policy.times).toEqual({
+      absoluteTtl: 12 * 3600_000,
+      idleTtl: 30 * 60_000,
+      touchInterval: 60_000,
+      rotateAfter: 30 * 60_000,
+      rotationGrace: 30_000,
+    });
     expect(r.config.policy.headers).toEqual({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles', 'X-User-Email': 'attributes.email' });
     expect(r.config.policy.stripHeaders).toEqual(['X-Auth-User']);
     expect(r.config.policy.rules).toEqual([
@@ -107,9 +112,14 @@ login_token: "${'t'.repeat(16)}"
     const off = load(undefined, { SESSIONGATE_SECRET: SECRET });
     expect(off.ok && off.config.policy.passCredentials).toBe(false);
     expect(off.ok && off.warnings.join('\n')).not.toMatch(/pass_credentials/);
-    for (const on of [load('upstream: { pass_credentials: true }\n', { SESSIONGATE_SECRET: SECRET }), load(undefined, { SESSIONGATE_SECRET: SECRET, SESSIONGATE_UPSTREAM_PASS_CREDENTIALS: 'true' })]) {
+    for (const on of [
+      load('upstream: { pass_credentials: true }\n', { SESSIONGATE_SECRET: SECRET }),
+      load(undefined, { SESSIONGATE_SECRET: SECRET, SESSIONGATE_UPSTREAM_PASS_CREDENTIALS: 'true' }),
+    ]) {
       expect(on.ok && on.config.policy.passCredentials).toBe(true);
-      expect(on.ok && on.warnings.join('\n')).toMatch(/upstream.pass_credentials is true: the application receives sessiongate's session cookie and API tokens/);
+      expect(on.ok && on.warnings.join('\n')).toMatch(
+        /upstream.pass_credentials is true: the application receives sessiongate's session cookie and API tokens/,
+      );
     }
     expect(problems('upstream: { pass_credentials: yes please }\n')).toContain('upstream.pass_credentials: must be true or false');
     expect(problems('upstream: { pass_cookie: true }\n')).toContain('upstream.pass_cookie: unknown key');
@@ -173,7 +183,7 @@ login_url: javascript:alert(1)
   it('never prints a secret or login token in a problem', () => {
     const secret = 'TOPSECRET-but-too-short';
     const token = 'TOKEN-x';
-    const text = problems('secrets: ["' + secret + '"]\nlogin_token: "' + token + '"\n').join('\n');
+    const text = problems(`secrets: ["${secret}"]\nlogin_token: "${token}"\n`).join('\n');
     expect(text).toContain('secrets[0]');
     expect(text).toContain('login_token');
     expect(text).not.toContain(secret);
@@ -181,11 +191,16 @@ login_url: javascript:alert(1)
   });
 
   it('reports unreadable files, bad YAML and conflicting sources', () => {
-    expect(problems(undefined, { SESSIONGATE_SECRET_FILE: '/nonexistent/secret' }).join('\n')).toContain('secret_file (from SESSIONGATE_SECRET_FILE): cannot read "/nonexistent/secret" (ENOENT)');
+    expect(problems(undefined, { SESSIONGATE_SECRET_FILE: '/nonexistent/secret' }).join('\n')).toContain(
+      'secret_file (from SESSIONGATE_SECRET_FILE): cannot read "/nonexistent/secret" (ENOENT)',
+    );
     expect(problems('a: [1, 2').join('\n')).toContain('config file: invalid YAML');
     expect(problems('- a\n- b\n').join('\n')).toContain('config file: must be a YAML mapping');
     expect(problems(undefined, { SESSIONGATE_SECRET: SECRET, SESSIONGATE_SECRET_FILE: '/x' }).join('\n')).toContain('set only one');
-    expect(loadConfig({ file: '/nonexistent.yaml', env: {} })).toMatchObject({ ok: false, problems: ['config file: cannot read "/nonexistent.yaml" (ENOENT)'] });
+    expect(loadConfig({ file: '/nonexistent.yaml', env: {} })).toMatchObject({
+      ok: false,
+      problems: ['config file: cannot read "/nonexistent.yaml" (ENOENT)'],
+    });
   });
 
   it('refuses an unknown or malformed store by its key, repeating nothing of the URL but its scheme', () => {
@@ -193,7 +208,9 @@ login_url: javascript:alert(1)
     expect(text).toBe('store (from SESSIONGATE_STORE): unknown scheme mongodb:// (use redis, rediss, redis+sentinel, redis+cluster)');
     expect(problems('store: "redis+sentinel://:pw@s1:26379"').join('\n')).toContain('needs the master name');
     // Never an exception, whatever the percent signs: a problem listed by key.
-    expect(problems('store: "redis://u:s3cr%t@host"')).toEqual(['store: not a valid URL; percent-encode reserved characters (@ : / ? # %) in the user name and password']);
+    expect(problems('store: "redis://u:s3cr%t@host"')).toEqual([
+      'store: not a valid URL; percent-encode reserved characters (@ : / ? # %) in the user name and password',
+    ]);
     expect(problems('store: "redis://:hunter2@secret@host"').join('\n')).not.toMatch(/hunter2|secret/);
     expect(maskUrl('redis://:pw@h:1/0')).toBe('redis://***@h:1');
   });
@@ -206,7 +223,8 @@ login_url: javascript:alert(1)
 
   it('builds a Redis store with its options and the cache', () => {
     const pw = file('s3cret-password\n');
-    const r = load(`
+    const r = load(
+      `
 store: "redis+sentinel://s1:26379,s2:26380/mymaster/2"
 redis: { key_prefix: "app1:", command_timeout: 50ms, password_file: "${pw}", sentinel: { tls: true } }
 cache: { ttl: 1s, negative_ttl: 0s }
@@ -217,7 +235,15 @@ cache: { ttl: 1s, negative_ttl: 0s }
     if (!r.ok) return;
     expect(r.config.store).toMatchObject({
       kind: 'redis-sentinel',
-      url: { kind: 'redis-sentinel', hosts: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], masterName: 'mymaster', db: 2 },
+      url: {
+        kind: 'redis-sentinel',
+        hosts: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26380 },
+        ],
+        masterName: 'mymaster',
+        db: 2,
+      },
       keyPrefix: 'app1:',
       commandTimeout: 50,
       password: 's3cret-password',
@@ -229,7 +255,9 @@ cache: { ttl: 1s, negative_ttl: 0s }
   it('takes the cache heartbeat, and refuses a timeout that is not longer than the interval', () => {
     const r = load('store: redis://h:1\ncache: { heartbeat_interval: 100ms, heartbeat_timeout: 400ms }', { SESSIONGATE_SECRET: SECRET });
     expect(r.ok && r.config.store.kind === 'redis' && r.config.store.cache).toMatchObject({ heartbeatInterval: 100, heartbeatTimeout: 400 });
-    expect(problems('store: redis://h:1\ncache: { heartbeat_interval: 1s, heartbeat_timeout: 1s }').join('\n')).toContain('cache.heartbeat_timeout: must be longer than heartbeat_interval');
+    expect(problems('store: redis://h:1\ncache: { heartbeat_interval: 1s, heartbeat_timeout: 1s }').join('\n')).toContain(
+      'cache.heartbeat_timeout: must be longer than heartbeat_interval',
+    );
   });
 
   it('refuses a key prefix with braces (they would break Cluster hash tags)', () => {
@@ -247,7 +275,9 @@ describe('single-value secret files', () => {
     const r = load(undefined, { SESSIONGATE_LOGIN_TOKEN_FILE: token });
     expect(r.ok && r.config.loginToken?.toString()).toBe('tok,en-with,commas-0123456789');
     const two = file('first-token-0123456789\nsecond-token-0123456789\n');
-    expect(problems(undefined, { SESSIONGATE_LOGIN_TOKEN_FILE: two }).join('\n')).toContain('login_token_file (from SESSIONGATE_LOGIN_TOKEN_FILE): must hold exactly one token');
+    expect(problems(undefined, { SESSIONGATE_LOGIN_TOKEN_FILE: two }).join('\n')).toContain(
+      'login_token_file (from SESSIONGATE_LOGIN_TOKEN_FILE): must hold exactly one token',
+    );
     const pw = file('pa,ss\n');
     const redis = load(`store: redis://h:1\nredis: { password_file: "${pw}" }\n`, { SESSIONGATE_SECRET: SECRET });
     expect(redis.ok && redis.config.store.kind !== 'memory' && redis.config.store.password).toBe('pa,ss');
@@ -265,16 +295,23 @@ describe('one wording for each kind of problem, whatever the source', () => {
     expect(problems('workers: many\n')).toEqual(['workers: must be a whole number of worker processes']);
     expect(problems(undefined, { SESSIONGATE_WORKERS: 'many' })).toEqual(['workers (from SESSIONGATE_WORKERS): must be a whole number of worker processes']);
     expect(problems('listen: { http_port: "x" }\n')).toEqual(['listen.http_port: must be a port number (0-65535; 0 picks a free one)']);
-    expect(problems(undefined, { SESSIONGATE_HTTP_PORT: '99999' })).toEqual(['listen.http_port (from SESSIONGATE_HTTP_PORT): must be a port number (0-65535; 0 picks a free one)']);
+    expect(problems(undefined, { SESSIONGATE_HTTP_PORT: '99999' })).toEqual([
+      'listen.http_port (from SESSIONGATE_HTTP_PORT): must be a port number (0-65535; 0 picks a free one)',
+    ]);
     expect(problems('cache: { max_entries: 0 }\n')).toEqual(['cache.max_entries: must be at least 1']);
     expect(problems('memory: { max_entries: lots }\n')).toEqual(['memory.max_entries: must be a whole number']);
   });
 
   it('lists the allowed values of every closed set', () => {
     expect(problems('log_level: loud\n')).toEqual(['log_level: must be one of fatal, error, warn, info, debug, trace, silent']);
-    expect(problems(undefined, { SESSIONGATE_LOG_LEVEL: 'loud' })).toEqual(['log_level (from SESSIONGATE_LOG_LEVEL): must be one of fatal, error, warn, info, debug, trace, silent']);
+    expect(problems(undefined, { SESSIONGATE_LOG_LEVEL: 'loud' })).toEqual([
+      'log_level (from SESSIONGATE_LOG_LEVEL): must be one of fatal, error, warn, info, debug, trace, silent',
+    ]);
     expect(problems('cookie: { same_site: sometimes }\n')).toEqual(['cookie.same_site: must be one of lax, strict, none']);
-    expect(problems('spoof_guard: ignore\nfailure_mode: maybe\n')).toEqual(['spoof_guard: must be one of deny, strip', 'failure_mode: must be one of closed, open']);
+    expect(problems('spoof_guard: ignore\nfailure_mode: maybe\n')).toEqual([
+      'spoof_guard: must be one of deny, strip',
+      'failure_mode: must be one of closed, open',
+    ]);
   });
 
   it('names the kind of value a key takes, not the type system', () => {
@@ -283,7 +320,9 @@ describe('one wording for each kind of problem, whatever the source', () => {
   });
 
   it('says where a YAML file is broken and what is wrong, in one clean line', () => {
-    expect(problems('a: [1, 2')).toEqual(['config file: invalid YAML at line 1, column 9: flow sequence in block collection must be sufficiently indented and end with a ]']);
+    expect(problems('a: [1, 2')).toEqual([
+      'config file: invalid YAML at line 1, column 9: flow sequence in block collection must be sufficiently indented and end with a ]',
+    ]);
     expect(problems('listen:\n  host: a: b\n')).toEqual(['config file: invalid YAML at line 2, column 9: nested mappings are not allowed in compact mappings']);
     const secretLine = `secrets: ["${'x'.repeat(40)}]\n`; // unterminated: the code frame would repeat it
     const p = problems(secretLine).join('\n');
@@ -364,7 +403,7 @@ describe('passwords come from files only', () => {
 });
 
 describe('one set of defaults: the embedded ones are what the shipped proxy files are written for', () => {
-  type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  type Obj = Record<string, any>;
   const text = (p: string) => readFileSync(join(ROOT, p), 'utf8');
   const lower = (xs: Iterable<string>) => [...new Set([...xs].map((x) => x.toLowerCase()))].sort();
   const defaults = (() => {
@@ -374,11 +413,16 @@ describe('one set of defaults: the embedded ones are what the shipped proxy file
   })();
   const mapped = lower(Object.keys(defaults.headers));
   const stripped = lower(defaults.stripHeaders);
-  const publicPaths = defaults.rules.filter((r) => r.access === 'public').map((r) => r.path).sort();
+  const publicPaths = defaults.rules
+    .filter((r) => r.access === 'public')
+    .map((r) => r.path)
+    .sort();
   const DEGRADED = 'x-sessiongate-degraded';
 
   it('nginx/sessiongate/protect.conf sets the mapped headers from the answer and empties the stripped ones', () => {
-    const sets = [...text('nginx/sessiongate/protect.conf').matchAll(/^\s*proxy_set_header\s+(\S+)\s+(\S+);/gm)].map((m) => [m[1]!.toLowerCase(), m[2]!] as const);
+    const sets = [...text('nginx/sessiongate/protect.conf').matchAll(/^\s*proxy_set_header\s+(\S+)\s+(\S+);/gm)].map(
+      (m) => [m[1]!.toLowerCase(), m[2]!] as const,
+    );
     const fromAnswer = sets.filter(([h, v]) => /^\$sessiongate_/.test(v) && h.startsWith('x-') && h !== DEGRADED).map(([h]) => h);
     expect(lower(fromAnswer)).toEqual(mapped);
     expect(lower(sets.filter(([, v]) => v === '""').map(([h]) => h))).toEqual(stripped);
@@ -390,28 +434,38 @@ describe('one set of defaults: the embedded ones are what the shipped proxy file
     expect(locations.filter((l) => l !== '/' && l !== '/~sessiongate/probe/').sort()).toEqual(publicPaths);
   });
 
-  it.each(['envoy/envoy.yaml', 'envoy/envoy-http.yaml'])('%s removes the protected headers, skips the check for the public paths, and names defined policies', (f) => {
-    const cfg = parseYaml(text(f)) as Obj;
-    const hcm = cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
-    const mutation = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.header_mutation').typed_config;
-    const removed = mutation.mutations.request_mutations.map((m: Obj) => canonicalHeaderName(m.remove) as string).filter((h: string) => h !== DEGRADED);
-    expect(lower(removed)).toEqual(lower([...mapped, ...stripped]));
-    const routes: Obj[] = hcm.route_config.virtual_hosts[0].routes;
-    const unchecked = routes.filter((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true && r.match.path !== '/~session');
-    const prefixes = unchecked.map((r) => (r.match.prefix as string | undefined) ?? /^\^(\/[^[(]*\/)/.exec(r.match.safe_regex.regex)![1]!);
-    expect(prefixes.sort()).toEqual(publicPaths);
-    const named = routes.map((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.check_settings?.context_extensions?.policy).filter((p): p is string => p !== undefined);
-    for (const p of named) expect(Object.keys(defaults.policies ?? {}), p).toContain(p);
-    const ext = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.ext_authz').typed_config;
-    const upstream = ext.http_service?.authorization_response?.allowed_upstream_headers?.patterns;
-    if (upstream) expect(lower(upstream.map((p: Obj) => p.exact).filter((h: string) => h.startsWith('x-user') || h.startsWith('x-auth')))).toEqual(mapped);
-  });
+  it.each(['envoy/envoy.yaml', 'envoy/envoy-http.yaml'])(
+    '%s removes the protected headers, skips the check for the public paths, and names defined policies',
+    (f) => {
+      const cfg = parseYaml(text(f)) as Obj;
+      const hcm = cfg['static_resources'].listeners[0].filter_chains[0].filters[0].typed_config;
+      const mutation = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.header_mutation').typed_config;
+      const removed = mutation.mutations.request_mutations.map((m: Obj) => canonicalHeaderName(m.remove) as string).filter((h: string) => h !== DEGRADED);
+      expect(lower(removed)).toEqual(lower([...mapped, ...stripped]));
+      const routes: Obj[] = hcm.route_config.virtual_hosts[0].routes;
+      const unchecked = routes.filter((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true && r.match.path !== '/~session');
+      const prefixes = unchecked.map((r) => (r.match.prefix as string | undefined) ?? /^\^(\/[^[(]*\/)/.exec(r.match.safe_regex.regex)![1]!);
+      expect(prefixes.sort()).toEqual(publicPaths);
+      const named = routes
+        .map((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.check_settings?.context_extensions?.policy)
+        .filter((p): p is string => p !== undefined);
+      for (const p of named) expect(Object.keys(defaults.policies ?? {}), p).toContain(p);
+      const ext = hcm.http_filters.find((x: Obj) => x.name === 'envoy.filters.http.ext_authz').typed_config;
+      const upstream = ext.http_service?.authorization_response?.allowed_upstream_headers?.patterns;
+      if (upstream) expect(lower(upstream.map((p: Obj) => p.exact).filter((h: string) => h.startsWith('x-user') || h.startsWith('x-auth')))).toEqual(mapped);
+    },
+  );
 
   it('deploy/config.example.yaml names the same headers and public paths as the defaults', () => {
     const example = parseYaml(text('deploy/config.example.yaml')) as Obj;
     expect(lower(Object.keys(example['headers']))).toEqual(mapped);
     expect(example['headers']).toEqual(defaults.headers);
     expect(lower(example['strip_headers'])).toEqual(stripped);
-    expect(example['rules'].filter((r: Obj) => r.access === 'public').map((r: Obj) => r.path).sort()).toEqual(publicPaths);
+    expect(
+      example['rules']
+        .filter((r: Obj) => r.access === 'public')
+        .map((r: Obj) => r.path)
+        .sort(),
+    ).toEqual(publicPaths);
   });
 });

@@ -3,11 +3,11 @@
  * is pure, so each row is a request, what the store said, and the time.
  */
 import { describe, expect, it } from 'vitest';
-import { decide, evaluate, loginRedirect, needsLookup, type Lookup } from '../../src/core/decide.js';
+import { decide, evaluate, type Lookup, loginRedirect, needsLookup } from '../../src/core/decide.js';
 import { ALL_REASONS } from '../../src/core/reasons.js';
 import type { Decision } from '../../src/core/types.js';
 import { createTokenCodec } from '../../src/session/token.js';
-import { H, M, OTHER_SECRET, S, SECRET, T0, TIMES, record, request, testPolicy } from '../support/fixtures.js';
+import { H, M, OTHER_SECRET, record, request, S, SECRET, T0, TIMES, testPolicy } from '../support/fixtures.js';
 
 const policy = testPolicy();
 const codec = createTokenCodec([SECRET]);
@@ -34,7 +34,12 @@ const rows: Row[] = [
   // public
   { name: 'public path, no cookie', uri: '/~assets/app.css', expect: { result: 'allow', reason: 'public' } },
   { name: 'public path ignores a forged cookie', uri: '/~assets/app.css', headers: cookie(forged.token), expect: { result: 'allow', reason: 'public' } },
-  { name: 'public path with spoofed header is allowed (proxy strips)', uri: '/~assets/x', headers: { 'x-user-id': 'root' }, expect: { result: 'allow', reason: 'public', spoofed: ['x-user-id'] } },
+  {
+    name: 'public path with spoofed header is allowed (proxy strips)',
+    uri: '/~assets/x',
+    headers: { 'x-user-id': 'root' },
+    expect: { result: 'allow', reason: 'public', spoofed: ['x-user-id'] },
+  },
   // traversal out of the public prefix is refused outright (403 bad_path), never public
   { name: 'traversal ../', uri: '/~assets/../admin/', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
   { name: 'traversal %2e%2e', uri: '/~assets/%2e%2e/admin', expect: { result: 'deny', reason: 'bad_path', status: 403 } },
@@ -48,34 +53,118 @@ const rows: Row[] = [
   { name: 'no original URI from the proxy', uri: undefined, expect: { result: 'deny', reason: 'bad_request', status: 403 } },
   // anonymous
   { name: 'anonymous path, no cookie', uri: '/blog/post', expect: { result: 'allow', reason: 'anonymous', identity: [] } },
-  { name: 'anonymous path, forged cookie: still anonymous', uri: '/blog/post', headers: cookie(forged.token), expect: { result: 'allow', reason: 'anonymous', identity: [] } },
-  { name: 'anonymous path, unknown session', uri: '/blog/', headers: cookie(good.token), lookup: { kind: 'missing' }, expect: { result: 'allow', reason: 'anonymous' } },
+  {
+    name: 'anonymous path, forged cookie: still anonymous',
+    uri: '/blog/post',
+    headers: cookie(forged.token),
+    expect: { result: 'allow', reason: 'anonymous', identity: [] },
+  },
+  {
+    name: 'anonymous path, unknown session',
+    uri: '/blog/',
+    headers: cookie(good.token),
+    lookup: { kind: 'missing' },
+    expect: { result: 'allow', reason: 'anonymous' },
+  },
   {
     name: 'anonymous path with a session: identity',
     uri: '/blog/',
     headers: cookie(good.token),
     lookup: found(),
-    expect: { result: 'allow', reason: 'authenticated', userId: 'alice', identity: [['X-User-Id', 'alice'], ['X-User-Roles', 'user'], ['X-User-Email', 'alice@example.com']] },
+    expect: {
+      result: 'allow',
+      reason: 'authenticated',
+      userId: 'alice',
+      identity: [
+        ['X-User-Id', 'alice'],
+        ['X-User-Roles', 'user'],
+        ['X-User-Email', 'alice@example.com'],
+      ],
+    },
   },
-  { name: 'anonymous path with spoofed header: allowed, flagged', uri: '/blog/', headers: { x_user_id: 'root' }, expect: { result: 'allow', reason: 'anonymous', spoofed: ['x_user_id'] } },
-  { name: 'anonymous path, store down, closed', uri: '/blog/', headers: cookie(good.token), lookup: { kind: 'failed' }, expect: { result: 'error', reason: 'store_unavailable' } },
+  {
+    name: 'anonymous path with spoofed header: allowed, flagged',
+    uri: '/blog/',
+    headers: { x_user_id: 'root' },
+    expect: { result: 'allow', reason: 'anonymous', spoofed: ['x_user_id'] },
+  },
+  {
+    name: 'anonymous path, store down, closed',
+    uri: '/blog/',
+    headers: cookie(good.token),
+    lookup: { kind: 'failed' },
+    expect: { result: 'error', reason: 'store_unavailable' },
+  },
   // authenticated
   { name: 'no cookie', expect: { result: 'deny', reason: 'no_session', status: 401, location: undefined } },
-  { name: 'no cookie, browser: login redirect', headers: HTML, uri: '/x?y=1', expect: { result: 'deny', reason: 'no_session', status: 401, location: 'https://login.example.com/login?rd=https%3A%2F%2Fapp.example.com%2Fx%3Fy%3D1' } },
-  { name: 'no cookie, XHR: no redirect', headers: { ...HTML, 'x-requested-with': 'XMLHttpRequest' }, expect: { result: 'deny', reason: 'no_session', location: undefined } },
+  {
+    name: 'no cookie, browser: login redirect',
+    headers: HTML,
+    uri: '/x?y=1',
+    expect: { result: 'deny', reason: 'no_session', status: 401, location: 'https://login.example.com/login?rd=https%3A%2F%2Fapp.example.com%2Fx%3Fy%3D1' },
+  },
+  {
+    name: 'no cookie, XHR: no redirect',
+    headers: { ...HTML, 'x-requested-with': 'XMLHttpRequest' },
+    expect: { result: 'deny', reason: 'no_session', location: undefined },
+  },
   { name: 'malformed cookie', headers: cookie('garbage'), expect: { result: 'deny', reason: 'malformed_cookie', status: 401 } },
   { name: 'empty cookie', headers: cookie(''), expect: { result: 'deny', reason: 'malformed_cookie', status: 401 } },
   { name: 'forged cookie', headers: cookie(forged.token), expect: { result: 'deny', reason: 'bad_signature', status: 401 } },
-  { name: 'good and forged cookie: the good one counts', headers: { cookie: `sessiongate=${forged.token}; sessiongate=${good.token}` }, lookup: found(), expect: { result: 'allow', reason: 'authenticated' } },
-  { name: 'two valid cookies: ambiguous', headers: { cookie: `sessiongate=${good.token}; sessiongate=${codec.issue().token}` }, expect: { result: 'deny', reason: 'duplicate_cookie', status: 401 } },
+  {
+    name: 'good and forged cookie: the good one counts',
+    headers: { cookie: `sessiongate=${forged.token}; sessiongate=${good.token}` },
+    lookup: found(),
+    expect: { result: 'allow', reason: 'authenticated' },
+  },
+  {
+    name: 'two valid cookies: ambiguous',
+    headers: { cookie: `sessiongate=${good.token}; sessiongate=${codec.issue().token}` },
+    expect: { result: 'deny', reason: 'duplicate_cookie', status: 401 },
+  },
   { name: 'unknown session', headers: cookie(good.token), lookup: { kind: 'missing' }, expect: { result: 'deny', reason: 'unknown_session', status: 401 } },
-  { name: 'valid session', headers: cookie(good.token), lookup: found(), expect: { result: 'allow', reason: 'authenticated', userId: 'alice', sessionState: 'active' } },
-  { name: 'one ms before absolute expiry', headers: cookie(good.token), lookup: found({ idle_expires_at: T0 + 13 * H }), now: T0 + 12 * H - 1, expect: { result: 'allow', reason: 'authenticated' } },
-  { name: 'at absolute expiry', headers: cookie(good.token), lookup: found({ idle_expires_at: T0 + 13 * H }), now: T0 + 12 * H, expect: { result: 'deny', reason: 'expired', status: 401 } },
-  { name: 'one ms before idle expiry', headers: cookie(good.token), lookup: found(), now: T0 + 30 * M - 1, expect: { result: 'allow', reason: 'authenticated' } },
+  {
+    name: 'valid session',
+    headers: cookie(good.token),
+    lookup: found(),
+    expect: { result: 'allow', reason: 'authenticated', userId: 'alice', sessionState: 'active' },
+  },
+  {
+    name: 'one ms before absolute expiry',
+    headers: cookie(good.token),
+    lookup: found({ idle_expires_at: T0 + 13 * H }),
+    now: T0 + 12 * H - 1,
+    expect: { result: 'allow', reason: 'authenticated' },
+  },
+  {
+    name: 'at absolute expiry',
+    headers: cookie(good.token),
+    lookup: found({ idle_expires_at: T0 + 13 * H }),
+    now: T0 + 12 * H,
+    expect: { result: 'deny', reason: 'expired', status: 401 },
+  },
+  {
+    name: 'one ms before idle expiry',
+    headers: cookie(good.token),
+    lookup: found(),
+    now: T0 + 30 * M - 1,
+    expect: { result: 'allow', reason: 'authenticated' },
+  },
   { name: 'at idle expiry', headers: cookie(good.token), lookup: found(), now: T0 + 30 * M, expect: { result: 'deny', reason: 'idle_timeout', status: 401 } },
-  { name: 'rotated away, inside grace', headers: cookie(good.token), lookup: found({ grace_until: T0 + 10 * S }), now: T0 + 10 * S - 1, expect: { result: 'allow', reason: 'authenticated', sessionState: 'grace' } },
-  { name: 'rotated away, grace over', headers: cookie(good.token), lookup: found({ grace_until: T0 + 10 * S }), now: T0 + 10 * S, expect: { result: 'deny', reason: 'rotated', status: 401 } },
+  {
+    name: 'rotated away, inside grace',
+    headers: cookie(good.token),
+    lookup: found({ grace_until: T0 + 10 * S }),
+    now: T0 + 10 * S - 1,
+    expect: { result: 'allow', reason: 'authenticated', sessionState: 'grace' },
+  },
+  {
+    name: 'rotated away, grace over',
+    headers: cookie(good.token),
+    lookup: found({ grace_until: T0 + 10 * S }),
+    now: T0 + 10 * S,
+    expect: { result: 'deny', reason: 'rotated', status: 401 },
+  },
   { name: 'store down, closed mode', headers: cookie(good.token), lookup: { kind: 'failed' }, expect: { result: 'error', reason: 'store_unavailable' } },
   {
     name: 'store down, open mode',
@@ -84,30 +173,105 @@ const rows: Row[] = [
     policy: testPolicy({ failureMode: 'open' }),
     expect: { result: 'allow', reason: 'store_unavailable_open', identity: [['X-Sessiongate-Degraded', 'store_unavailable']] },
   },
-  { name: 'open mode still refuses a forged cookie', headers: cookie(forged.token), policy: testPolicy({ failureMode: 'open' }), expect: { result: 'deny', reason: 'bad_signature' } },
+  {
+    name: 'open mode still refuses a forged cookie',
+    headers: cookie(forged.token),
+    policy: testPolicy({ failureMode: 'open' }),
+    expect: { result: 'deny', reason: 'bad_signature' },
+  },
   // spoofing
-  { name: 'spoofed X-User-Id', headers: { ...cookie(good.token), 'x-user-id': 'root' }, expect: { result: 'deny', reason: 'spoofed_header', status: 403, spoofed: ['x-user-id'] } },
+  {
+    name: 'spoofed X-User-Id',
+    headers: { ...cookie(good.token), 'x-user-id': 'root' },
+    expect: { result: 'deny', reason: 'spoofed_header', status: 403, spoofed: ['x-user-id'] },
+  },
   { name: 'spoofed x_user_id', headers: { x_user_id: 'root' }, expect: { result: 'deny', reason: 'spoofed_header', spoofed: ['x_user_id'] } },
   { name: 'spoofed X.User.Id', headers: { 'x.user.id': 'root' }, expect: { result: 'deny', reason: 'spoofed_header', spoofed: ['x.user.id'] } },
   { name: 'spoofed strip_headers entry', headers: { 'x-auth-user': 'root' }, expect: { result: 'deny', reason: 'spoofed_header' } },
-  { name: 'spoofed, strip mode: allowed, flagged', headers: { ...cookie(good.token), 'x-user-roles': 'admin' }, lookup: found(), policy: testPolicy({ spoofGuard: 'strip' }), expect: { result: 'allow', reason: 'authenticated', spoofed: ['x-user-roles'] } },
+  {
+    name: 'spoofed, strip mode: allowed, flagged',
+    headers: { ...cookie(good.token), 'x-user-roles': 'admin' },
+    lookup: found(),
+    policy: testPolicy({ spoofGuard: 'strip' }),
+    expect: { result: 'allow', reason: 'authenticated', spoofed: ['x-user-roles'] },
+  },
   // roles and methods
-  { name: 'admin without role', uri: '/admin/', headers: cookie(good.token), lookup: found(), expect: { result: 'deny', reason: 'forbidden_role', status: 403, userId: 'alice' } },
-  { name: 'admin with role', uri: '/admin/users', headers: cookie(good.token), lookup: found({ roles: ['user', 'admin'] }), expect: { result: 'allow', reason: 'authenticated', identity: [['X-User-Id', 'alice'], ['X-User-Roles', 'user,admin'], ['X-User-Email', 'alice@example.com']] } },
+  {
+    name: 'admin without role',
+    uri: '/admin/',
+    headers: cookie(good.token),
+    lookup: found(),
+    expect: { result: 'deny', reason: 'forbidden_role', status: 403, userId: 'alice' },
+  },
+  {
+    name: 'admin with role',
+    uri: '/admin/users',
+    headers: cookie(good.token),
+    lookup: found({ roles: ['user', 'admin'] }),
+    expect: {
+      result: 'allow',
+      reason: 'authenticated',
+      identity: [
+        ['X-User-Id', 'alice'],
+        ['X-User-Roles', 'user,admin'],
+        ['X-User-Email', 'alice@example.com'],
+      ],
+    },
+  },
   { name: 'admin without trailing slash', uri: '/admin', headers: cookie(good.token), lookup: found(), expect: { result: 'deny', reason: 'forbidden_role' } },
   { name: 'admin in upper case', uri: '/ADMIN/x', headers: cookie(good.token), lookup: found(), expect: { result: 'deny', reason: 'forbidden_role' } },
-  { name: 'administrator is not admin', uri: '/administrator', headers: cookie(good.token), lookup: found(), expect: { result: 'allow', reason: 'authenticated' } },
-  { name: 'admin, method not listed', uri: '/admin/x', method: 'DELETE', headers: cookie(good.token), expect: { result: 'deny', reason: 'method_not_allowed', status: 403 } },
+  {
+    name: 'administrator is not admin',
+    uri: '/administrator',
+    headers: cookie(good.token),
+    lookup: found(),
+    expect: { result: 'allow', reason: 'authenticated' },
+  },
+  {
+    name: 'admin, method not listed',
+    uri: '/admin/x',
+    method: 'DELETE',
+    headers: cookie(good.token),
+    expect: { result: 'deny', reason: 'method_not_allowed', status: 403 },
+  },
   // per-route policies (Envoy context_extensions), which replace path rules
-  { name: 'named policy replaces path rules', uri: '/~assets/x', routePolicy: 'admin', headers: cookie(good.token), lookup: found(), expect: { result: 'deny', reason: 'forbidden_role' } },
-  { name: 'named policy admits', uri: '/anything', routePolicy: 'admin', headers: cookie(good.token), lookup: found({ roles: ['admin'] }), expect: { result: 'allow', reason: 'authenticated' } },
+  {
+    name: 'named policy replaces path rules',
+    uri: '/~assets/x',
+    routePolicy: 'admin',
+    headers: cookie(good.token),
+    lookup: found(),
+    expect: { result: 'deny', reason: 'forbidden_role' },
+  },
+  {
+    name: 'named policy admits',
+    uri: '/anything',
+    routePolicy: 'admin',
+    headers: cookie(good.token),
+    lookup: found({ roles: ['admin'] }),
+    expect: { result: 'allow', reason: 'authenticated' },
+  },
   { name: 'named public policy', uri: '/admin/', routePolicy: 'everyone', expect: { result: 'allow', reason: 'public' } },
-  { name: 'unknown named policy', uri: '/~assets/x', routePolicy: 'nope', headers: cookie(good.token), expect: { result: 'deny', reason: 'unknown_policy', status: 403 } },
+  {
+    name: 'unknown named policy',
+    uri: '/~assets/x',
+    routePolicy: 'nope',
+    headers: cookie(good.token),
+    expect: { result: 'deny', reason: 'unknown_policy', status: 403 },
+  },
   { name: 'named policy still refuses a bad path', uri: '/a/..%2f', routePolicy: 'everyone', expect: { result: 'deny', reason: 'bad_path' } },
   // bearer
   { name: 'bearer session token', headers: { authorization: `Bearer ${good.token}` }, lookup: found(), expect: { result: 'allow', reason: 'authenticated' } },
-  { name: 'bad bearer: challenge, never a redirect', headers: { ...HTML, authorization: `Bearer ${forged.token}` }, expect: { result: 'deny', reason: 'bad_signature', status: 401, location: undefined, wwwAuthenticate: 'Bearer realm="sessiongate", error="invalid_token"' } },
-  { name: "someone else's bearer is not ours", headers: { authorization: 'Bearer eyJhbGciOi.x.y' }, expect: { result: 'deny', reason: 'no_session', wwwAuthenticate: 'Bearer realm="sessiongate"', location: undefined } },
+  {
+    name: 'bad bearer: challenge, never a redirect',
+    headers: { ...HTML, authorization: `Bearer ${forged.token}` },
+    expect: { result: 'deny', reason: 'bad_signature', status: 401, location: undefined, wwwAuthenticate: 'Bearer realm="sessiongate", error="invalid_token"' },
+  },
+  {
+    name: "someone else's bearer is not ours",
+    headers: { authorization: 'Bearer eyJhbGciOi.x.y' },
+    expect: { result: 'deny', reason: 'no_session', wwwAuthenticate: 'Bearer realm="sessiongate"', location: undefined },
+  },
 ];
 
 describe('decide', () => {
@@ -219,10 +383,16 @@ describe('proxy decision cache lifetime', () => {
   });
 
   it('is the TTL for public and anonymous answers, 0 for degraded ones, and absent on denies', () => {
-    expect(decide(evaluate(request({ uri: '/~assets/a' }), cached), { kind: 'skipped' }, cached, T0).decision).toMatchObject({ reason: 'public', cacheFor: 60 });
+    expect(decide(evaluate(request({ uri: '/~assets/a' }), cached), { kind: 'skipped' }, cached, T0).decision).toMatchObject({
+      reason: 'public',
+      cacheFor: 60,
+    });
     expect(decide(evaluate(request({ uri: '/blog/' }), cached), { kind: 'skipped' }, cached, T0).decision).toMatchObject({ reason: 'anonymous', cacheFor: 60 });
     const open = testPolicy({ proxyCacheTtl: 60 * S, failureMode: 'open' });
-    expect(decide(evaluate(request({ headers: cookie(good.token) }), open), { kind: 'failed' }, open, T0).decision).toMatchObject({ reason: 'store_unavailable_open', cacheFor: 0 });
+    expect(decide(evaluate(request({ headers: cookie(good.token) }), open), { kind: 'failed' }, open, T0).decision).toMatchObject({
+      reason: 'store_unavailable_open',
+      cacheFor: 0,
+    });
     expect(decide(evaluate(request(), cached), { kind: 'skipped' }, cached, T0).decision).not.toHaveProperty('cacheFor');
   });
 });

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { nginxBinary, ROOT, tempDir } from '../../harness/processes.js';
+import { kubernetesManifests } from '../../scripts/gen-kubernetes.js';
 import { ENV_KEYS, loadConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
-import { ROOT, nginxBinary, tempDir } from '../../harness/processes.js';
-import { kubernetesManifests } from '../../scripts/gen-kubernetes.js';
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 const file = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 function docs(p: string): Obj[] {
   return parseAllDocuments(file(p)).map((d) => {
@@ -50,7 +50,12 @@ describe('deploy/kubernetes', () => {
     expect(sg.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     expect(sg.resources.requests).toBeDefined();
     expect(sg.resources.limits).toBeDefined();
-    expect(sg.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(sg.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     // Secrets as files from a Secret, never as literal environment values.
     const secretVolume = pod.spec.volumes.find((v: Obj) => v.secret);
     expect(secretVolume.secret.secretName).toBe('sessiongate-secrets');
@@ -72,7 +77,11 @@ describe('deploy/kubernetes', () => {
     const unprivileged = file('nginx/nginx.conf')
       .replace('pid logs/nginx.pid;', 'pid /tmp/nginx.pid;')
       .replace('error_log logs/error.log warn;', 'error_log /dev/stderr warn;');
-    expect(cm['nginx.conf'].replace(/\n    client_body_temp_path[^]*?scgi_temp_path \/tmp\/scgi;/, '').replace('access_log /dev/stdout;', 'access_log logs/access.log;')).toBe(unprivileged);
+    expect(
+      cm['nginx.conf']
+        .replace(/\n {4}client_body_temp_path[\s\S]*?scgi_temp_path \/tmp\/scgi;/, '')
+        .replace('access_log /dev/stdout;', 'access_log logs/access.log;'),
+    ).toBe(unprivileged);
     const dir = tempDir('sg-k8s-nginx-');
     mkdirSync(join(dir, 'sessiongate'));
     writeFileSync(join(dir, 'nginx.conf'), cm['nginx.conf']);
@@ -138,7 +147,9 @@ describe('deploy/Dockerfile', () => {
 });
 
 describe('deploy/systemd/sessiongate.service', () => {
-  const lines = file('deploy/systemd/sessiongate.service').split('\n').filter((l) => /^\w+=/.test(l));
+  const lines = file('deploy/systemd/sessiongate.service')
+    .split('\n')
+    .filter((l) => /^\w+=/.test(l));
   const values = (key: string) => lines.filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
   it('reloads with SIGHUP, reads secrets from credentials, and is sandboxed', () => {
     expect(values('ExecReload')[0]).toContain('-HUP');

@@ -45,7 +45,7 @@ function prose(text: string): string[] {
 /** Fenced blocks of one info string (```yaml ... ```). */
 function fencedBlocks(text: string, lang: string): string[] {
   const blocks: string[] = [];
-  const re = new RegExp('^```' + lang + '\\s*\\n([\\s\\S]*?)^```', 'gm');
+  const re = new RegExp(`^\`\`\`${lang}\\s*\\n([\\s\\S]*?)^\`\`\``, 'gm');
   for (const m of text.matchAll(re)) blocks.push(m[1]!);
   return blocks;
 }
@@ -138,7 +138,14 @@ function documentedKeys(value: unknown, path: string, out: Set<string>): Set<str
 function isDocumented(key: string, documented: ReadonlySet<string>): boolean {
   // `*` stands for any one name (a policy's); a map of names (`headers`) may be shown with entries,
   // a list of scalars (`strip_headers`) with items.
-  const re = new RegExp('^' + key.split('.').map((p) => (p === '*' ? '[^.]+' : p.replace(/[[\]]/g, '\\$&'))).join('\\.') + '(?:$|\\.|\\[\\])');
+  const re = new RegExp(
+    '^' +
+      key
+        .split('.')
+        .map((p) => (p === '*' ? '[^.]+' : p.replace(/[[\]]/g, '\\$&')))
+        .join('\\.') +
+      '(?:$|\\.|\\[\\])',
+  );
   for (const d of documented) if (re.test(d)) return true;
   return false;
 }
@@ -196,7 +203,9 @@ describe('documentation', () => {
   it('lists every key of the configuration schema in the configuration reference', () => {
     const keys = [...leafKeys(configSchema as z.ZodType, '', new Set())];
     // The walk itself works: it reaches keys of every shape.
-    expect(keys).toEqual(expect.arrayContaining(['listen.host', 'redis.tls.ca_file', 'rules[].path', 'policies.*.access', 'external_sessions[].expires_at', 'headers']));
+    expect(keys).toEqual(
+      expect.arrayContaining(['listen.host', 'redis.tls.ca_file', 'rules[].path', 'policies.*.access', 'external_sessions[].expires_at', 'headers']),
+    );
     const documented = new Set<string>();
     for (const block of fencedBlocks(read(REFERENCE), 'yaml')) {
       for (const doc of parseAllDocuments(block)) documentedKeys(doc.toJS(), '', documented);

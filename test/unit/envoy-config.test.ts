@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { canonicalHeaderName } from '../../src/core/headers.js';
-import { strictProblems, loadEnvoyApi } from '../support/envoy-api.js';
 import { ROOT } from '../../harness/processes.js';
+import { canonicalHeaderName } from '../../src/core/headers.js';
+import { loadEnvoyApi, strictProblems } from '../support/envoy-api.js';
 
 const api = loadEnvoyApi([
   'envoy/config/bootstrap/v3/bootstrap.proto',
@@ -22,7 +22,7 @@ const api = loadEnvoyApi([
 ]);
 const Bootstrap = api.lookupType('envoy.config.bootstrap.v3.Bootstrap');
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 const read = (f: string): Obj => parse(readFileSync(join(ROOT, 'envoy', f), 'utf8')) as Obj;
 const example = parse(readFileSync(join(ROOT, 'deploy/config.example.yaml'), 'utf8')) as Obj;
 const protectedHeaders = [...Object.keys(example['headers']), ...example['strip_headers']].map((h: string) => h.toLowerCase()).sort();
@@ -67,7 +67,11 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     expect(f.failure_mode_allow).toBe(false);
     expect(f.include_peer_certificate).toBe(false);
     expect(f.status_on_error).toEqual({ code: 'ServiceUnavailable' });
-    expect(hcm(cfg).http_filters.map((x: Obj) => x.name)).toEqual(['envoy.filters.http.header_mutation', 'envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
+    expect(hcm(cfg).http_filters.map((x: Obj) => x.name)).toEqual([
+      'envoy.filters.http.header_mutation',
+      'envoy.filters.http.ext_authz',
+      'envoy.filters.http.router',
+    ]);
   });
 
   it('routes /~session to sessiongate without a check, and disables the check for public paths only', () => {
@@ -130,7 +134,9 @@ describe('envoy.yaml (gRPC)', () => {
     const f = extAuthz(cfg);
     expect(f.grpc_service).toEqual({ envoy_grpc: { cluster_name: 'sessiongate_grpc' }, timeout: '0.25s' });
     const c = cluster(cfg, 'sessiongate_grpc');
-    expect(c.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config).toEqual({ http2_protocol_options: {} });
+    expect(c.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config).toEqual({
+      http2_protocol_options: {},
+    });
     expect(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(9181);
     expect(c.health_checks[0].grpc_health_check.service_name).toBe('envoy.service.auth.v3.Authorization');
   });
@@ -165,7 +171,11 @@ describe('envoy-http.yaml (HTTP)', () => {
     expect(patterns).toContainEqual({ exact: 'accept' });
     const regexes = patterns.filter((p) => p.safe_regex).map((p) => new RegExp(p.safe_regex.regex));
     for (const h of [...protectedHeaders, DEGRADED]) {
-      for (const spelling of spellings(h)) expect(regexes.some((re) => re.test(spelling)), spelling).toBe(true);
+      for (const spelling of spellings(h))
+        expect(
+          regexes.some((re) => re.test(spelling)),
+          spelling,
+        ).toBe(true);
     }
   });
 });
@@ -176,7 +186,11 @@ describe('methods in HTTP mode', () => {
     expect(patterns).toContainEqual({ exact: 'content-type' });
     const regexes = patterns.filter((p) => p.safe_regex).map((p) => new RegExp(p.safe_regex.regex));
     for (const h of ['x-http-method-override', 'x-http-method', 'x-method-override']) {
-      for (const spelling of [h, h.replace(/-/g, '_'), h.replace(/-/g, '.')]) expect(regexes.some((re) => re.test(spelling)), spelling).toBe(true);
+      for (const spelling of [h, h.replace(/-/g, '_'), h.replace(/-/g, '.')])
+        expect(
+          regexes.some((re) => re.test(spelling)),
+          spelling,
+        ).toBe(true);
     }
   });
 });
@@ -187,7 +201,8 @@ describe('the API check itself', () => {
     const f = extAuthz(cfg);
     f.failure_mode_allowed = false;
     f.status_on_error = { code: 'Teapot' };
-    hcm(cfg).http_filters.find((x: Obj) => x.name === 'envoy.filters.http.router').typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Routr';
+    hcm(cfg).http_filters.find((x: Obj) => x.name === 'envoy.filters.http.router').typed_config['@type'] =
+      'type.googleapis.com/envoy.extensions.filters.http.router.v3.Routr';
     headerMutation(cfg).mutations.request_mutations.push({ remove: 'x-a', append: { header: { key: 'x-b', value: 'c' } } });
     f.http_service = { path_prefix: '/x' };
     cluster(cfg, 'app').connect_timeout = '1 second';

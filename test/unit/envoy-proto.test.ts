@@ -118,7 +118,12 @@ const PUBLISHED: Record<string, FieldSpec[]> = {
 };
 
 const ENUMS: Record<string, Record<string, number>> = {
-  'envoy.config.core.v3.HeaderValueOption.HeaderAppendAction': { APPEND_IF_EXISTS_OR_ADD: 0, ADD_IF_ABSENT: 1, OVERWRITE_IF_EXISTS_OR_ADD: 2, OVERWRITE_IF_EXISTS: 3 },
+  'envoy.config.core.v3.HeaderValueOption.HeaderAppendAction': {
+    APPEND_IF_EXISTS_OR_ADD: 0,
+    ADD_IF_ABSENT: 1,
+    OVERWRITE_IF_EXISTS_OR_ADD: 2,
+    OVERWRITE_IF_EXISTS: 3,
+  },
   'envoy.config.core.v3.SocketAddress.Protocol': { TCP: 0, UDP: 1 },
 };
 
@@ -152,7 +157,12 @@ describe('proto/ matches Envoy published definitions', () => {
   it('serves envoy.service.auth.v3.Authorization/Check', () => {
     const svc = root.lookupService('envoy.service.auth.v3.Authorization');
     expect(Object.keys(svc.methods)).toEqual(['Check']);
-    expect(svc.methods['Check']).toMatchObject({ requestType: 'CheckRequest', responseType: 'CheckResponse', requestStream: undefined, responseStream: undefined });
+    expect(svc.methods['Check']).toMatchObject({
+      requestType: 'CheckRequest',
+      responseType: 'CheckResponse',
+      requestStream: undefined,
+      responseStream: undefined,
+    });
   });
 });
 

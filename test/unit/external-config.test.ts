@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createExternalSources } from '../../src/external/index.js';
 import type { ExternalStore } from '../../src/external/common.js';
+import { createExternalSources } from '../../src/external/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-external-config-'));
 let n = 0;
@@ -29,8 +29,27 @@ external_sessions:
 `);
     if (!r.ok) throw new Error(r.problems.join('\n'));
     expect(r.config.external).toEqual([
-      { kind: 'express-session', cookie: 'connect.sid', secrets: ['keyboard cat'], store: 'redis://127.0.0.1:6379', prefix: 'sess:', user_id: 'passport.user', roles: null, touch: false, ttl: 86_400 },
-      { kind: 'generic', cookie: 'app_session', store: 'redis://127.0.0.1:6379/2', key: 'session:{sha256}', format: 'json', user_id: 'user_id', roles: null, expires_at: null },
+      {
+        kind: 'express-session',
+        cookie: 'connect.sid',
+        secrets: ['keyboard cat'],
+        store: 'redis://127.0.0.1:6379',
+        prefix: 'sess:',
+        user_id: 'passport.user',
+        roles: null,
+        touch: false,
+        ttl: 86_400,
+      },
+      {
+        kind: 'generic',
+        cookie: 'app_session',
+        store: 'redis://127.0.0.1:6379/2',
+        key: 'session:{sha256}',
+        format: 'json',
+        user_id: 'user_id',
+        roles: null,
+        expires_at: null,
+      },
     ]);
   });
 
@@ -89,7 +108,9 @@ external_sessions:
   });
 
   it('refuses json-only keys with format: string', () => {
-    expect(problems(`external_sessions: [{ kind: generic, cookie: t, store: "redis://h:1", key: "s:{token}", format: string, user_id: uid, expires_at: exp }]`)).toEqual([
+    expect(
+      problems(`external_sessions: [{ kind: generic, cookie: t, store: "redis://h:1", key: "s:{token}", format: string, user_id: uid, expires_at: exp }]`),
+    ).toEqual([
       'external_sessions[0].user_id: is only meaningful with format: json (a string value is the user ID)',
       'external_sessions[0].expires_at: is only meaningful with format: json (a string value is the user ID)',
     ]);

@@ -6,10 +6,10 @@ import {
   createCookieReader,
   createExpressSessionSource,
   createTouchLimiter,
+  type ExpressSessionSpec,
   expressSessionRecord,
   signatureOf,
   touchSeconds,
-  type ExpressSessionSpec,
 } from '../../src/external/express-session.js';
 
 // Vectors from the cookie-signature package's sign() (express-session's signer).
@@ -153,7 +153,10 @@ describe('express-session record mapping', () => {
   });
 
   it('never turns a control character in the session into a header', () => {
-    const identity = createIdentityHeaders({ 'X-User-Id': 'user_id', 'X-User-Email': 'attributes.profile.email', 'X-User-Name': 'attributes.profile.name' }, []);
+    const identity = createIdentityHeaders(
+      { 'X-User-Id': 'user_id', 'X-User-Email': 'attributes.profile.email', 'X-User-Name': 'attributes.profile.name' },
+      [],
+    );
     const s = rec({ passport: { user: 'alice' }, profile: { email: 'alice@example.com\r\nX-Admin: 1', name: 'Zoë' } })!;
     expect(identity.identityFor(s.record)).toEqual([
       ['X-User-Id', 'alice'],

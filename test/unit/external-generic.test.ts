@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ExternalStore } from '../../src/external/common.js';
-import { compileGenericMapping, compileKey, createGenericSource, genericRecord, instantFrom, type GenericSpec } from '../../src/external/generic.js';
+import { compileGenericMapping, compileKey, createGenericSource, type GenericSpec, genericRecord, instantFrom } from '../../src/external/generic.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const TOKEN = 'f3b1c2d4e5a6978877665544332211ff';
@@ -22,7 +22,9 @@ describe('generic expiry', () => {
     ['2026-01-15T12:00:00Z', NOW],
     ['2026-01-15T13:00:00.000+01:00', NOW],
   ])('reads %j', (v, ms) => expect(instantFrom(v)).toBe(ms));
-  it.each([null, undefined, '', 'tomorrow', 'Thu, 15 Jan 2026 12:00:00 GMT', '2026-13-45T99:00:00Z', Number.NaN, Infinity, {}, true])('refuses %j', (v) => expect(instantFrom(v)).toBeNull());
+  it.each([null, undefined, '', 'tomorrow', 'Thu, 15 Jan 2026 12:00:00 GMT', '2026-13-45T99:00:00Z', Number.NaN, Infinity, {}, true])('refuses %j', (v) =>
+    expect(instantFrom(v)).toBeNull(),
+  );
 });
 
 const json = compileGenericMapping({ format: 'json', user_id: 'user.id', roles: 'user.roles', expires_at: 'exp' });
@@ -64,14 +66,29 @@ describe('generic record mapping', () => {
 
   it('reads a string record as the user ID itself', () => {
     const m = compileGenericMapping({ format: 'string', user_id: 'user_id', roles: null, expires_at: null });
-    expect(genericRecord('alice@example.com', m, NOW)).toMatchObject({ user_id: 'alice@example.com', roles: [], attributes: {}, expires_at: Infinity, fixed: true });
+    expect(genericRecord('alice@example.com', m, NOW)).toMatchObject({
+      user_id: 'alice@example.com',
+      roles: [],
+      attributes: {},
+      expires_at: Infinity,
+      fixed: true,
+    });
     expect(genericRecord('{"uid":1}', m, NOW)?.user_id).toBe('{"uid":1}');
     for (const v of ['', 'alice\r\nX-User-Roles: admin', 'a\tb']) expect(genericRecord(v, m, NOW)).toBeNull();
   });
 });
 
 describe('generic source', () => {
-  const spec: GenericSpec = { kind: 'generic', cookie: 'app_session', store: 'redis://127.0.0.1:6379', key: 'session:{token}', format: 'string', user_id: 'user_id', roles: null, expires_at: null };
+  const spec: GenericSpec = {
+    kind: 'generic',
+    cookie: 'app_session',
+    store: 'redis://127.0.0.1:6379',
+    key: 'session:{token}',
+    format: 'string',
+    user_id: 'user_id',
+    roles: null,
+    expires_at: null,
+  };
   const calls: string[] = [];
   const store: ExternalStore = {
     async get(key) {

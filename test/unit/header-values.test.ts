@@ -9,7 +9,7 @@ import { isBrowserNavigation } from '../../src/core/decide.js';
 import { allValues, firstValue } from '../../src/core/header-values.js';
 import { createUpstreamCredentials } from '../../src/core/upstream.js';
 import { createTokenCodec } from '../../src/session/token.js';
-import { SECRET, request } from '../support/fixtures.js';
+import { request, SECRET } from '../support/fixtures.js';
 
 const tokens = createTokenCodec([SECRET]);
 

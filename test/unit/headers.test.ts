@@ -98,7 +98,25 @@ describe('toHeaderValue', () => {
 
 describe('toHeaderValue is injective', () => {
   it('no two different values of a kind share a header value, and percent-decoding gives each back', () => {
-    const texts = ['alice', ' alice', 'alice ', '  alice', 'al ice', '%20alice', 'josé', 'jos%C3%A9', 'jos%25C3%25A9', 'a,b', 'a%2Cb', 'Zoë', 'Zo%C3%AB', '%', '%25', '😀', '%F0%9F%98%80'];
+    const texts = [
+      'alice',
+      ' alice',
+      'alice ',
+      '  alice',
+      'al ice',
+      '%20alice',
+      'josé',
+      'jos%C3%A9',
+      'jos%25C3%25A9',
+      'a,b',
+      'a%2Cb',
+      'Zoë',
+      'Zo%C3%AB',
+      '%',
+      '%25',
+      '😀',
+      '%F0%9F%98%80',
+    ];
     const seen = new Map<string, unknown>();
     for (const t of texts) {
       const h = toHeaderValue(t)!;
@@ -121,7 +139,8 @@ describe('toHeaderValue is injective', () => {
 
 describe('headersToRemove', () => {
   const ids = createIdentityHeaders({ 'X-User-Id': 'user_id', 'X-User-Roles': 'roles' }, ['X-Auth-User']);
-  const remove = (identity: Array<[string, string]>, spoofed: string[] = [], cookie = false, authorization = false) => ids.headersToRemove(identity, spoofed, cookie, authorization);
+  const remove = (identity: Array<[string, string]>, spoofed: string[] = [], cookie = false, authorization = false) =>
+    ids.headersToRemove(identity, spoofed, cookie, authorization);
 
   it('lists protected headers the decision does not set, never those it sets', () => {
     expect(remove([['X-User-Id', 'a']])).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded']);
@@ -130,18 +149,57 @@ describe('headersToRemove', () => {
   });
 
   it('adds every alias the client sent, once, lower-cased', () => {
-    expect(remove([['X-User-Id', 'a'], ['X-User-Roles', 'r']], ['x_user_id', 'X.User.Id', 'x-user-id', 'x-auth-user'])).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x_user_id', 'x.user.id']);
+    expect(
+      remove(
+        [
+          ['X-User-Id', 'a'],
+          ['X-User-Roles', 'r'],
+        ],
+        ['x_user_id', 'X.User.Id', 'x-user-id', 'x-auth-user'],
+      ),
+    ).toEqual(['x-auth-user', 'x-sessiongate-degraded', 'x_user_id', 'x.user.id']);
   });
 
   it('ends with cookie and authorization when the upstream gets none of them', () => {
     expect(remove([['X-User-Id', 'a']], [], true, true)).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded', 'cookie', 'authorization']);
-    expect(remove([['X-User-Id', 'a']], ['x_user_id'], false, true)).toEqual(['x-user-roles', 'x-auth-user', 'x-sessiongate-degraded', 'x_user_id', 'authorization']);
+    expect(remove([['X-User-Id', 'a']], ['x_user_id'], false, true)).toEqual([
+      'x-user-roles',
+      'x-auth-user',
+      'x-sessiongate-degraded',
+      'x_user_id',
+      'authorization',
+    ]);
   });
 
   it('hands the same frozen list to every allow of one shape (no allocation per request)', () => {
-    const a = remove([['X-User-Id', 'a'], ['X-User-Roles', 'r']], [], true);
-    expect(remove([['X-User-Id', 'b'], ['X-User-Roles', 's']], [], true)).toBe(a);
+    const a = remove(
+      [
+        ['X-User-Id', 'a'],
+        ['X-User-Roles', 'r'],
+      ],
+      [],
+      true,
+    );
+    expect(
+      remove(
+        [
+          ['X-User-Id', 'b'],
+          ['X-User-Roles', 's'],
+        ],
+        [],
+        true,
+      ),
+    ).toBe(a);
     expect(Object.isFrozen(a)).toBe(true);
-    expect(remove([['X-User-Id', 'b'], ['X-User-Roles', 's']], [], false)).not.toBe(a);
+    expect(
+      remove(
+        [
+          ['X-User-Id', 'b'],
+          ['X-User-Roles', 's'],
+        ],
+        [],
+        false,
+      ),
+    ).not.toBe(a);
   });
 });

@@ -10,8 +10,8 @@ import { createSessionApi } from '../../src/api/session-api.js';
 import { createCheck } from '../../src/core/check.js';
 import { createDecisionLogger, createLogger, loggedTarget, MAX_LOGGED_TARGET } from '../../src/ops/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { request, T0, testPolicy } from '../support/fixtures.js';
 import { createSession, send } from '../support/http.js';
-import { T0, request, testPolicy } from '../support/fixtures.js';
 
 function capture(level = 'debug') {
   const lines: Array<Record<string, unknown>> = [];
@@ -75,7 +75,13 @@ describe('session destroyed', () => {
 
   it('names the user and the request, as decision lines do', async () => {
     const cookie = await createSession(base, 'log-test-token-0123456789', 'alice', ['user']);
-    const r = await send(`${base}/~session`, { method: 'DELETE', headers: [['Cookie', cookie], ['X-Request-Id', 'req-42']] });
+    const r = await send(`${base}/~session`, {
+      method: 'DELETE',
+      headers: [
+        ['Cookie', cookie],
+        ['X-Request-Id', 'req-42'],
+      ],
+    });
     expect(r.status).toBe(204);
     expect(c.lines.find((l) => l['msg'] === 'session destroyed')).toMatchObject({ user_id: 'alice', request_id: 'req-42', sessions: 1 });
     expect(c.text.join('')).not.toContain(cookie.split('=')[1]!);

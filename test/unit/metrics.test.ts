@@ -4,11 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreUnavailableError } from '../../src/store/types.js';
-import { T0, stored } from '../support/fixtures.js';
+import { stored, T0 } from '../support/fixtures.js';
 
 async function sample(registry: Registry, name: string, labels: Record<string, string>): Promise<number | undefined> {
   // A histogram's samples name themselves (`_count`, `_sum`, `_bucket`); a counter's do not.
-  const values = (await registry.getMetricsAsJSON()).flatMap((m) => (m.values as Array<{ metricName?: string; labels: Record<string, string>; value: number }>).map((s) => ({ ...s, metricName: s.metricName ?? m.name })));
+  const values = (await registry.getMetricsAsJSON()).flatMap((m) =>
+    (m.values as Array<{ metricName?: string; labels: Record<string, string>; value: number }>).map((s) => ({ ...s, metricName: s.metricName ?? m.name })),
+  );
   return values.find((s) => s.metricName === name && Object.entries(labels).every(([k, l]) => s.labels[k] === l))?.value;
 }
 

@@ -125,7 +125,7 @@ describe('normalisePath', () => {
     ['overlong UTF-8 dot', '/%c0%ae%c0%ae/admin'],
     ['overlong UTF-8 slash', '/a%c0%afb'],
     ['lone continuation byte', '/a%80'],
-    ['too long', '/' + 'a'.repeat(9000)],
+    ['too long', `/${'a'.repeat(9000)}`],
   ])('refuses %s', (_name, input) => {
     expect(normalisePath(input)).toBeNull();
   });

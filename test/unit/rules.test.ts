@@ -4,10 +4,10 @@
  * roles [admin], GET and POST only).
  */
 import { describe, expect, it } from 'vitest';
-import { decide, evaluate, needsLookup, type Lookup } from '../../src/core/decide.js';
+import { decide, evaluate, type Lookup, needsLookup } from '../../src/core/decide.js';
 import { readPath } from '../../src/core/path.js';
 import { atLeastAsStrict, compileRules, type RuleSpec } from '../../src/core/rules.js';
-import { S, T0, record, request, testPolicy } from '../support/fixtures.js';
+import { record, request, S, T0, testPolicy } from '../support/fixtures.js';
 
 /** The configured path of the rule a target gets, `default`, or null for bad_path. */
 function ruleFor(specs: RuleSpec[], target: string): string | null {

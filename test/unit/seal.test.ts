@@ -2,7 +2,7 @@ import { hkdfSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createRecordOpener, createUserRefs, openRecord, sealRecord } from '../../src/session/seal.js';
 import { deriveKey } from '../../src/session/token.js';
-import { OTHER_SECRET, SECRET, record } from '../support/fixtures.js';
+import { OTHER_SECRET, record, SECRET } from '../support/fixtures.js';
 
 describe('sessions at rest', () => {
   const r = record({ user_id: 'alice@example.com', roles: ['admin'], attributes: { email: 'alice@example.com', org: { name: 'Acme' } } });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, formatProblems } from '../../src/config.js';
+import { formatProblems, loadConfig } from '../../src/config.js';
 import { redisUrl } from '../../src/external/common.js';
 import { displayStoreUrl, maskUrl, parseStoreUrl } from '../../src/store/url.js';
 
@@ -12,8 +12,28 @@ describe('parseStoreUrl', () => {
     ['rediss://app:pw@redis.example.com:6380', { kind: 'redis', tls: true, username: 'app', password: 'pw' }],
     ['redis://u:p%40%3A%2F%3F%23%25w:x@h', { kind: 'redis', username: 'u', password: 'p@:/?#%w:x', hosts: [{ host: 'h', port: 6379 }] }],
     ['redis://[::1]:6379', { kind: 'redis', hosts: [{ host: '::1', port: 6379 }] }],
-    ['redis+sentinel://s1,s2:26380,s3/mymaster', { kind: 'redis-sentinel', masterName: 'mymaster', hosts: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }, { host: 's3', port: 26379 }] }],
-    ['redis+cluster://n1:7000,n2:7001', { kind: 'redis-cluster', hosts: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }] }],
+    [
+      'redis+sentinel://s1,s2:26380,s3/mymaster',
+      {
+        kind: 'redis-sentinel',
+        masterName: 'mymaster',
+        hosts: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26380 },
+          { host: 's3', port: 26379 },
+        ],
+      },
+    ],
+    [
+      'redis+cluster://n1:7000,n2:7001',
+      {
+        kind: 'redis-cluster',
+        hosts: [
+          { host: 'n1', port: 7000 },
+          { host: 'n2', port: 7001 },
+        ],
+      },
+    ],
     ['rediss+cluster://n1:7000', { kind: 'redis-cluster', tls: true }],
   ])('%s', (url, expected) => {
     expect(parseStoreUrl(url)).toMatchObject(expected);
@@ -63,7 +83,13 @@ function leaks(text: string, secret: string, publicText: string): string[] {
 }
 
 describe('store URL messages never carry a credential byte', () => {
-  const TEMPLATES = ['redis://u:PW@h.example:6380/1', 'rediss://:PW@10.0.0.9', 'redis+sentinel://sentinel:PW@s1:26379,s2/main', 'redis+cluster://PW@n1:7000,n2:7001', 'redis://PW:PW@h'];
+  const TEMPLATES = [
+    'redis://u:PW@h.example:6380/1',
+    'rediss://:PW@10.0.0.9',
+    'redis+sentinel://sentinel:PW@s1:26379,s2/main',
+    'redis+cluster://PW@n1:7000,n2:7001',
+    'redis://PW:PW@h',
+  ];
   // Letters that appear in no message, and the characters a password must have encoded.
   const passwordChar = fc.constantFrom(...'QJXZKVW@:/%#?!$&*+;=[]'.split(''), 'QJ', 'XZ', '%4', '%G', '%%');
 

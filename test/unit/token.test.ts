@@ -82,15 +82,15 @@ describe('token codec', () => {
 
   it.each([
     ['empty', ''],
-    ['two parts (the old format)', 'a'.repeat(43) + '.' + 'b'.repeat(43)],
+    ['two parts (the old format)', `${'a'.repeat(43)}.${'b'.repeat(43)}`],
     ['no dots', 'a'.repeat(131)],
-    ['truncated', 'a'.repeat(43) + '.' + 'b'.repeat(43) + '.' + 'c'.repeat(42)],
-    ['too long', 'a'.repeat(43) + '.' + 'b'.repeat(43) + '.' + 'c'.repeat(44)],
-    ['standard base64 chars', 'a'.repeat(42) + '+.' + 'b'.repeat(43) + '.' + 'c'.repeat(43)],
-    ['padding', 'a'.repeat(43) + '.' + 'b'.repeat(43) + '.' + 'c'.repeat(42) + '='],
-    ['NUL', 'a'.repeat(42) + '\0.' + 'b'.repeat(43) + '.' + 'c'.repeat(43)],
-    ['CRLF', 'a'.repeat(42) + '\r\n' + 'b'.repeat(43) + '.' + 'c'.repeat(43)],
-    ['non-ASCII', 'é'.repeat(43) + '.' + 'b'.repeat(43) + '.' + 'c'.repeat(43)],
+    ['truncated', `${'a'.repeat(43)}.${'b'.repeat(43)}.${'c'.repeat(42)}`],
+    ['too long', `${'a'.repeat(43)}.${'b'.repeat(43)}.${'c'.repeat(44)}`],
+    ['standard base64 chars', `${'a'.repeat(42)}+.${'b'.repeat(43)}.${'c'.repeat(43)}`],
+    ['padding', `${'a'.repeat(43)}.${'b'.repeat(43)}.${'c'.repeat(42)}=`],
+    ['NUL', `${'a'.repeat(42)}\0.${'b'.repeat(43)}.${'c'.repeat(43)}`],
+    ['CRLF', `${'a'.repeat(42)}\r\n${'b'.repeat(43)}.${'c'.repeat(43)}`],
+    ['non-ASCII', `${'é'.repeat(43)}.${'b'.repeat(43)}.${'c'.repeat(43)}`],
     ['8 kB', 'a'.repeat(8192)],
   ])('calls %s malformed', (_name, token) => {
     expect(codec.verify(token)).toEqual({ ok: false, reason: 'malformed_cookie' });

@@ -5,8 +5,9 @@
  * `/admin/secret` answers GET and POST with the secret, and DELETE, PUT and PATCH with a
  * `RAN-<METHOD>` marker: a request that comes back with one ran a method the rule refuses.
  */
-import { createRequire } from 'node:module';
+
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
 import type { RunningApp } from './readings.js';
 import { runningServer, SECRET_PATH } from './readings.js';

@@ -6,8 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { posix } from 'node:path';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { freePort, listening, ROOT, waitFor } from '../../../harness/processes.js';
 
 /** The protected resource every application serves. */
@@ -37,7 +36,7 @@ export type Reading = (url: string) => string;
  */
 export const READINGS: Record<string, { idiom: string; read: Reading }> = {
   whatwg: {
-    idiom: "node:http routing on new URL(req.url, base).pathname, decoded (the WHATWG idiom across Node)",
+    idiom: 'node:http routing on new URL(req.url, base).pathname, decoded (the WHATWG idiom across Node)',
     read: (url) => decodeLenient(new URL(url, 'http://app.internal').pathname),
   },
   nfkc: {
@@ -87,7 +86,7 @@ export async function startReadingApp(name: string, read: Reading, secret: strin
     } catch {
       path = '';
     }
-    const hit = path === SECRET_PATH || path === SECRET_PATH + '/';
+    const hit = path === SECRET_PATH || path === `${SECRET_PATH}/`;
     const body = hit ? `${req.method} ${secret}` : 'not found';
     res.writeHead(hit ? 200 : 404, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
     res.end(body);
@@ -115,7 +114,11 @@ export async function startUrlsplitApp(secret: string): Promise<RunningApp> {
   const child = spawn('python3', [join(ROOT, 'test/support/apps/urlsplit_app.py'), String(port), secret], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const up = await waitFor(() => listening(port), 15_000, () => child.exitCode !== null);
+  const up = await waitFor(
+    () => listening(port),
+    15_000,
+    () => child.exitCode !== null,
+  );
   if (!up) {
     child.kill('SIGKILL');
     throw new Error(`python3 urlsplit app did not start: ${stderr}`);

@@ -4,7 +4,7 @@
  * webapp whose static file `/admin/secret` holds the secret, served by Tomcat's DefaultServlet.
  * Tomcat reads `;params` the servlet way: `/~assets/..;/admin/secret` is `/admin/secret` to it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, tempDir, waitFor } from '../../../harness/processes.js';
@@ -43,7 +43,8 @@ async function get(port: number, path: string): Promise<string | null> {
 }
 
 export async function startTomcat(secret: string): Promise<RunningApp> {
-  if (!tomcatInstalled()) throw new Error(`Tomcat is not installed at ${CATALINA_HOME}: run the README test command (it installs tomcat10) or apt-get install tomcat10`);
+  if (!tomcatInstalled())
+    throw new Error(`Tomcat is not installed at ${CATALINA_HOME}: run the README test command (it installs tomcat10) or apt-get install tomcat10`);
   const base = tempDir('sg-tomcat-');
   for (const d of ['conf', 'logs', 'temp', 'work', 'webapps/ROOT/admin']) mkdirSync(join(base, d), { recursive: true });
   // The default web.xml declares the DefaultServlet (static files) and the MIME types.
@@ -73,7 +74,11 @@ export async function startTomcat(secret: string): Promise<RunningApp> {
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     // Up when the webapp serves the secret, not merely when the port is open.
-    const up = await waitFor(async () => (await get(port, '/admin/secret')) === secret, 60_000, () => child.exitCode !== null);
+    const up = await waitFor(
+      async () => (await get(port, '/admin/secret')) === secret,
+      60_000,
+      () => child.exitCode !== null,
+    );
     if (up) {
       return {
         name: 'tomcat 10',
