@@ -25,7 +25,8 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
 }
 
-async function ping(port: number): Promise<boolean> {
+/** One command on a fresh connection that never queues or retries (the server may be down). */
+export async function redisOnce(port: number, args: readonly string[], connectTimeout = 1000): Promise<unknown> {
   const c = new Redis({
     port,
     host: '127.0.0.1',
@@ -33,17 +34,23 @@ async function ping(port: number): Promise<boolean> {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
-    connectTimeout: 500,
+    connectTimeout,
+    commandTimeout: 2000,
   });
   c.on('error', () => {});
   try {
     await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
+    return await c.call(args[0]!, ...args.slice(1));
   } finally {
     c.disconnect();
   }
+}
+
+async function ping(port: number): Promise<boolean> {
+  return redisOnce(port, ['PING'], 500).then(
+    (r) => r === 'PONG',
+    () => false,
+  );
 }
 
 export function redisCli(port: number, ...args: string[]): string {

@@ -4,33 +4,14 @@
  * then restarted to rejoin as a replica. Each fault records when the store and both sessiongate
  * replicas were back.
  */
-import { Redis } from 'ioredis';
 import { waitFor } from '../../harness/processes.js';
-import type { SentinelGroup } from '../../harness/redis.js';
+import { redisOnce, type SentinelGroup } from '../../harness/redis.js';
 import { type SoakContext, sleep } from './context.js';
 import type { Backend, Fault, Instance } from './model.js';
 import { httpCall } from './transports.js';
 
 /** One command on a fresh connection that never queues or retries (Redis may be down). */
-async function redisCmd(port: number, ...args: string[]): Promise<unknown> {
-  const c = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 1000,
-    commandTimeout: 2000,
-  });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return await c.call(args[0]!, ...args.slice(1));
-  } finally {
-    c.disconnect();
-  }
-}
+const redisCmd = (port: number, ...args: string[]) => redisOnce(port, args);
 
 const infoField = (info: string, field: string) => new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 

@@ -26,6 +26,11 @@ async function distinctFreePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
+/** The demo's listener flags for a set of free ports. */
+function portArgs(p: { nginx: number; app: number; http: number; grpc: number; admin: number }): string[] {
+  return Object.entries(p).flatMap(([name, port]) => [`--${name}-port`, String(port)]);
+}
+
 function startDemo(args: string[]): Demo {
   const child = spawn(process.execPath, [BIN, 'demo', ...args], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -78,18 +83,7 @@ describe('sessiongate demo', () => {
   beforeAll(async () => {
     const [nginx, app, http, grpc, admin] = (await distinctFreePorts(5)) as [number, number, number, number, number];
     ports = { nginx, app, http, grpc, admin };
-    demo = startDemo([
-      '--nginx-port',
-      String(nginx),
-      '--app-port',
-      String(app),
-      '--http-port',
-      String(http),
-      '--grpc-port',
-      String(grpc),
-      '--admin-port',
-      String(admin),
-    ]);
+    demo = startDemo(portArgs({ nginx, app, http, grpc, admin }));
     const up = await waitFor(
       () => demo.out().includes('Ctrl-C stops everything.'),
       20_000,
@@ -173,18 +167,7 @@ describe('sessiongate demo', () => {
 describe('sessiongate demo and SIGTERM', () => {
   it('stops the same way', async () => {
     const [nginx, app, http, grpc, admin] = (await distinctFreePorts(5)) as [number, number, number, number, number];
-    const demo = startDemo([
-      '--nginx-port',
-      String(nginx),
-      '--app-port',
-      String(app),
-      '--http-port',
-      String(http),
-      '--grpc-port',
-      String(grpc),
-      '--admin-port',
-      String(admin),
-    ]);
+    const demo = startDemo(portArgs({ nginx, app, http, grpc, admin }));
     try {
       expect(
         await waitFor(
