@@ -13,6 +13,27 @@ import { redisCli, startRedisServer } from '../../harness/redis.js';
 const BIN = join(ROOT, 'bin/sessiongate.js');
 const SECRET = 'startup-secret-0123456789abcdef0123456789';
 
+/** Runs the binary against `store`; a start-up that kept retrying for startup_timeout (60s) would be killed first. */
+async function start(store: string, startupTimeout = '60s') {
+  const dir = tempDir('sg-cause-');
+  const config = join(dir, 'c.yaml');
+  writeFileSync(config, `store: "${store}"\nredis: { startup_timeout: ${startupTimeout} }\n`);
+  const [http, admin] = [await freePort(), await freePort()];
+  const r = spawnSync(process.execPath, [BIN, '--config', config], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      SESSIONGATE_HTTP_PORT: String(http),
+      SESSIONGATE_ADMIN_PORT: String(admin),
+      SESSIONGATE_GRPC_PORT: '0',
+      SESSIONGATE_SECRET: SECRET,
+    },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  expect(await listening(http)).toBe(false);
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
 describe('start-up', () => {
   it('serves on embedded defaults, warning that the secret is ephemeral', async () => {
     // Only the ports are moved off the defaults, so parallel runs cannot collide.
@@ -71,31 +92,16 @@ rules:
   });
 
   it('refuses to start when the store fails its write/read/delete self-test, saying what failed', async () => {
-    const dir = tempDir('sg-store-');
-    const config = join(dir, 'c.yaml');
     const dead = await freePort(); // nothing listens there
-    writeFileSync(config, `store: "redis://app:hunter2@127.0.0.1:${dead}"\nredis: { startup_timeout: 500ms }\n`);
-    const [http, admin] = [await freePort(), await freePort()];
-    const r = spawnSync(process.execPath, [BIN, '--config', config], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        SESSIONGATE_HTTP_PORT: String(http),
-        SESSIONGATE_ADMIN_PORT: String(admin),
-        SESSIONGATE_GRPC_PORT: '0',
-        SESSIONGATE_SECRET: SECRET,
-      },
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
+    const r = await start(`redis://app:hunter2@127.0.0.1:${dead}`, '500ms');
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain(`store redis://***@127.0.0.1:${dead} is not usable`);
-    expect(r.stdout).toContain('self-test write failed');
+    expect(r.out).toContain(`store redis://***@127.0.0.1:${dead} is not usable`);
+    expect(r.out).toContain('self-test write failed');
     // The cause, not ioredis's "Stream isn't writeable and enableOfflineQueue options is false".
-    expect(r.stdout).toContain(`self-test write failed: connection refused at 127.0.0.1:${dead}`);
-    expect(r.stdout).not.toContain("Stream isn't writeable");
-    expect(r.stdout + r.stderr).not.toContain('hunter2');
-    expect(r.stdout + r.stderr).not.toContain('app:');
-    expect(await listening(http)).toBe(false);
+    expect(r.out).toContain(`self-test write failed: connection refused at 127.0.0.1:${dead}`);
+    expect(r.out).not.toContain("Stream isn't writeable");
+    expect(r.out).not.toContain('hunter2');
+    expect(r.out).not.toContain('app:');
   });
 
   it('refuses a Redis store with no configured secret before connecting, and listens on nothing', async () => {
@@ -168,27 +174,6 @@ describe('a Redis store that will not serve: start-up names the cause', () => {
   afterAll(async () => {
     await redis?.stop();
   });
-
-  /** Runs the binary against `store`; a start-up that kept retrying for startup_timeout (60s) would be killed first. */
-  async function start(store: string, startupTimeout = '60s') {
-    const dir = tempDir('sg-cause-');
-    const config = join(dir, 'c.yaml');
-    writeFileSync(config, `store: "${store}"\nredis: { startup_timeout: ${startupTimeout} }\n`);
-    const [http, admin] = [await freePort(), await freePort()];
-    const r = spawnSync(process.execPath, [BIN, '--config', config], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        SESSIONGATE_HTTP_PORT: String(http),
-        SESSIONGATE_ADMIN_PORT: String(admin),
-        SESSIONGATE_GRPC_PORT: '0',
-        SESSIONGATE_SECRET: SECRET,
-      },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(await listening(http)).toBe(false);
-    return { status: r.status, out: r.stdout + r.stderr };
-  }
 
   it('a server that requires a password, given none: authentication required, at once', async () => {
     const r = await start(`redis://127.0.0.1:${redis.port}`);
