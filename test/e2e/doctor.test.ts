@@ -82,7 +82,7 @@ describe('sessiongate doctor', () => {
     const anon = await doctor(good.url);
     expect(anon.out, anon.out).toMatch(/\n(\d+) passed, 0 failed, 1 skipped\n$/);
     expect(anon.code).toBe(0);
-    const withSession = await doctor(good.url, '--cookie', await login());
+    const withSession = await doctor(good.url, `--cookie=${await login()}`);
     expect(withSession.out, withSession.out).toMatch(/ 0 failed, 0 skipped\n$/);
     expect(withSession.out).toMatch(/session: upstream receives its identity\s+.*X-User-Id: doc.*PASS/);
     expect(withSession.code).toBe(0);
@@ -90,7 +90,7 @@ describe('sessiongate doctor', () => {
   });
 
   it('a broken config: non-zero exit, the failing checks named', async () => {
-    const r = await doctor(broken.url, '--cookie', await login());
+    const r = await doctor(broken.url, `--cookie=${await login()}`);
     expect(r.code).toBe(1);
     const failed = r.out.split('\n').filter((l) => /\bFAIL\b/.test(l));
     const names = failed.map((l) => l.slice(0, 44).trim());
