@@ -134,25 +134,23 @@ async function startSessiongate(env: Record<string, string>, config?: string): P
 async function createSessions(sg: RunningService, n: number): Promise<string[]> {
   const cookies: string[] = [];
   let retries = 0;
-  for (let i = 0; i < n; i += 50) {
+  for (let next = 0; cookies.length < n; ) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(50, n - i) }, (_, j) =>
-        send(`${sg.url}/~session`, {
+      Array.from({ length: Math.min(50, n - cookies.length) }, () => {
+        const user = `user${next++}@example.com`;
+        return send(`${sg.url}/~session`, {
           method: 'POST',
           headers: [
             ['Authorization', `Bearer ${LOGIN_TOKEN}`],
             ['Content-Type', 'application/json'],
           ],
-          body: JSON.stringify({ user_id: `user${i + j}@example.com`, roles: ['user'], attributes: { email: `user${i + j}@example.com` } }),
-        }),
-      ),
+          body: JSON.stringify({ user_id: user, roles: ['user'], attributes: { email: user } }),
+        });
+      }),
     );
     for (const r of batch) {
-      // A store timeout on a loaded machine: the set-up asks again, as a login service would.
-      if (r.status === 503 && retries++ < 20) {
-        n++;
-        continue;
-      }
+      // A store timeout on a loaded machine: the next batch asks again, as a login service would.
+      if (r.status === 503 && retries++ < 20) continue;
       if (r.status !== 201) throw new Error(`session creation failed: ${r.status} ${r.body}`);
       cookies.push(r.cookies[0]!.split(';')[0]!.slice('sessiongate='.length));
     }
