@@ -15,6 +15,8 @@ import { createCheck } from './core/check.js';
 import type { ExternalSource } from './core/external.js';
 import { buildPolicy, type Policy } from './core/policy.js';
 import { createExternalSources } from './external/index.js';
+import { createProvider, type Provider } from './login/provider.js';
+import { createLoginRoutes } from './login/routes.js';
 import { createAdminApp } from './ops/admin.js';
 import { createDecisionLogger, type Logger } from './ops/logger.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
@@ -79,6 +81,7 @@ function restartKeys(old: Config, next: Config): string[] {
   if (JSON.stringify(old.store) !== JSON.stringify(next.store)) out.push('store');
   if (old.envoy.httpPathPrefix !== next.envoy.httpPathPrefix) out.push('envoy.http_path_prefix');
   if (JSON.stringify(old.external) !== JSON.stringify(next.external)) out.push('external_sessions');
+  if (JSON.stringify(old.oidc) !== JSON.stringify(next.oidc)) out.push('login.oidc');
   return out;
 }
 
@@ -98,6 +101,15 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   } catch (err) {
     await store.close();
     throw new Error(`store ${storeName} is not usable: ${(err as Error).message}`);
+  }
+  let provider: Provider | undefined;
+  if (config.oidc) {
+    try {
+      provider = await createProvider(config.oidc);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
   }
   let ready = false;
   let external: ExternalSource[];
@@ -142,6 +154,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
       devLogin: () => current.devLogin && isLoopback(config.listen.host),
     }),
   );
+  if (provider) api.use(createLoginRoutes({ provider, policy: getPolicy, store, clock, log, metrics }));
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
   api.use(jsonErrors(log));
 
@@ -214,7 +227,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
         const nextPolicy = buildPolicy(spec);
         const needRestart = restartKeys(current, next);
         policy = nextPolicy;
-        current = { ...next, listen: current.listen, store: current.store, envoy: current.envoy, external: current.external, policy: spec };
+        current = { ...next, listen: current.listen, store: current.store, envoy: current.envoy, external: current.external, oidc: current.oidc, policy: spec };
         log.level = next.logLevel;
         return needRestart;
       },

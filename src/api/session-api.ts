@@ -17,12 +17,12 @@ import type { Policy } from '../core/policy.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import { rolesField, userIdField } from '../session/identity.js';
-import type { NewSession, SessionRecord } from '../session/record.js';
-import { newRecord, textProblem } from '../session/record.js';
-import { sealRecord } from '../session/seal.js';
+import type { SessionRecord } from '../session/record.js';
+import { textProblem } from '../session/record.js';
 import type { SessionOperations } from '../store/types.js';
 import { createLoginTokenCheck } from './login-token.js';
-import { presentedSessions } from './logout.js';
+import { endPresentedSessions } from './logout.js';
+import { startSession } from './start-session.js';
 
 export interface SessionApiDeps {
   readonly policy: () => Policy;
@@ -125,24 +125,6 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     next();
   };
 
-  /** A new session (always a fresh ID: a presented cookie is never reused, no fixation): its Set-Cookie, or null when the store failed. */
-  async function startSession(data: NewSession, via: string): Promise<{ record: SessionRecord; setCookie: string } | null> {
-    const policy = deps.policy();
-    const now = clock();
-    const issued = policy.tokens.issue();
-    const record = newRecord(data, policy.times, now);
-    try {
-      await store.create(issued.key, sealRecord(record, issued.key, issued.secret, policy.userRefs.ref(record.user_id)));
-    } catch (err) {
-      log.warn({ msg: 'session create failed', reason: 'store_unavailable', err: (err as Error).message });
-      return null;
-    }
-    if (via === 'dev') log.warn({ msg: 'development login', user_id: record.user_id, roles: record.roles });
-    else log.info({ msg: 'session created', user_id: record.user_id });
-    metrics?.sessionCreated();
-    return { record, setCookie: policy.cookies.issue(issued.token, record.expires_at, now) };
-  }
-
   router.post('/~session', loginService);
   router.post('/~session', express.json({ limit: '16kb', strict: true }), async (req, res) => {
     if (!req.is('application/json')) return problem(res, 415, 'unsupported_media_type', { detail: 'send application/json' });
@@ -156,7 +138,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     const attrProblems = attributeProblems(parsed.data.attributes);
     if (attrProblems.length > 0) return problem(res, 400, 'invalid_body', { problems: attrProblems });
 
-    const started = await startSession(parsed.data, 'api');
+    const started = await startSession(deps, deps.policy(), parsed.data, 'api');
     if (!started) return problem(res, 503, 'store_unavailable');
     const { record, setCookie } = started;
     res
@@ -194,7 +176,7 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     const parsed = createBody.safeParse({ user_id: user, roles });
     if (!parsed.success)
       return problem(res, 400, 'invalid_query', { problems: parsed.error.issues.map((i) => `${i.path.join('.').replace('user_id', 'user')}: ${i.message}`) });
-    const started = await startSession(parsed.data, 'dev');
+    const started = await startSession(deps, policy, parsed.data, 'dev');
     if (!started) return problem(res, 503, 'store_unavailable');
     res.status(302).set({ 'Cache-Control': 'no-store', Location: target }).append('Set-Cookie', started.setCookie).end();
   });
@@ -215,31 +197,21 @@ export function createSessionApi(deps: SessionApiDeps): Router {
     // Every session the request presents ends (see logout.ts); a store failure part-way is a
     // 503 and the retry finishes. An API token is not ended by a logout (it is revoked with the
     // token API): a request showing one is refused before anything changes.
-    const presented = presentedSessions(req.headers, policy.cookies.name, policy.tokens);
-    try {
-      // The users whose sessions end, for the log line (usually one).
-      const users = new Set<string>();
-      for (const p of presented) {
-        const stored = await store.get(p.key);
-        const opened = stored && policy.records.open(stored, p.key, p.secret);
-        if (opened?.fixed) {
-          return problem(res, 400, 'api_token', {
-            detail: 'a logout does not revoke API tokens; revoke one with DELETE /tokens/<id> (sessiongate token revoke)',
-          });
-        }
-        if (opened) users.add(opened.user_id);
-      }
-      let ended = 0;
-      for (const p of presented) if ((await store.destroy(p.key)).length > 0) ended++;
-      if (ended > 0) {
-        const userId = users.size > 1 ? [...users] : users.values().next().value;
-        log.info({ msg: 'session destroyed', user_id: userId, request_id: firstValue(req.headers['x-request-id']), sessions: ended });
-        metrics?.sessionsDestroyed('logout', ended);
-      }
-    } catch (err) {
+    const result = await endPresentedSessions(store, policy, req.headers);
+    if (!result.ok && result.error === 'api_token') {
+      return problem(res, 400, 'api_token', {
+        detail: 'a logout does not revoke API tokens; revoke one with DELETE /tokens/<id> (sessiongate token revoke)',
+      });
+    }
+    if (!result.ok) {
       // Keep the cookie: clearing it would look like a logout that did not happen.
-      log.warn({ msg: 'session destroy failed', reason: 'store_unavailable', err: (err as Error).message });
+      log.warn({ msg: 'session destroy failed', reason: 'store_unavailable', err: (result.cause as Error).message });
       return problem(res, 503, 'store_unavailable');
+    }
+    if (result.ended > 0) {
+      const userId = result.users.length > 1 ? result.users : result.users[0];
+      log.info({ msg: 'session destroyed', user_id: userId, request_id: firstValue(req.headers['x-request-id']), sessions: result.ended });
+      metrics?.sessionsDestroyed('logout', result.ended);
     }
     res.set('Cache-Control', 'no-store').append('Set-Cookie', policy.cookies.clear());
     if (redirect === undefined) res.status(204).end();

@@ -25,6 +25,10 @@ export const ENV_KEYS = {
   SESSIONGATE_ALLOWED_REDIRECT_HOSTS: 'allowed_redirect_hosts',
   SESSIONGATE_DEV_LOGIN: 'dev_login',
   SESSIONGATE_UPSTREAM_PASS_CREDENTIALS: 'upstream.pass_credentials',
+  SESSIONGATE_OIDC_ISSUER: 'login.oidc.issuer',
+  SESSIONGATE_OIDC_CLIENT_ID: 'login.oidc.client_id',
+  SESSIONGATE_OIDC_CLIENT_SECRET: 'login.oidc.client_secret',
+  SESSIONGATE_OIDC_CLIENT_SECRET_FILE: 'login.oidc.client_secret_file',
 } as const;
 
 /** Every variable sessiongate reads: the keys' and the config file's. */

@@ -110,11 +110,14 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
     }
   }
 
-  // Passwords come from files only (the schema's `password` keys are the loader's).
+  // Passwords come from files only (the schema's `password` keys are the loader's), and so
+  // does the OpenID client secret (or its variable).
   for (const at of [['redis'], ['redis', 'sentinel']]) {
     if (getObject(raw, at)?.['password'] !== undefined)
       problems.push(`${[...at, 'password'].join('.')}: unknown key (use ${[...at, 'password_file'].join('.')})`);
   }
+  if (getObject(raw, ['login', 'oidc'])?.['client_secret'] !== undefined)
+    problems.push('login.oidc.client_secret: unknown key (use login.oidc.client_secret_file or SESSIONGATE_OIDC_CLIENT_SECRET)');
 
   // Environment overrides. Each variable replaces its key; a secret given by value replaces a
   // secret file from YAML and vice versa, so the operator's last word wins.
@@ -130,6 +133,7 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
   };
   both('SESSIONGATE_SECRET', 'SESSIONGATE_SECRET_FILE');
   both('SESSIONGATE_LOGIN_TOKEN', 'SESSIONGATE_LOGIN_TOKEN_FILE');
+  both('SESSIONGATE_OIDC_CLIENT_SECRET', 'SESSIONGATE_OIDC_CLIENT_SECRET_FILE');
   if (origin.has('secrets')) delete raw['secret_file'];
   if (origin.has('secret_file')) delete raw['secrets'];
   if (origin.has('login_token')) delete raw['login_token_file'];
@@ -155,6 +159,16 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
       if (origin.has('login_token_file')) origin.set('login_token', origin.get('login_token_file')!);
     }
     delete raw['login_token_file'];
+  }
+  const oidc = getObject(raw, ['login', 'oidc']);
+  if (oidc !== undefined) {
+    if (origin.has('login.oidc.client_secret')) delete oidc['client_secret_file'];
+    const file = oidc['client_secret_file'];
+    if (typeof file === 'string') {
+      const key = 'login.oidc.client_secret_file';
+      const secret = readOneValue(file, key, problems, from(key), 'client secret');
+      if (secret !== undefined) oidc['client_secret'] = secret;
+    }
   }
   // As before the split: password files are read only for a Redis store.
   for (const at of typeof raw['store'] === 'string' && raw['store'] !== 'memory' ? [['redis'], ['redis', 'sentinel']] : []) {

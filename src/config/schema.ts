@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { normalisePath } from '../core/path.js';
 import type { PolicySpec } from '../core/policy.js';
-import { REDIRECT_HOST } from '../core/redirect.js';
+import { createRedirectPolicy, REDIRECT_HOST } from '../core/redirect.js';
 import { externalSessionSchema } from '../external/index.js';
 import { FIELD_PATH } from '../session/field-path.js';
 import { ROLE_NAME, ROLE_NAME_HINT } from '../session/record.js';
@@ -206,6 +206,52 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/**
+ * A claim of an ID token or UserInfo answer: its name, or a dotted path into nested claims
+ * (`realm_access.roles`). A name that is itself a claim (`https://example.com/roles`) is read
+ * whole first.
+ */
+const claimPath = z.string().regex(/^[\x21-\x7e]{1,256}$/, { error: 'must be a claim name or a dotted path (realm_access.roles)' });
+
+/** The signing algorithms an ID token may use (`none` is not one of them, ever). */
+export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+const absoluteUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
+
+const oidc = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be a provider name (letters, digits, _ . -)' })
+    .default('oidc'),
+  issuer: absoluteUrl,
+  client_id: z.string().min(1).max(512),
+  client_secret_file: z.string().nullable().default(null),
+  client_secret: loadedPassword,
+  redirect_url: absoluteUrl.nullable().default(null),
+  post_logout_redirect_url: absoluteUrl.nullable().default(null),
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: 'must be a scope name' }))
+    .default(['openid', 'profile', 'email'])
+    .refine((s) => s.includes('openid'), { error: 'must include openid' }),
+  claims: z
+    .strictObject({
+      user_id: claimPath.default('sub'),
+      roles: claimPath.nullable().default('groups'),
+      attributes: z
+        .record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be an attribute name (letters, digits, _ -)' }), claimPath)
+        .default({ email: 'email', name: 'name' }),
+    })
+    .prefault({}),
+  allowed_roles: z.array(roleName).default([]),
+  id_token_algorithms: z
+    .array(z.enum(ID_TOKEN_ALGORITHMS))
+    .min(1)
+    .default([...ID_TOKEN_ALGORITHMS]),
+  userinfo: z.boolean().default(true),
+  timeout: duration('100ms').default(5000),
+  allow_insecure_issuer: z.boolean().default(false),
+});
+
 // ---------------------------------------------------------------------------------------------
 // Defaults the shipped proxy files are written for (nginx/sessiongate/protect.conf, envoy/*.yaml,
 // deploy/): the headers they overwrite or remove and the paths they let through unchecked.
@@ -316,6 +362,11 @@ const fileSchema = z
       .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
       .nullable()
       .default(null),
+    login: z
+      .strictObject({
+        oidc: oidc.optional(),
+      })
+      .prefault({}),
     allowed_redirect_hosts: z
       .array(
         z.string().regex(REDIRECT_HOST, { error: 'must be a host name (app.example.com), a domain with a leading dot (.example.com), optionally with :port' }),
@@ -361,6 +412,39 @@ const fileSchema = z
         path: ['store'],
         message: `a Redis store needs configured secrets (${SECRET_SOURCES}): with a random one, replicas could not read each other's sessions and a restart would log everyone out`,
       });
+    }
+    const o = c.login.oidc;
+    if (o) {
+      if (o.client_secret === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['login', 'oidc', 'client_secret_file'],
+          message:
+            'is required: the client secret comes from login.oidc.client_secret_file, SESSIONGATE_OIDC_CLIENT_SECRET or SESSIONGATE_OIDC_CLIENT_SECRET_FILE',
+        });
+      const issuer = new URL(o.issuer);
+      if (issuer.protocol === 'http:' && !(o.allow_insecure_issuer && isLoopback(issuer.hostname.replace(/^\[|\]$/g, '')))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['login', 'oidc', 'issuer'],
+          message: o.allow_insecure_issuer
+            ? 'http:// is allowed only for a loopback issuer (127.0.0.1, ::1, localhost); use https://'
+            : 'must be https:// (http:// only with allow_insecure_issuer: true, for a loopback test provider)',
+        });
+      }
+      if (issuer.search !== '' || issuer.hash !== '')
+        ctx.addIssue({ code: 'custom', path: ['login', 'oidc', 'issuer'], message: 'must not carry a query or fragment' });
+      if (o.redirect_url !== null) {
+        const r = new URL(o.redirect_url);
+        if (c.allowed_redirect_hosts.length > 0 && !createRedirectPolicy(c.allowed_redirect_hosts).hostAllowed(r.host))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['login', 'oidc', 'redirect_url'],
+            message: `names host ${r.host}, which allowed_redirect_hosts does not allow`,
+          });
+        if (r.search !== '' || r.hash !== '')
+          ctx.addIssue({ code: 'custom', path: ['login', 'oidc', 'redirect_url'], message: 'must not carry a query or fragment' });
+      }
     }
     if (c.dev_login && !isLoopback(c.listen.host)) {
       ctx.addIssue({
@@ -427,7 +511,8 @@ function build(c: Parsed) {
       rotateAfter: c.session.rotate_after,
       rotationGrace: c.session.rotation_grace,
     },
-    loginUrl: c.login_url,
+    // The built-in login, when there is one, is where browsers go to log in (same host).
+    loginUrl: c.login_url ?? (c.login.oidc ? '/~login' : null),
     allowedRedirectHosts: c.allowed_redirect_hosts,
     failureMode: c.failure_mode,
     proxyCacheTtl: c.proxy_cache.ttl,
@@ -454,9 +539,31 @@ function build(c: Parsed) {
     external: c.external_sessions,
     /** GET /~session/dev: sessions without the login service (loopback only). */
     devLogin: c.dev_login,
+    /** The built-in OpenID Connect login (src/login/), or null. Not reloadable: discovered at start-up. */
+    oidc: c.login.oidc ? oidcConfig(c.login.oidc) : null,
   };
   return { config, warnings: warnings(c) };
 }
+
+function oidcConfig(o: NonNullable<Parsed['login']['oidc']>) {
+  return {
+    name: o.name,
+    issuer: o.issuer,
+    clientId: o.client_id,
+    clientSecret: o.client_secret ?? '',
+    redirectUrl: o.redirect_url,
+    postLogoutRedirectUrl: o.post_logout_redirect_url,
+    scopes: o.scopes,
+    claims: { userId: o.claims.user_id, roles: o.claims.roles, attributes: o.claims.attributes },
+    allowedRoles: o.allowed_roles,
+    idTokenAlgorithms: o.id_token_algorithms,
+    userinfo: o.userinfo,
+    timeout: o.timeout,
+    allowInsecureIssuer: o.allow_insecure_issuer,
+  };
+}
+
+export type OidcConfig = ReturnType<typeof oidcConfig>;
 
 function warnings(c: Parsed): string[] {
   const w: string[] = [];
@@ -475,6 +582,8 @@ function warnings(c: Parsed): string[] {
     w.push(
       `proxy_cache.ttl is ${c.proxy_cache.ttl / 1000}s: a proxy that caches decisions keeps honouring a session for up to that long after logout or revocation`,
     );
+  if (c.login.oidc?.allow_insecure_issuer)
+    w.push('login.oidc.allow_insecure_issuer is true: the OpenID provider may be reached over plain http:// on loopback (tests only)');
   if (c.dev_login) w.push('DEVELOPMENT LOGIN IS ON (dev_login: true): GET /~session/dev?user=…&roles=… logs anyone in as anyone. Never in production.');
   if (c.upstream.pass_credentials)
     w.push("upstream.pass_credentials is true: the application receives sessiongate's session cookie and API tokens, working credentials of every user");

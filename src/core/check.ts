@@ -92,7 +92,8 @@ export function createCheck(deps: CheckDeps): Check {
       // Same family tag: old and new key share a Redis Cluster slot, so the rotation is one script.
       const issued = policy.tokens.issue(familyOf(effect.key));
       const t = policy.times;
-      const next = sealRecord(successorRecord(effect.record, t, now), issued.key, issued.secret, policy.userRefs.ref(effect.record.user_id));
+      const r = effect.record;
+      const next = sealRecord(successorRecord(r, t, now), issued.key, issued.secret, policy.userRefs.ref(r.user_id), policy.userRefs.links(r.login));
       const rotated = await store.rotate(effect.key, issued.key, next, now + t.rotationGrace);
       // Lost the race: a concurrent request rotated first and its response carries the new cookie.
       if (!rotated) return { ...decision, sessionState: 'grace' };

@@ -8,7 +8,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { ALLOW_REASONS, DENY_REASONS, ERROR_REASONS, type Reason } from '../core/reasons.js';
 import { type AuthRequest, type Decision, TRANSPORTS, type Transport } from '../core/types.js';
-import type { SessionOperations, SessionStore, StoreHealth, TokenCatalog } from '../store/types.js';
+import type { OneTimeValues, SessionOperations, SessionStore, StoreHealth, TokenCatalog } from '../store/types.js';
 
 export const STORE_OPS = [
   'get',
@@ -20,12 +20,15 @@ export const STORE_OPS = [
   'catalog_put',
   'catalog_list',
   'catalog_delete',
+  'once_put',
+  'once_take',
+  'once_claim',
   'ping',
   'self_test',
 ] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 export type CacheResult = 'hit' | 'miss' | 'bypass';
-export type DestroyReason = 'logout' | 'revoked';
+export type DestroyReason = 'logout' | 'revoked' | 'backchannel';
 
 /** Decisions take tens of microseconds; store calls up to the command timeout. */
 const BUCKETS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
@@ -131,7 +134,7 @@ export function createMetrics(info: { version: string }, registry = new Registry
     storeSeconds.zero({ op });
   }
   for (const result of ['hit', 'miss', 'bypass']) cache.inc({ result }, 0);
-  for (const reason of ['logout', 'revoked']) destroyed.inc({ reason }, 0);
+  for (const reason of ['logout', 'revoked', 'backchannel']) destroyed.inc({ reason }, 0);
   storeUp.set(1);
 
   function timed<A extends unknown[], R>(op: StoreOp, fn: (...a: A) => Promise<R>): (...a: A) => Promise<R> {
@@ -181,6 +184,11 @@ export function createMetrics(info: { version: string }, registry = new Registry
         catalogList: timed('catalog_list', s.catalogList.bind(s)),
         catalogDelete: timed('catalog_delete', s.catalogDelete.bind(s)),
       };
+      const once: OneTimeValues = {
+        oncePut: timed('once_put', s.oncePut.bind(s)),
+        onceTake: timed('once_take', s.onceTake.bind(s)),
+        onceClaim: timed('once_claim', s.onceClaim.bind(s)),
+      };
       const health: StoreHealth = {
         kind: s.kind,
         ping: timed('ping', s.ping.bind(s)),
@@ -188,7 +196,7 @@ export function createMetrics(info: { version: string }, registry = new Registry
         close: s.close.bind(s),
       };
       // On a prototype of the store: what is not a store operation (a Redis store's client) stays reachable.
-      return Object.assign(Object.create(store) as object, sessions, catalog, health) as typeof store;
+      return Object.assign(Object.create(store) as object, sessions, catalog, once, health) as typeof store;
     },
   };
 }

@@ -44,6 +44,8 @@ export interface CookieSettings {
 
 export interface CookieWriter {
   readonly name: string;
+  /** Whether the cookie is marked Secure (the login flow's cookie follows it). */
+  readonly secure: boolean;
   /** Set-Cookie for a session token that lives until `expiresAt` (ms). */
   issue(token: string, expiresAt: number, now: number): string;
   /** Set-Cookie that makes the browser drop the cookie. */
@@ -61,6 +63,7 @@ export function createCookieWriter(s: CookieSettings): CookieWriter {
   const cleared = stringifySetCookie(s.name, '', { ...base, maxAge: 0, expires: new Date(0) });
   return {
     name: s.name,
+    secure: s.secure,
     issue(token, expiresAt, now) {
       if (s.sessionOnly) return stringifySetCookie(s.name, token, base);
       const maxAge = Math.max(0, Math.floor((expiresAt - now) / 1000));

@@ -44,6 +44,18 @@ export interface SessionClock {
   readonly successor?: string | undefined;
 }
 
+/**
+ * How a session began when sessiongate's own OpenID Connect login made it: the provider's
+ * name, its subject and session ID (`sid`), and the ID token a logout hands back as
+ * `id_token_hint`. Sealed with the identity; the store sees only keyed hashes of sid and sub.
+ */
+export interface LoginOrigin {
+  readonly provider: string;
+  readonly sub: string;
+  readonly sid?: string | undefined;
+  readonly id_token?: string | undefined;
+}
+
 /** A session as the core sees it: identity in the clear (stores hold it sealed: seal.ts). */
 export interface SessionRecord extends SessionClock {
   readonly user_id: string;
@@ -54,6 +66,8 @@ export interface SessionRecord extends SessionClock {
    * own store). Its expiry times are all there is.
    */
   readonly fixed?: true | undefined;
+  /** Set when the built-in OpenID Connect login made the session. */
+  readonly login?: LoginOrigin | undefined;
 }
 
 export interface SessionTimes {
@@ -68,6 +82,7 @@ export interface NewSession {
   readonly user_id: string;
   readonly roles: readonly string[];
   readonly attributes: Readonly<Record<string, unknown>>;
+  readonly login?: LoginOrigin | undefined;
 }
 
 export function newRecord(input: NewSession, t: SessionTimes, now: number): SessionRecord {
@@ -76,6 +91,7 @@ export function newRecord(input: NewSession, t: SessionTimes, now: number): Sess
     user_id: input.user_id,
     roles: input.roles,
     attributes: input.attributes,
+    ...(input.login ? { login: input.login } : {}),
     created_at: now,
     issued_at: now,
     expires_at,
@@ -129,6 +145,7 @@ export function successorRecord(r: SessionRecord, t: SessionTimes, now: number):
     user_id: r.user_id,
     roles: r.roles,
     attributes: r.attributes,
+    ...(r.login ? { login: r.login } : {}),
     created_at: r.created_at,
     issued_at: now,
     expires_at: r.expires_at,

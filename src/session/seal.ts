@@ -8,7 +8,7 @@
 import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { open, seal } from './aead.js';
-import type { SessionClock, SessionRecord } from './record.js';
+import type { LoginOrigin, SessionClock, SessionRecord } from './record.js';
 import { deriveKey } from './token.js';
 
 export interface StoredSession extends SessionClock {
@@ -17,6 +17,19 @@ export interface StoredSession extends SessionClock {
   readonly user: string;
   /** base64url(nonce ‖ ciphertext ‖ tag) of the identity JSON. */
   readonly data: string;
+  /**
+   * More index references the session is filed under besides its user's (keyed hashes of the
+   * OpenID provider's sid and sub), so a back-channel logout finds it. Absent when none.
+   */
+  readonly links?: readonly string[] | undefined;
+}
+
+interface SealedIdentity {
+  u: string;
+  r: string[];
+  a: Record<string, unknown>;
+  f?: 1;
+  l?: LoginOrigin;
 }
 
 function recordKey(secret: Buffer, storeKey: string): Buffer {
@@ -37,9 +50,20 @@ function clockOf(r: SessionClock): SessionClock {
 }
 
 /** Seals a session for the store under `storeKey` (bound in as associated data). */
-export function sealRecord(r: SessionRecord, storeKey: string, secret: Buffer, userRef: string): StoredSession {
-  const plain = Buffer.from(JSON.stringify(r.fixed ? { u: r.user_id, r: r.roles, a: r.attributes, f: 1 } : { u: r.user_id, r: r.roles, a: r.attributes }));
-  return { v: 2, ...clockOf(r), user: userRef, data: seal(recordKey(secret, storeKey), plain, storeKey) };
+export function sealRecord(r: SessionRecord, storeKey: string, secret: Buffer, userRef: string, links: readonly string[] = []): StoredSession {
+  const id: SealedIdentity = { u: r.user_id, r: r.roles as string[], a: r.attributes as Record<string, unknown> };
+  if (r.fixed) id.f = 1;
+  if (r.login) id.l = r.login;
+  const out: StoredSession = { v: 2, ...clockOf(r), user: userRef, data: seal(recordKey(secret, storeKey), Buffer.from(JSON.stringify(id)), storeKey) };
+  return links.length > 0 ? { ...out, links } : out;
+}
+
+/** The identity fields of an opened record (everything but the clock). */
+function identityOf(id: SealedIdentity): Pick<SessionRecord, 'user_id' | 'roles' | 'attributes' | 'fixed' | 'login'> {
+  const out: { -readonly [K in 'user_id' | 'roles' | 'attributes' | 'fixed' | 'login']?: SessionRecord[K] } = { user_id: id.u, roles: id.r, attributes: id.a };
+  if (id.f === 1) out.fixed = true;
+  if (id.l) out.login = id.l;
+  return out as Pick<SessionRecord, 'user_id' | 'roles' | 'attributes' | 'fixed' | 'login'>;
 }
 
 /** Opens a stored session; null when it was not sealed for this key and secret (or was altered). */
@@ -47,10 +71,8 @@ export function openRecord(s: StoredSession, storeKey: string, secret: Buffer): 
   const plain = open(recordKey(secret, storeKey), s.data, storeKey);
   if (plain === null) return null;
   try {
-    const id = JSON.parse(plain.toString('utf8')) as { u: string; r: string[]; a: Record<string, unknown>; f?: 1 };
-    return id.f === 1
-      ? { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a, fixed: true }
-      : { ...clockOf(s), user_id: id.u, roles: id.r, attributes: id.a };
+    const id = JSON.parse(plain.toString('utf8')) as SealedIdentity;
+    return { ...clockOf(s), ...identityOf(id) };
   } catch {
     return null;
   }
@@ -81,6 +103,7 @@ export function createRecordOpener(maxEntries: number): RecordOpener {
           roles: hit.record.roles,
           attributes: hit.record.attributes,
           ...(hit.record.fixed ? { fixed: true as const } : {}),
+          ...(hit.record.login ? { login: hit.record.login } : {}),
         };
         memo.set(storeKey, { stored: s, secret, record });
         return record;
@@ -97,14 +120,27 @@ export interface UserRefs {
   ref(userId: string): string;
   /** Every reference a user's sessions may be filed under (one per configured secret). */
   all(userId: string): string[];
+  /** The other references a session is filed under: its OpenID provider's sid and sub (first secret). */
+  links(login: LoginOrigin | undefined): string[];
+  /** Every reference sessions of a provider's `sid` (or, with `kind: 'sub'`, its subject) may be filed under. */
+  allLinks(provider: string, kind: 'sid' | 'sub', value: string): string[];
 }
 
 /** Keyed hashes of user IDs: a dictionary of e-mail addresses does not reverse them without the server secret. */
 export function createUserRefs(secrets: readonly Buffer[]): UserRefs {
   const keys = secrets.map((s) => deriveKey(s, 'sessiongate/v2 user index'));
   const hash = (key: Buffer, userId: string) => createHmac('sha256', key).update(userId).digest('base64url');
+  // A NUL never occurs in a user ID (refused at creation), so these never equal a user's reference.
+  const link = (provider: string, kind: 'sid' | 'sub', value: string) => `\u0000oidc-${kind}\u0000${provider}\u0000${value}`;
   return {
     ref: (userId) => hash(keys[0]!, userId),
     all: (userId) => [...new Set(keys.map((k) => hash(k, userId)))],
+    links: (login) => {
+      if (!login) return [];
+      const out = [hash(keys[0]!, link(login.provider, 'sub', login.sub))];
+      if (login.sid !== undefined) out.push(hash(keys[0]!, link(login.provider, 'sid', login.sid)));
+      return out;
+    },
+    allLinks: (provider, kind, value) => [...new Set(keys.map((k) => hash(k, link(provider, kind, value))))],
   };
 }

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { storeDeadline } from '../session/record.js';
 import type { StoredSession } from '../session/seal.js';
-import { catalogOf, type SessionStore, StoreUnavailableError } from './types.js';
+import { catalogOf, onceOf, type SessionStore, StoreUnavailableError } from './types.js';
 
 export interface InvalidationBus {
   /**
@@ -224,8 +224,9 @@ export function createCachedStore(
       await forget(removed, true);
       return removed;
     },
-    // The cache holds sessions only: the token catalog goes straight to the store.
+    // The cache holds sessions only: the token catalog and one-time values go straight to the store.
     ...catalogOf(inner),
+    ...onceOf(inner),
     ping: () => inner.ping(),
     async selfTest() {
       await inner.selfTest();

@@ -2,7 +2,8 @@
  * In-memory session store: the embedded default, for a single replica. Bounded by
  * `max_entries` (least recently used sessions are evicted first: an LRU from `lru-cache`) and
  * swept of dead records on an interval. Each session's family (the IDs it was rotated through)
- * is indexed, so a logout with any of them ends all. Time comes from the injected clock, so
+ * is indexed, so a logout with any of them ends all. One-time values (login flows) live in a
+ * second bounded map, each expiring on its own TTL. Time comes from the injected clock, so
  * expiry is tested without sleeping.
  */
 import { LRUCache } from 'lru-cache';
@@ -30,10 +31,15 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   // beside the LRU so that evicting one member never hides the others from a logout.
   const familyOf = new Map<string, string>();
   const families = new Map<string, Set<string>>();
+  // One-time values (login flows, logout-token IDs): their own bounded map, each with its TTL.
+  const once = new LRUCache<string, string>({ max: opts.maxEntries, ttlAutopurge: false, perf: { now: () => opts.clock() } });
+  const refsOf = (r: StoredSession) => (r.links ? [r.user, ...r.links] : [r.user]);
   const unfile = (key: string, r: StoredSession) => {
-    const keys = byUser.get(r.user);
-    keys?.delete(key);
-    if (keys?.size === 0) byUser.delete(r.user);
+    for (const ref of refsOf(r)) {
+      const keys = byUser.get(ref);
+      keys?.delete(key);
+      if (keys?.size === 0) byUser.delete(ref);
+    }
     const root = familyOf.get(key);
     familyOf.delete(key);
     const members = root === undefined ? undefined : families.get(root);
@@ -44,9 +50,11 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   // LRU (delete, eviction, expiry) unfiles it.
   const cache = new LRUCache<string, StoredSession>({ max: opts.maxEntries, dispose: (r, key, reason) => reason !== 'set' && unfile(key, r) });
   const file = (key: string, r: StoredSession, root: string) => {
-    let keys = byUser.get(r.user);
-    if (!keys) byUser.set(r.user, (keys = new Set()));
-    keys.add(key);
+    for (const ref of refsOf(r)) {
+      let keys = byUser.get(ref);
+      if (!keys) byUser.set(ref, (keys = new Set()));
+      keys.add(key);
+    }
     familyOf.set(key, root);
     let members = families.get(root);
     if (!members) families.set(root, (members = new Set()));
@@ -117,11 +125,26 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
     async catalogDelete(catalog, id) {
       return catalogs.get(catalog)?.delete(id) ?? false;
     },
+    async oncePut(key, value, ttlMs) {
+      once.set(key, value, { ttl: Math.max(1, ttlMs) });
+    },
+    async onceTake(key) {
+      const v = once.get(key);
+      if (v === undefined) return null;
+      once.delete(key);
+      return v;
+    },
+    async onceClaim(key, ttlMs) {
+      if (once.get(key) !== undefined) return false;
+      once.set(key, '1', { ttl: Math.max(1, ttlMs) });
+      return true;
+    },
     async ping() {},
     async selfTest() {},
     async close() {
       if (timer) clearInterval(timer);
       cache.clear();
+      once.clear();
       byUser.clear();
       familyOf.clear();
       families.clear();

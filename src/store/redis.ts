@@ -9,7 +9,10 @@
  *   the session's family tag (`{tag}`) and so share a slot. The old record points at its
  *   successor and the new one at its predecessor: a logout walks both ways in one script and
  *   ends the whole family (the tag alone is not the family: two logins may share a tag).
- * - A user's sessions are filed in a set at `<prefix>u:<user ref>` that expires with them. A
+ * - One-time values (login flows, logout-token IDs) are plain strings at `<prefix>o:<key>`
+ *   with their own TTL, taken with GETDEL and claimed with SET NX.
+ * - A user's sessions are filed in a set at `<prefix>u:<user ref>` that expires with them
+ *   (and, for an OpenID login, in the sets of its provider's sid and sub references). A
  *   key is filed before its record is written and unfiled only after it is gone, so no live
  *   session is ever missing from the index, even after an interrupted revocation.
  * - Fail fast: a command timeout (100 ms by default), one retry at most, no offline queue. Any
@@ -236,6 +239,7 @@ function toFields(r: StoredSession): string[] {
   const out: string[] = ['v', String(r.v), 'user', r.user, 'data', r.data];
   for (const f of NUMERIC) if (r[f] !== undefined) out.push(f, String(r[f]));
   if (r.successor !== undefined) out.push('successor', r.successor);
+  if (r.links !== undefined && r.links.length > 0) out.push('links', r.links.join(' '));
   return out;
 }
 
@@ -244,6 +248,7 @@ function fromHash(h: Record<string, string>): StoredSession | null {
   const r: Record<string, unknown> = { v: 2, user: h['user'] ?? '', data: h['data'] };
   for (const f of NUMERIC) if (h[f] !== undefined) r[f] = Number(h[f]);
   if (h['successor'] !== undefined) r['successor'] = h['successor'];
+  if (h['links'] !== undefined && h['links'] !== '') r['links'] = h['links'].split(' ');
   return r as unknown as StoredSession;
 }
 
@@ -324,6 +329,7 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
   const uKey = (ref: string) => `${p}u:${ref}`;
   // One hash per catalog; braces keep it in one Cluster slot.
   const cKey = (catalog: string) => `${p}c:{${catalog}}`;
+  const oKey = (key: string) => `${p}o:${key}`;
   const kind = o.url.kind;
 
   /** Runs a command, turning every failure into StoreUnavailableError (the message never holds a secret). */
@@ -339,6 +345,13 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
   }
 
   const indexTtl = (r: SessionClock) => Math.max(1, r.expires_at + RETENTION_MS - o.clock());
+
+  /** Files a key under its user and every other reference it carries (an OpenID sid and sub). */
+  async function fileUnder(op: string, record: StoredSession, key: string): Promise<void> {
+    const ttl = indexTtl(record);
+    await run(op, () => client.sgFile(uKey(record.user), key, ttl));
+    for (const ref of record.links ?? []) await run(op, () => client.sgFile(uKey(ref), key, ttl));
+  }
 
   /** Unfiles keys from a user's index; a leftover entry only costs a later revocation a no-op. */
   async function unfile(user: string, keys: readonly string[]): Promise<void> {
@@ -376,15 +389,15 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
       return r;
     },
     async create(key, record) {
-      // Filed first: a session is never in the store without its index entry.
-      await run('write', () => client.sgFile(uKey(record.user), key, indexTtl(record)));
+      // Filed first: a session is never in the store without its index entries.
+      await fileUnder('write', record, key);
       await run('write', () => client.sgCreate(sKey(key), o.clock(), RETENTION_MS, ...toFields(record)));
     },
     async touch(key, touchedAt, idleExpiresAt) {
       return (await run('touch', () => client.sgTouch(sKey(key), o.clock(), RETENTION_MS, touchedAt, idleExpiresAt))) === 1;
     },
     async rotate(oldKey, newKey, record, graceUntil) {
-      await run('rotate', () => client.sgFile(uKey(record.user), newKey, indexTtl(record)));
+      await fileUnder('rotate', record, newKey);
       const done = await run('rotate', () =>
         client.sgRotate(sKey(oldKey), sKey(newKey), o.clock(), RETENTION_MS, graceUntil, newKey, ...toFields(record), 'predecessor', oldKey),
       );
@@ -418,6 +431,16 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
     },
     async catalogDelete(catalog, id) {
       return (await run('write', () => client.hdel(cKey(catalog), id))) > 0;
+    },
+    async oncePut(key, value, ttlMs) {
+      await run('write', () => client.set(oKey(key), value, 'PX', Math.max(1, Math.ceil(ttlMs))));
+    },
+    async onceTake(key) {
+      // GETDEL (Redis 6.2): read and remove in one step, so a value is taken once.
+      return run('read', () => client.getdel(oKey(key)));
+    },
+    async onceClaim(key, ttlMs) {
+      return (await run('write', () => client.set(oKey(key), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))) === 'OK';
     },
     async ping() {
       // A keyed read routes as session reads do, and fails as they fail (CLUSTERDOWN, a hung

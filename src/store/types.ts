@@ -2,7 +2,7 @@
  * The session store contract, by role: session operations (what decisions and the session API
  * use), the token catalog (the token API) and health (probes, start-up, shutdown). A
  * SessionStore is all three; a caller or a wrapper (local cache, metrics) takes the role it
- * needs. Keys are `{tag}` + SHA-256 of session IDs (never IDs); values are StoredSessions, their
+ * needs (one-time values: login flows and logout-token IDs). Keys are `{tag}` + SHA-256 of session IDs (never IDs); values are StoredSessions, their
  * identity sealed (session/seal.ts). Every implementation passes the one contract suite in
  * test/contract/, one part per role. A store that cannot answer throws StoreUnavailableError;
  * callers turn that into `store_unavailable`, never into a logout.
@@ -52,6 +52,20 @@ export interface TokenCatalog {
   catalogDelete(catalog: string, id: string): Promise<boolean>;
 }
 
+/**
+ * Short-lived values used once: a login flow's state (taken by its callback, never twice) and
+ * the IDs of logout tokens already acted on. Keys are hashes chosen by the caller; values are
+ * sealed by the caller. Each expires on its own TTL, whatever else happens.
+ */
+export interface OneTimeValues {
+  /** Keeps `value` under `key` for `ttlMs` (replacing any value there). */
+  oncePut(key: string, value: string, ttlMs: number): Promise<void>;
+  /** The value under `key`, removed in the same step: of two concurrent takes, one gets it. Null when absent or expired. */
+  onceTake(key: string): Promise<string | null>;
+  /** Marks `key` seen for `ttlMs`; true only for the first caller (until it expires). */
+  onceClaim(key: string, ttlMs: number): Promise<boolean>;
+}
+
 /** Whether the store works, and its end. */
 export interface StoreHealth {
   /** `memory`, `redis`, `redis-sentinel`, `redis-cluster`. */
@@ -67,7 +81,16 @@ export interface StoreHealth {
   close(): Promise<void>;
 }
 
-export interface SessionStore extends SessionOperations, TokenCatalog, StoreHealth {}
+export interface SessionStore extends SessionOperations, TokenCatalog, OneTimeValues, StoreHealth {}
+
+/** The one-time values of `store`, passed through unchanged (a wrapper that has nothing to add to them). */
+export function onceOf(store: OneTimeValues): OneTimeValues {
+  return {
+    oncePut: (k, v, ttl) => store.oncePut(k, v, ttl),
+    onceTake: (k) => store.onceTake(k),
+    onceClaim: (k, ttl) => store.onceClaim(k, ttl),
+  };
+}
 
 /** The catalog of `store`, passed through unchanged (a wrapper that has nothing to add to it). */
 export function catalogOf(store: TokenCatalog): TokenCatalog {

@@ -269,6 +269,65 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("other index references (an OpenID provider's sid and sub)", () => {
+      it('files a session under each of its links, and a revocation by a link ends the whole family', async () => {
+        const [a, other] = [key(), key()];
+        const links = [`sid-${n++}`, `sub-${n++}`];
+        await store.create(a, stored({ links }));
+        await store.create(other, stored({ links: [`sid-${n++}`] }));
+        const b = sibling(a);
+        clock.now = T0 + M;
+        expect(await store.rotate(a, b, { ...storedSuccessor(stored(), clock.now), links }, clock.now + 30_000)).toBe(true);
+        expect((await store.get(b))?.links).toEqual(links);
+        expect((await store.destroyUser([links[0]!])).sort()).toEqual([a, b].sort());
+        for (const k of [a, b]) expect(await store.get(k)).toBeNull();
+        expect(await store.get(other)).not.toBeNull();
+      });
+
+      it('finds a rotated session by its link after the first ID is long gone', async () => {
+        const a = key();
+        const links = [`sid-${n++}`];
+        await store.create(a, stored({ links }));
+        const b = sibling(a);
+        expect(await store.rotate(a, b, { ...storedSuccessor(stored(), T0 + M), links }, T0 + M + 1000)).toBe(true);
+        // The first ID's grace and retention are over: only the successor is left.
+        clock.now = T0 + M + 1000 + RETENTION_MS + 1;
+        expect(await store.get(a)).toBeNull();
+        expect(await store.destroyUser(links)).toContain(b);
+        expect(await store.get(b)).toBeNull();
+      });
+    });
+
+    describe('one-time values', () => {
+      it('gives a value to one take only', async () => {
+        const k = `once-${process.pid}-${n++}`;
+        await store.oncePut(k, 'flow state', 60_000);
+        const [first, second] = await Promise.all([store.onceTake(k), store.onceTake(k)]);
+        expect([first, second].sort()).toEqual(['flow state', null].sort());
+        expect(await store.onceTake(k)).toBeNull();
+        expect(await store.onceTake(`${k}-never`)).toBeNull();
+      });
+
+      it('claims a key once until it expires', async () => {
+        const k = `claim-${process.pid}-${n++}`;
+        const results = await Promise.all([store.onceClaim(k, 60_000), store.onceClaim(k, 60_000), store.onceClaim(k, 60_000)]);
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await store.onceClaim(k, 60_000)).toBe(false);
+      });
+
+      it('forgets a value after its TTL', async () => {
+        const k = `ttl-${process.pid}-${n++}`;
+        const c = `ttl-claim-${process.pid}-${n++}`;
+        await store.oncePut(k, 'v', 40);
+        expect(await store.onceClaim(c, 40)).toBe(true);
+        // Memory follows the injected clock, Redis its own: move both past the TTL.
+        clock.now = T0 + 1000;
+        await new Promise((r) => setTimeout(r, 80));
+        expect(await store.onceTake(k)).toBeNull();
+        expect(await store.onceClaim(c, 40)).toBe(true);
+      });
+    });
+
     describe('token catalog', () => {
       it('keeps catalogs apart, lists, overwrites and deletes entries', async () => {
         const c = `cat-${process.pid}-${n++}`;
