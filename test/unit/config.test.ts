@@ -443,7 +443,9 @@ describe('one set of defaults: the embedded ones are what the shipped proxy file
       const removed = mutation.mutations.request_mutations.map((m: Obj) => canonicalHeaderName(m.remove) as string).filter((h: string) => h !== DEGRADED);
       expect(lower(removed)).toEqual(lower([...mapped, ...stripped]));
       const routes: Obj[] = hcm.route_config.virtual_hosts[0].routes;
-      const unchecked = routes.filter((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true && r.match.path !== '/~session');
+      // sessiongate's own endpoints (the session API, the login) are exact paths; public paths are prefixes.
+      const own = new Set(['/~session', '/~login', '/~login/callback', '/~logout', '/~login/backchannel-logout']);
+      const unchecked = routes.filter((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true && !own.has(r.match.path));
       const prefixes = unchecked.map((r) => (r.match.prefix as string | undefined) ?? /^\^(\/[^[(]*\/)/.exec(r.match.safe_regex.regex)![1]!);
       expect(prefixes.sort()).toEqual(publicPaths);
       const named = routes

@@ -74,12 +74,19 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     ]);
   });
 
-  it('routes /~session to sessiongate without a check, and disables the check for public paths only', () => {
+  it('routes /~session and the login endpoints to sessiongate without a check, and disables the check for public paths only', () => {
     const r = routes(cfg);
     const session = r.find((x) => x.match.path === '/~session')!;
     expect(session.route.cluster).toBe('sessiongate_http');
     const disabled = r.filter((x) => x.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true);
-    expect(disabled.map((x) => x.name).sort()).toEqual(['public-assets', 'session-api']);
+    expect(disabled.map((x) => x.name).sort()).toEqual([
+      'oidc-backchannel-logout',
+      'oidc-callback',
+      'oidc-login',
+      'oidc-logout',
+      'public-assets',
+      'session-api',
+    ]);
     const assets = r.find((x) => x.name === 'public-assets')!;
     // Plain paths only: no `;`, no `%`, no `\\`, so path tricks fall through to checked routes.
     const re = new RegExp(assets.match.safe_regex.regex);
@@ -89,6 +96,22 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     expect(assets.route.cluster).toBe('app');
     expect([...assets.request_headers_to_remove].sort()).toEqual(['authorization', 'cookie']);
     expect(r.at(-1)!.match).toEqual({ prefix: '/' });
+  });
+
+  it('routes the OpenID Connect login endpoints to sessiongate by exact path, unchecked, ahead of the catch-all', () => {
+    // The same four locations as nginx/sessiongate/endpoints.conf: exact paths only, so
+    // `/~login/other` or `/~logout/x` stay on checked routes.
+    const r = routes(cfg);
+    for (const path of ['/~login', '/~login/callback', '/~logout', '/~login/backchannel-logout']) {
+      const i = r.findIndex((x) => x.match.path === path);
+      expect(i, path).toBeGreaterThanOrEqual(0);
+      const route = r[i]!;
+      expect(Object.keys(route.match), path).toEqual(['path']);
+      expect(route.route, path).toEqual({ cluster: 'sessiongate_http' });
+      expect(route.typed_per_filter_config['envoy.filters.http.ext_authz'].disabled, path).toBe(true);
+      expect(route.request_headers_to_remove, path).toBeUndefined();
+      expect(i, path).toBeLessThan(r.length - 1);
+    }
   });
 
   it('removes every client copy of a protected header before ext_authz, so none survives an ext_authz that fails open', () => {
