@@ -105,7 +105,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
   let provider: Provider | undefined;
   if (config.oidc) {
     try {
-      provider = await createProvider(config.oidc);
+      provider = await createProvider(config.oidc, clock);
     } catch (err) {
       await store.close();
       throw err;

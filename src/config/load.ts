@@ -168,6 +168,11 @@ export function loadConfig(opts: LoadOptions): ConfigResult {
       const key = 'login.oidc.client_secret_file';
       const secret = readOneValue(file, key, problems, from(key), 'client secret');
       if (secret !== undefined) oidc['client_secret'] = secret;
+    } else if (oidc['client_secret'] === undefined) {
+      // Here, not in the schema: a rule across keys there waits until every other key parsed.
+      problems.push(
+        'login.oidc.client_secret_file: is required: the client secret comes from login.oidc.client_secret_file, SESSIONGATE_OIDC_CLIENT_SECRET or SESSIONGATE_OIDC_CLIENT_SECRET_FILE',
+      );
     }
   }
   // As before the split: password files are read only for a Redis store.

@@ -415,13 +415,6 @@ const fileSchema = z
     }
     const o = c.login.oidc;
     if (o) {
-      if (o.client_secret === undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['login', 'oidc', 'client_secret_file'],
-          message:
-            'is required: the client secret comes from login.oidc.client_secret_file, SESSIONGATE_OIDC_CLIENT_SECRET or SESSIONGATE_OIDC_CLIENT_SECRET_FILE',
-        });
       const issuer = new URL(o.issuer);
       if (issuer.protocol === 'http:' && !(o.allow_insecure_issuer && isLoopback(issuer.hostname.replace(/^\[|\]$/g, '')))) {
         ctx.addIssue({

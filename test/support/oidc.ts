@@ -1,0 +1,142 @@
+/**
+ * The whole login stack as a user runs it: a real OpenID Provider (oidc-provider behind its
+ * tampering relay, harness/oidc-provider.ts), sessiongate with `login.oidc` (in-process, one or
+ * more replicas), each behind the shipped nginx config, and an application that echoes what it
+ * received. The provider's client registration names each nginx's callback, post-logout and
+ * back-channel URLs, so nginx ports are chosen before anything starts.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type OidcAccountClaims, type OidcProviderHarness, startOidcProvider } from '../../harness/oidc-provider.js';
+import { type EchoUpstream, freePort, type RunningNginx, startEchoUpstream, startNginx, tempDir } from '../../harness/processes.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { type Service, startService } from '../../src/main.js';
+import type { Logger } from '../../src/ops/logger.js';
+import { quietLogger } from './service.js';
+
+export const CLIENT_ID = 'sessiongate-test';
+export const CLIENT_SECRET = 'client-secret-for-the-test-provider-0123456789';
+export const SECRET = 'oidc-tests-server-secret-0123456789abcdef0123';
+
+export const ACCOUNTS: Record<string, OidcAccountClaims> = {
+  alice: { sub: 'alice-sub-0001', email: 'alice@example.com', name: 'Alice Example', groups: ['staff', 'admin'] },
+  bob: { sub: 'bob-sub-0002', email: 'bob@example.com', name: 'Bob Example', groups: ['staff'] },
+  mallory: { sub: 'mallory-sub-0003', email: 'mallory@example.com', name: 'Mallory', groups: ['contractors'] },
+};
+
+export interface Replica {
+  readonly svc: Service;
+  readonly nginx: RunningNginx;
+  /** The application's address as the browser uses it (through nginx). */
+  readonly url: string;
+}
+
+export interface OidcStack {
+  readonly op: OidcProviderHarness;
+  readonly app: EchoUpstream;
+  readonly replicas: readonly Replica[];
+  /** Replica 0's address. */
+  readonly url: string;
+  readonly config: Config;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  readonly replicas?: number;
+  /** A store URL (redis://…); memory by default (one replica). */
+  readonly store?: string;
+  /** More YAML under `login.oidc` (indented by four spaces). */
+  readonly oidcYaml?: string;
+  /** More top-level YAML. */
+  readonly yaml?: string;
+  readonly clock?: () => number;
+  readonly log?: Logger;
+}
+
+/** The config file a user would write for this provider (the test only fills in ports). */
+export function oidcConfigFile(issuer: string, opts: Pick<StackOptions, 'oidcYaml' | 'yaml'> = {}): string {
+  const dir = tempDir('sg-oidc-config-');
+  const secretFile = join(dir, 'client-secret');
+  writeFileSync(secretFile, `${CLIENT_SECRET}\n`);
+  const file = join(dir, 'sessiongate.yaml');
+  writeFileSync(
+    file,
+    `${opts.yaml ?? ''}
+login:
+  oidc:
+    issuer: ${issuer}
+    client_id: ${CLIENT_ID}
+    client_secret_file: ${secretFile}
+    # The test provider listens on loopback over plain http.
+    allow_insecure_issuer: true
+${opts.oidcYaml ?? ''}`,
+  );
+  return file;
+}
+
+export function loadOidcConfig(issuer: string, opts: StackOptions = {}): Config {
+  const env: Record<string, string> = {
+    SESSIONGATE_HTTP_PORT: '0',
+    SESSIONGATE_GRPC_PORT: '0',
+    SESSIONGATE_ADMIN_PORT: '0',
+    SESSIONGATE_SECRET: SECRET,
+    ...(opts.store ? { SESSIONGATE_STORE: opts.store } : {}),
+  };
+  const r = loadConfig({ file: oidcConfigFile(issuer, opts), env });
+  if (!r.ok) throw new Error(r.problems.join('\n'));
+  return r.config;
+}
+
+export async function startOidcStack(opts: StackOptions = {}): Promise<OidcStack> {
+  const n = opts.replicas ?? 1;
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) ports.push(await freePort());
+  const base = (p: number) => `http://127.0.0.1:${p}`;
+  // The provider on `localhost`, the application on 127.0.0.1: two sites, as in production, so
+  // the browser's SameSite rules and cookie jars apply as they would.
+  const op = await startOidcProvider({
+    host: 'localhost',
+    accounts: ACCOUNTS,
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: ports.map((p) => `${base(p)}/~login/callback`),
+        post_logout_redirect_uris: ports.flatMap((p) => [`${base(p)}/`, `${base(p)}/bye`]),
+        backchannel_logout_uri: `${base(ports[0]!)}/~login/backchannel-logout`,
+      },
+    ],
+  });
+  const app = await startEchoUpstream();
+  const config = loadOidcConfig(op.issuer, opts);
+  const replicas: Replica[] = [];
+  const stack: OidcStack = {
+    op,
+    app,
+    replicas,
+    url: base(ports[0]!),
+    config,
+    async close() {
+      for (const r of replicas) {
+        await r.nginx.stop();
+        await r.svc.close();
+      }
+      await app.close();
+      await op.close();
+    },
+  };
+  try {
+    for (const port of ports) {
+      const svc = await startService(config, opts.log ?? quietLogger(), opts.clock ? { clock: opts.clock } : {});
+      const nginx = await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port, port }).catch(async (err) => {
+        await svc.close();
+        throw err;
+      });
+      replicas.push({ svc, nginx, url: nginx.url });
+    }
+  } catch (err) {
+    await stack.close();
+    throw err;
+  }
+  return stack;
+}
