@@ -37,9 +37,13 @@ export interface FlowCookies {
   readonly secure: boolean;
 }
 
-/** The flow cookie's name for a `state`: the session cookie's name, `_login_`, and the state's first characters. */
+/**
+ * The flow cookie's name for a `state`: the session cookie's name, `_login_`, and the state's
+ * first characters. A `__Host-` prefix is left off: it would demand Path=/, and the flow cookie
+ * is for the callback only.
+ */
 export function flowCookieName(baseName: string, state: string): string {
-  return `${baseName}_login_${state.slice(0, TAG_LENGTH)}`;
+  return `${baseName.replace(/^__Host-/, '')}_login_${state.slice(0, TAG_LENGTH)}`;
 }
 
 /** True when `s` looks like a value sessiongate made (state, flow ID). */
@@ -85,7 +89,7 @@ export function clearFlowCookie(cookies: FlowCookies, state: string): string {
 /** Names of flow cookies the request carries (any flow). */
 function flowCookiesPresent(header: string | readonly string[] | undefined, baseName: string): boolean {
   const text = typeof header === 'string' ? header : (header ?? []).join(';');
-  return text.includes(`${baseName}_login_`);
+  return text.includes(flowCookieName(baseName, ''));
 }
 
 /**

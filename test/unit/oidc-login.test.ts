@@ -67,10 +67,24 @@ describe('login flows', () => {
     expect(await takeFlow(store, cookies, cookieOf(a.setCookie), `${'C'.repeat(12)}${'E'.repeat(31)}`)).toEqual({ ok: false, reason: 'state_mismatch' });
   });
 
+  it('names a flow cookie without a __Host- prefix (that prefix demands Path=/)', async () => {
+    expect(flowCookieName('__Host-sg', 'G'.repeat(43))).toBe(`sg_login_${'G'.repeat(12)}`);
+    const store = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: () => 0 });
+    const hostCookies = { baseName: '__Host-sg', secure: true };
+    const a = await startFlow(store, hostCookies, flow('G'.repeat(43)));
+    expect(await takeFlow(store, hostCookies, cookieOf(a.setCookie), 'G'.repeat(43))).toMatchObject({ ok: true });
+  });
+
   it('keeps the flow sealed: the store holds neither the flow ID nor the verifier', async () => {
     const store = createMemoryStore({ maxEntries: 100, sweepInterval: 0, clock: () => 0 });
     const puts: Array<[string, string]> = [];
-    const spy = { ...store, oncePut: async (k: string, v: string, t: number) => void puts.push([k, v]) || store.oncePut(k, v, t) };
+    const spy = {
+      ...store,
+      oncePut: async (k: string, v: string, t: number) => {
+        puts.push([k, v]);
+        await store.oncePut(k, v, t);
+      },
+    };
     const s1 = 'F'.repeat(43);
     const a = await startFlow(spy, cookies, { ...flow(s1), verifier: 'the-verifier-value' });
     const flowId = cookieOf(a.setCookie).split('=')[1]!;
