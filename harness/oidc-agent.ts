@@ -68,8 +68,8 @@ export class CookieJar {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Applies one Set-Cookie header received from `url`. */
-  setCookie(header: string, url: URL): void {
+  /** Applies one Set-Cookie header received from `url`; false when it was refused (see `rejected`). */
+  setCookie(header: string, url: URL): boolean {
     const parts = header.split(';');
     const pair = parts[0]!;
     const eq = pair.indexOf('=');
@@ -106,7 +106,8 @@ export class CookieJar {
     if (secure && !secureContext(url)) return this.reject(url, header, 'Secure cookie from an insecure origin');
     if (sameSite === 'none' && !secure) return this.reject(url, header, 'SameSite=None without Secure');
     if (name.startsWith('__Secure-') && !secure) return this.reject(url, header, '__Secure- prefix without Secure');
-    if (name.startsWith('__Host-') && (!secure || domain !== null || path !== '/')) return this.reject(url, header, '__Host- prefix needs Secure, Path=/ and no Domain');
+    if (name.startsWith('__Host-') && (!secure || domain !== null || path !== '/'))
+      return this.reject(url, header, '__Host- prefix needs Secure, Path=/ and no Domain');
     if (domain !== null && !domainMatch(host, domain)) return this.reject(url, header, `Domain=${domain} does not match ${host}`);
     const now = this.now();
     const expiry = maxAge !== null ? (maxAge <= 0 ? 0 : now + maxAge * 1000) : expires;
@@ -130,12 +131,14 @@ export class CookieJar {
       cookie.created = old.created;
     }
     this.cookies = this.cookies.filter((c) => !same(c));
-    if (expiry !== null && expiry <= now) return; // a deletion
+    if (expiry !== null && expiry <= now) return true; // a deletion
     this.cookies.push(cookie);
+    return true;
   }
 
-  private reject(url: URL, header: string, reason: string): void {
+  private reject(url: URL, header: string, reason: string): false {
     this.rejected.push({ url: url.href, header, reason });
+    return false;
   }
 
   /**
@@ -269,7 +272,10 @@ export function parseForms(html: string, pageUrl: string): HtmlForm[] {
         if (opt) form.fields.push([name, attributes(opt[1] ?? '').get('value') ?? decodeEntities(opt[2]!.trim())]);
         continue;
       }
-      form.fields.push([name, c.tag === 'textarea' ? decodeEntities(c.inner) : (c.attrs.get('value') ?? (type === 'checkbox' || type === 'radio' ? 'on' : ''))]);
+      form.fields.push([
+        name,
+        c.tag === 'textarea' ? decodeEntities(c.inner) : (c.attrs.get('value') ?? (type === 'checkbox' || type === 'radio' ? 'on' : '')),
+      ]);
     }
     forms.push(form);
   }
@@ -470,7 +476,10 @@ export class UserAgent {
    * post_logout_redirect_uri (or the provider's success page), stopping before `stopAt`.
    * When the provider has no session it answers an auto-submitting form; it is submitted too.
    */
-  async logoutAtProvider(startUrl: string, opts: { everywhere?: boolean; stopAt?: StopAt; maxHops?: number } = {}): Promise<FlowResult & { confirmPage: Hop | undefined }> {
+  async logoutAtProvider(
+    startUrl: string,
+    opts: { everywhere?: boolean; stopAt?: StopAt; maxHops?: number } = {},
+  ): Promise<FlowResult & { confirmPage: Hop | undefined }> {
     const flow = await this.follow(startUrl, opts);
     const page = flow.last;
     if (flow.stoppedAt || !page || page.status !== 200) return { ...flow, confirmPage: undefined };

@@ -11,10 +11,10 @@
  * oidc-provider 9 asks for Node 22 and prints a warning on Node 20; it runs.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
-import Provider, { type AdapterPayload, type ProviderContext, type Adapter as ProviderAdapter } from 'oidc-provider';
+import { type CryptoKey, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
+import Provider, { type AdapterPayload, type Adapter as ProviderAdapter, type ProviderContext } from 'oidc-provider';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -51,15 +51,7 @@ export interface StartOidcProviderOptions {
   idTokenTtl?: number;
 }
 
-export type TamperMode =
-  | 'wrong_issuer'
-  | 'wrong_audience'
-  | 'extra_audience_no_azp'
-  | 'expired'
-  | 'nonce_mismatch'
-  | 'alg_none'
-  | 'other_key'
-  | 'unknown_kid';
+export type TamperMode = 'wrong_issuer' | 'wrong_audience' | 'extra_audience_no_azp' | 'expired' | 'nonce_mismatch' | 'alg_none' | 'other_key' | 'unknown_kid';
 
 export const TAMPER_MODES: readonly TamperMode[] = [
   'wrong_issuer',
@@ -131,10 +123,10 @@ export interface OidcProviderHarness {
   signLogoutToken(claims?: JWTPayload, opts?: SignOptions & { clientId?: string }): Promise<string>;
   signJwt(payload: JWTPayload, opts?: SignOptions): Promise<string>;
   /**
-   * The next delivery to `clientId` not yet returned by an earlier call (deliveries already made
-   * count): resolves with it, rejects after `timeoutMs` (default 5000).
+   * The first delivery to `clientId` (for `sid`, when given) that no earlier call returned;
+   * deliveries already made count. Rejects after `timeoutMs` (default 5000).
    */
-  waitForBackchannel(clientId: string, timeoutMs?: number): Promise<BackchannelDelivery>;
+  waitForBackchannel(clientId: string, opts?: { sid?: string; timeoutMs?: number }): Promise<BackchannelDelivery>;
   /**
    * Ends every provider session of the account with this sub the way an administrator's "sign
    * out everywhere" does: a back-channel logout to every client the session signed in to, then
@@ -172,12 +164,14 @@ async function sign(payload: JWTPayload, header: { kid: string; typ?: string | n
 // ---------------------------------------------------------------------------------------------
 // Storage the harness can look into (sessions for endSessionsOf)
 
+type Stored = Map<string, { payload: AdapterPayload; expiresAt: number }>;
+
 class MapAdapter implements ProviderAdapter {
-  private readonly store: Map<string, { payload: AdapterPayload; expiresAt: number }>;
+  private readonly store: Stored;
 
   constructor(
     readonly name: string,
-    all: Map<string, Map<string, { payload: AdapterPayload; expiresAt: number }>>,
+    all: Map<string, Stored>,
   ) {
     let s = all.get(name);
     if (!s) all.set(name, (s = new Map()));
@@ -267,7 +261,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
   const standard = new Set(['sub', 'email', 'email_verified', 'name', 'groups']);
   const extraClaims = [...new Set(Object.values(opts.accounts).flatMap((c) => Object.keys(c)))].filter((k) => !standard.has(k));
 
-  const stores = new Map<string, Map<string, { payload: AdapterPayload; expiresAt: number }>>();
+  const stores = new Map<string, Stored>();
   const provider = new Provider(issuer, {
     adapter: class extends MapAdapter {
       constructor(name: string) {
@@ -358,21 +352,23 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
   const handle = provider.callback();
   const op = createServer((req, res) => {
     if (req.method === 'POST' && /^\/interaction\/[^/?]+$/.test(req.url ?? '')) {
-      void readBody(req).then(async (buf) => {
-        const form = Object.fromEntries(new URLSearchParams(buf.toString()));
-        if (form['prompt'] !== 'login') {
-          (req as IncomingMessage & { body?: Record<string, string> }).body = form;
-          return handle(req, res);
-        }
-        const account = byLogin.get(form['login'] ?? '');
-        const result = account
-          ? { login: { accountId: account.sub } }
-          : { error: 'access_denied', error_description: `unknown login ${JSON.stringify(form['login'] ?? '')}` };
-        await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
-      }).catch((err: unknown) => {
-        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
-        res.end(`harness interaction handler: ${String(err)}`);
-      });
+      void readBody(req)
+        .then(async (buf) => {
+          const form = Object.fromEntries(new URLSearchParams(buf.toString()));
+          if (form['prompt'] !== 'login') {
+            (req as IncomingMessage & { body?: Record<string, string> }).body = form;
+            return handle(req, res);
+          }
+          const account = byLogin.get(form['login'] ?? '');
+          const result = account
+            ? { login: { accountId: account.sub } }
+            : { error: 'access_denied', error_description: `unknown login ${JSON.stringify(form['login'] ?? '')}` };
+          await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+        })
+        .catch((err: unknown) => {
+          if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+          res.end(`harness interaction handler: ${String(err)}`);
+        });
       return;
     }
     handle(req, res);
@@ -412,7 +408,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
     }
   };
 
-  relay.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const relayRequest = (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
     const headers: IncomingHttpHeaders = { ...req.headers };
     delete headers['connection'];
@@ -452,14 +448,18 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
       res.end(`relay: ${err.message}`);
     });
     req.pipe(up);
-  });
+  };
+  relay.on('request', relayRequest);
+  // `localhost` may resolve to ::1 first (the relying party's resolver decides): answer there too.
+  const relay6 = host === 'localhost' ? createServer(relayRequest) : null;
+  if (relay6) await new Promise<void>((r) => relay6.once('error', () => r()).listen(relayPort, '::1', () => r()));
 
   const jwks = { keys: [signingKey.publicJwk] };
   const signJwt = (payload: JWTPayload, o: SignOptions = {}) => {
     const key = o.key === 'foreign' ? foreignKey : signingKey;
     return sign(payload, { kid: o.kid ?? key.kid, typ: o.typ ?? null }, key, o.alg ?? 'RS256');
   };
-  const seen = new Map<string, number>();
+  const returned = new Set<number>();
 
   const harness: OidcProviderHarness = {
     issuer,
@@ -495,20 +495,24 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
       };
       return signJwt(payload, { ...o, typ: o.typ === undefined ? 'logout+jwt' : o.typ });
     },
-    waitForBackchannel(clientId, timeoutMs = 5000) {
+    waitForBackchannel(clientId, o = {}) {
+      const timeoutMs = o.timeoutMs ?? 5000;
       return new Promise((resolve, reject) => {
         const check = (): boolean => {
-          const from = seen.get(clientId) ?? 0;
-          const i = deliveries.findIndex((d, n) => n >= from && d.clientId === clientId);
+          const i = deliveries.findIndex((d, n) => !returned.has(n) && d.clientId === clientId && (o.sid === undefined || d.sid === o.sid));
           if (i < 0) return false;
-          seen.set(clientId, i + 1);
+          returned.add(i);
           resolve(deliveries[i]!);
           return true;
         };
         if (check()) return;
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(onDelivery), 1);
-          reject(new Error(`no back-channel logout delivery to ${clientId} within ${timeoutMs} ms (deliveries: ${JSON.stringify(deliveries)})`));
+          reject(
+            new Error(
+              `no back-channel logout delivery to ${clientId}${o.sid ? ` for sid ${o.sid}` : ''} within ${timeoutMs} ms (deliveries: ${JSON.stringify(deliveries)})`,
+            ),
+          );
         }, timeoutMs);
         const onDelivery = () => {
           if (check()) clearTimeout(timer);
@@ -518,7 +522,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
       });
     },
     async endSessionsOf(sub) {
-      const sessionStore = stores.get('Session') ?? new Map();
+      const sessionStore: Stored = stores.get('Session') ?? new Map();
       const made: BackchannelDelivery[] = [];
       for (const [id, { payload }] of [...sessionStore]) {
         if (payload.accountId !== sub) continue;
@@ -540,14 +544,14 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
       return made;
     },
     sessions() {
-      return [...(stores.get('Session') ?? new Map<string, { payload: AdapterPayload }>())].map(([id, { payload }]) => ({
+      return [...(stores.get('Session') ?? (new Map() as Stored))].map(([id, { payload }]) => ({
         id,
         accountId: payload.accountId,
         clients: Object.keys(payload.authorizations ?? {}),
       }));
     },
     async close() {
-      await Promise.all([closeServer(relay), closeServer(op)]);
+      await Promise.all([closeServer(relay), closeServer(op), ...(relay6?.listening ? [closeServer(relay6)] : [])]);
     },
   };
   return harness;
@@ -559,15 +563,25 @@ export interface LogoutReceiver {
   readonly received: ReadonlyArray<{ logoutToken: string; contentType: string | undefined; at: number }>;
   /** The status answered (default 200). */
   status: number;
-  /** Resolves with the next token received (already received ones count), rejects after timeoutMs. */
-  next(timeoutMs?: number): Promise<string>;
+  /**
+   * The first token received (whose `sid` claim is `sid`, when given) that no earlier call
+   * returned; tokens already received count. Rejects after `timeoutMs` (default 5000).
+   */
+  next(opts?: { sid?: string; timeoutMs?: number }): Promise<string>;
   close(): Promise<void>;
 }
 
 export async function startLogoutReceiver(path = '/backchannel-logout'): Promise<LogoutReceiver> {
   const received: Array<{ logoutToken: string; contentType: string | undefined; at: number }> = [];
-  let taken = 0;
+  const returned = new Set<number>();
   const waiters: Array<() => void> = [];
+  const sidOf = (token: string): unknown => {
+    try {
+      return decodeJwt(token)['sid'];
+    } catch {
+      return undefined;
+    }
+  };
   const server = createServer((req, res) => {
     void readBody(req).then((buf) => {
       if (req.method === 'POST' && (req.url ?? '').split('?')[0] === path) {
@@ -584,17 +598,21 @@ export async function startLogoutReceiver(path = '/backchannel-logout'): Promise
     url: `http://127.0.0.1:${port}${path}`,
     received,
     status: 200,
-    next(timeoutMs = 5000) {
+    next(o = {}) {
+      const timeoutMs = o.timeoutMs ?? 5000;
       return new Promise((resolve, reject) => {
-        const take = () => {
-          if (taken < received.length) {
-            resolve(received[taken++]!.logoutToken);
-            return true;
-          }
-          return false;
+        const take = (): boolean => {
+          const i = received.findIndex((r, n) => !returned.has(n) && (o.sid === undefined || sidOf(r.logoutToken) === o.sid));
+          if (i < 0) return false;
+          returned.add(i);
+          resolve(received[i]!.logoutToken);
+          return true;
         };
         if (take()) return;
-        const timer = setTimeout(() => reject(new Error(`no logout token at ${receiver.url} within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no logout token${o.sid ? ` for sid ${o.sid}` : ''} at ${receiver.url} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         const again = () => (take() ? clearTimeout(timer) : waiters.push(again));
         waiters.push(again);
       });

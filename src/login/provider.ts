@@ -71,7 +71,11 @@ export function isOutage(err: unknown): boolean {
 }
 
 async function discover(s: OidcConfig): Promise<Discovered> {
-  const execute = s.allowInsecureIssuer ? [client.allowInsecureRequests] : [];
+  // enableNonRepudiationChecks: the ID token's signature is checked against the provider's
+  // JWKS even though it came straight from the token endpoint (OpenID Connect Core 3.1.3.7
+  // lets a client rely on TLS alone there; openid-client does by default). A token signed by
+  // another key, or naming a kid the provider does not publish, is refused.
+  const execute = [client.enableNonRepudiationChecks, ...(s.allowInsecureIssuer ? [client.allowInsecureRequests] : [])];
   const config = await client.discovery(
     new URL(s.issuer),
     s.clientId,
