@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the real servers the tests start (redis-server, nginx, and the
-# applications test/e2e/app-servers.test.ts puts behind nginx: Tomcat 10, python3) and the
-# benchmark's load generators (wrk, h2load) when they are missing, builds the service, and runs
-# every test. Ends with `N passed, N failed`.
+# applications test/e2e/app-servers.test.ts puts behind nginx: Tomcat 10, python3), the browser
+# the OpenID Connect login tests drive (Debian's chromium) and the benchmark's load generators
+# (wrk, h2load) when they are missing, builds the service, and runs every test. Ends with
+# `N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 # Real application servers behind the shipped nginx config (the path and method tables).
 [ -f /usr/share/tomcat10/bin/bootstrap.jar ] || missing+=(tomcat10)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The real browser of the login tests (harness/browser.ts runs exactly this binary; none = failure).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 # The load generators of the benchmark, which the test run smoke-tests.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)

@@ -69,10 +69,18 @@ declare module 'oidc-provider' {
     readonly Client: { find(id: string): Promise<ClientModel | undefined> };
     readonly Grant: GrantConstructor;
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
-    interactionFinished(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: { mergeWithLastSubmission?: boolean }): Promise<void>;
+    interactionFinished(
+      req: IncomingMessage,
+      res: ServerResponse,
+      result: Record<string, unknown>,
+      options?: { mergeWithLastSubmission?: boolean },
+    ): Promise<void>;
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<{ uid: string; prompt: { name: string }; params: Record<string, unknown> }>;
     on(event: 'backchannel.success', listener: (ctx: unknown, client: ClientModel, accountId: string, sid: string) => void): this;
-    on(event: 'backchannel.error', listener: (ctx: unknown, err: Error & { response?: { status: number } }, client: ClientModel, accountId: string, sid: string) => void): this;
+    on(
+      event: 'backchannel.error',
+      listener: (ctx: unknown, err: Error & { response?: { status: number } }, client: ClientModel, accountId: string, sid: string) => void,
+    ): this;
     on(event: string, listener: (...args: unknown[]) => void): this;
   }
 
