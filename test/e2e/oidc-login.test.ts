@@ -108,7 +108,11 @@ describe('a protected page, through the shipped nginx config', () => {
     await agent.completeLogin(`${stack.url}/app`, 'alice', 'pw');
     const who = await agent.get(`${stack.url}/~session`);
     expect(who.status).toBe(200);
-    expect(JSON.parse(who.body)).toMatchObject({ user_id: ACCOUNTS['alice']!.sub, roles: ['staff', 'admin'], attributes: { email: 'alice@example.com', name: 'Alice Example' } });
+    expect(JSON.parse(who.body)).toMatchObject({
+      user_id: ACCOUNTS['alice']!.sub,
+      roles: ['staff', 'admin'],
+      attributes: { email: 'alice@example.com', name: 'Alice Example' },
+    });
     expect(who.body).not.toMatch(/eyJ/); // no JWT of any kind
   });
 
@@ -263,7 +267,11 @@ describe('refused logout tokens: a reason each, and nothing ends', () => {
     await agent.completeLogin(`${stack.url}/app`, 'bob', 'pw');
   });
   const post = (token: string) =>
-    fetch(`${stack.url}/~login/backchannel-logout`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }) });
+    fetch(`${stack.url}/~login/backchannel-logout`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: token }),
+    });
   const bob = ACCOUNTS['bob']!.sub;
 
   const cases: Array<[string, () => Promise<string>]> = [
@@ -311,7 +319,9 @@ describe('the provider unreachable', () => {
     await op.close();
     const config = loadOidcConfig(issuer);
     await expect(startService(config, quietLogger())).rejects.toThrow(
-      new RegExp(`^login\\.oidc\\.issuer: cannot discover the OpenID provider at ${issuer.replace(/[.]/g, '\\.')}/\\.well-known/openid-configuration: ECONNREFUSED`),
+      new RegExp(
+        `^login\\.oidc\\.issuer: cannot discover the OpenID provider at ${issuer.replace(/[.]/g, '\\.')}/\\.well-known/openid-configuration: ECONNREFUSED`,
+      ),
     );
   });
 

@@ -48,7 +48,11 @@ describe('login.oidc configuration', () => {
 
   it('takes the issuer, client ID and secret from the environment', () => {
     const r = loadConfig({
-      env: { SESSIONGATE_OIDC_ISSUER: 'https://idp.example.org/realms/x', SESSIONGATE_OIDC_CLIENT_ID: 'app', SESSIONGATE_OIDC_CLIENT_SECRET_FILE: file(SECRET_TEXT) },
+      env: {
+        SESSIONGATE_OIDC_ISSUER: 'https://idp.example.org/realms/x',
+        SESSIONGATE_OIDC_CLIENT_ID: 'app',
+        SESSIONGATE_OIDC_CLIENT_SECRET_FILE: file(SECRET_TEXT),
+      },
     });
     if (!r.ok) throw new Error(r.problems.join('\n'));
     expect(r.config.oidc).toMatchObject({ issuer: 'https://idp.example.org/realms/x', clientId: 'app', clientSecret: SECRET_TEXT });
@@ -74,7 +78,9 @@ describe('login.oidc configuration', () => {
     const env = { SESSIONGATE_OIDC_CLIENT_SECRET: SECRET_TEXT };
     const http = 'login:\n  oidc:\n    issuer: http://idp.example.com\n    client_id: x\n';
     expect(problemsOf(http, env)).toEqual([expect.stringMatching(/^login\.oidc\.issuer: must be https:\/\//)]);
-    expect(problemsOf(`${http}    allow_insecure_issuer: true\n`, env)).toEqual([expect.stringMatching(/^login\.oidc\.issuer: http:\/\/ is allowed only for a loopback/)]);
+    expect(problemsOf(`${http}    allow_insecure_issuer: true\n`, env)).toEqual([
+      expect.stringMatching(/^login\.oidc\.issuer: http:\/\/ is allowed only for a loopback/),
+    ]);
     const loop = load('login:\n  oidc:\n    issuer: http://127.0.0.1:4000\n    client_id: x\n    allow_insecure_issuer: true\n', env);
     expect(loop.ok).toBe(true);
     expect(loop.warnings.join('\n')).toMatch(/allow_insecure_issuer is true/);
