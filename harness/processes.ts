@@ -199,8 +199,6 @@ export async function startNginx(opts: {
   appPort: number;
   decisionCache?: boolean;
   mutate?: (dir: string) => void;
-  /** A port chosen beforehand (a provider registration names it); by default a free one. */
-  port?: number;
 }): Promise<RunningNginx> {
   const dir = tempDir('sg-nginx-');
   cpSync(join(ROOT, 'nginx'), dir, { recursive: true });
@@ -208,7 +206,7 @@ export async function startNginx(opts: {
   const confPath = join(dir, 'nginx.conf');
   const bin = nginxBinary();
   for (let attempt = 0; ; attempt++) {
-    const port = opts.port ?? (await freePort());
+    const port = await freePort();
     let conf = readFileSync(join(ROOT, 'nginx/nginx.conf'), 'utf8');
     conf = substitute(conf, 'server 127.0.0.1:9180;', `server 127.0.0.1:${opts.sessiongatePort};`, 'nginx.conf');
     conf = substitute(conf, 'server 127.0.0.1:8080;', `server 127.0.0.1:${opts.appPort};`, 'nginx.conf');
@@ -241,7 +239,7 @@ export async function startNginx(opts: {
       };
     }
     await stopChild(child);
-    if (attempt >= 3 || opts.port !== undefined) throw new Error(`nginx did not start: ${stderr}\n${readFileSync(join(dir, 'logs/error.log'), 'utf8')}`);
+    if (attempt >= 3) throw new Error(`nginx did not start: ${stderr}\n${readFileSync(join(dir, 'logs/error.log'), 'utf8')}`);
   }
 }
 

@@ -29,7 +29,7 @@ export interface LoginDeps {
   readonly store: SessionOperations & OneTimeValues;
   readonly clock: () => number;
   readonly log: Logger;
-  readonly metrics?: Pick<Metrics, 'sessionCreated' | 'sessionsDestroyed'> | undefined;
+  readonly metrics?: Pick<Metrics, 'sessionCreated' | 'sessionsDestroyed' | 'login'> | undefined;
 }
 
 /** Why a login or logout token was refused: the codes docs/oidc.md lists. */
@@ -162,6 +162,7 @@ export function createLoginRoutes(deps: LoginDeps): Router {
     const state = typeof req.query['state'] === 'string' ? req.query['state'] : '';
     const fail = (status: number, reason: LoginReason, detail: Record<string, unknown> = {}, extra: string[] = []) => {
       log.warn({ msg: 'login refused', reason, provider: provider.name, request_id: requestId(req), ...detail });
+      metrics?.login(reason);
       page(res, status, reason, extra);
     };
     let taken: Awaited<ReturnType<typeof takeFlow>>;
@@ -227,6 +228,7 @@ export function createLoginRoutes(deps: LoginDeps): Router {
       'oidc',
     );
     if (!started) return fail(503, 'store_unavailable', {}, [clearCookie]);
+    metrics?.login('ok');
     res.status(302).set({ 'Cache-Control': 'no-store', Location: flow.rd }).append('Set-Cookie', [started.setCookie, clearCookie]).end();
   });
 

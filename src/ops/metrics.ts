@@ -42,6 +42,8 @@ export interface Metrics {
   sessionCreated(): void;
   sessionsDestroyed(reason: DestroyReason, n: number): void;
   sessionRotated(): void;
+  /** One finished (or refused) built-in login: `ok`, or the reason it was refused (src/login/routes.ts). */
+  login(outcome: string): void;
   /** Wraps a store so every call (sessions, token catalog, health) is counted and timed by operation and result. */
   instrumentStore<S extends SessionStore>(store: S): S;
 }
@@ -105,11 +107,17 @@ export function createMetrics(info: { version: string }, registry = new Registry
   const created = new Counter({ name: 'sessiongate_sessions_created_total', help: 'Sessions created through the session API.', registers: [registry] });
   const destroyed = new Counter({
     name: 'sessiongate_sessions_destroyed_total',
-    help: 'Sessions ended on purpose, by reason (logout, revoked).',
+    help: 'Sessions ended on purpose, by reason (logout, revoked, backchannel).',
     labelNames: ['reason'],
     registers: [registry],
   });
   const rotated = new Counter({ name: 'sessiongate_sessions_rotated_total', help: 'Session IDs rotated.', registers: [registry] });
+  const logins = new Counter({
+    name: 'sessiongate_logins_total',
+    help: 'Built-in OpenID Connect logins at the callback, by result (ok, refused, error) and reason.',
+    labelNames: ['result', 'reason'],
+    registers: [registry],
+  });
   const spoofs = new Counter({
     name: 'sessiongate_spoof_attempts_total',
     help: 'Requests that carried a protected identity header or an alias of one.',
@@ -169,6 +177,10 @@ export function createMetrics(info: { version: string }, registry = new Registry
     sessionCreated: () => created.inc(),
     sessionsDestroyed: (reason, n) => destroyed.labels(reason).inc(n),
     sessionRotated: () => rotated.inc(),
+    login: (outcome) => {
+      const result = outcome === 'ok' ? 'ok' : /unavailable$/.test(outcome) ? 'error' : 'refused';
+      logins.inc({ result, reason: outcome === 'ok' ? 'authenticated' : outcome });
+    },
     instrumentStore(store) {
       const s: SessionStore = store;
       const sessions: SessionOperations = {

@@ -25,6 +25,9 @@ beforeAll(async () => {
 afterAll(() => stack?.close());
 
 const created = async () => (await stack.replicas[0]!.svc.metrics.registry.getSingleMetric('sessiongate_sessions_created_total')!.get()).values[0]!.value;
+const logins = async (reason: string) =>
+  (await stack.replicas[0]!.svc.metrics.registry.getSingleMetric('sessiongate_logins_total')!.get()).values.find((v) => v.labels['reason'] === reason)?.value ??
+  0;
 const sessionCookie = (hop: Hop | undefined) => hop?.setCookies.find((c) => /^sessiongate=[^;]/.test(c));
 const app = (agent: UserAgent, path = '/app') => agent.get(`${stack.url}${path}`);
 const echoed = (hop: Hop) => JSON.parse(hop.body) as { url: string; headers: Record<string, string | undefined> };
@@ -174,8 +177,10 @@ describe('logout reaches the provider', () => {
 describe('refused callbacks: a reason each, and no session', () => {
   async function refused(agent: UserAgent, url: string, status: number, reason: string): Promise<void> {
     const before = await created();
+    const counted = await logins(reason);
     const r = await agent.get(url);
     expect({ status: r.status, reason: reasonOf(r) }).toEqual({ status, reason });
+    expect(await logins(reason)).toBe(counted + 1);
     expect(r.body).toContain(`<code id="reason">${reason}</code>`);
     expect(sessionCookie(r)).toBeUndefined();
     expect(await created()).toBe(before);

@@ -3,7 +3,7 @@
  * tampering relay, harness/oidc-provider.ts), sessiongate with `login.oidc` (in-process, one or
  * more replicas), each behind the shipped nginx config, and an application that echoes what it
  * received. The provider's client registration names each nginx's callback, post-logout and
- * back-channel URLs, so nginx ports are chosen before anything starts.
+ * back-channel URLs, so nginx starts first.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,9 +89,24 @@ export function loadOidcConfig(issuer: string, opts: StackOptions = {}): Config 
 
 export async function startOidcStack(opts: StackOptions = {}): Promise<OidcStack> {
   const n = opts.replicas ?? 1;
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) ports.push(await freePort());
-  const base = (p: number) => `http://127.0.0.1:${p}`;
+  // nginx first, on ports it binds itself, so nothing started later (the provider listens on
+  // free ports) can take them; each nginx points at a sessiongate port that is bound next.
+  const app = await startEchoUpstream();
+  const planned: Array<{ nginx: RunningNginx; httpPort: number }> = [];
+  const stopNginx = async () => {
+    for (const p of planned) await p.nginx.stop();
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      const httpPort = await freePort();
+      planned.push({ nginx: await startNginx({ sessiongatePort: httpPort, appPort: app.port }), httpPort });
+    }
+  } catch (err) {
+    await stopNginx();
+    await app.close();
+    throw err;
+  }
+  const urls = planned.map((p) => p.nginx.url);
   // The provider on `localhost`, the application on 127.0.0.1: two sites, as in production, so
   // the browser's SameSite rules and cookie jars apply as they would.
   const op = await startOidcProvider({
@@ -101,37 +116,31 @@ export async function startOidcStack(opts: StackOptions = {}): Promise<OidcStack
       {
         client_id: CLIENT_ID,
         client_secret: CLIENT_SECRET,
-        redirect_uris: ports.map((p) => `${base(p)}/~login/callback`),
-        post_logout_redirect_uris: ports.flatMap((p) => [`${base(p)}/`, `${base(p)}/bye`]),
-        backchannel_logout_uri: `${base(ports[0]!)}/~login/backchannel-logout`,
+        redirect_uris: urls.map((u) => `${u}/~login/callback`),
+        post_logout_redirect_uris: urls.flatMap((u) => [`${u}/`, `${u}/bye`]),
+        backchannel_logout_uri: `${urls[0]!}/~login/backchannel-logout`,
       },
     ],
   });
-  const app = await startEchoUpstream();
   const config = loadOidcConfig(op.issuer, opts);
   const replicas: Replica[] = [];
   const stack: OidcStack = {
     op,
     app,
     replicas,
-    url: base(ports[0]!),
+    url: urls[0]!,
     config,
     async close() {
-      for (const r of replicas) {
-        await r.nginx.stop();
-        await r.svc.close();
-      }
+      await stopNginx();
+      for (const r of replicas) await r.svc.close();
       await app.close();
       await op.close();
     },
   };
   try {
-    for (const port of ports) {
-      const svc = await startService(config, opts.log ?? quietLogger(), opts.clock ? { clock: opts.clock } : {});
-      const nginx = await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port, port }).catch(async (err) => {
-        await svc.close();
-        throw err;
-      });
+    for (const { nginx, httpPort } of planned) {
+      const own = { ...config, listen: { ...config.listen, httpPort } };
+      const svc = await startService(own, opts.log ?? quietLogger(), opts.clock ? { clock: opts.clock } : {});
       replicas.push({ svc, nginx, url: nginx.url });
     }
   } catch (err) {
