@@ -24,7 +24,7 @@ afterAll(async () => {
 
 const atProvider = (u: URL) => u.origin === new URL(stack.op.issuer).origin;
 const bodyJson = async (page: import('playwright-core').Page) =>
-  JSON.parse((await page.locator('body').innerText()).trim()) as { url: string; headers: Record<string, string> };
+  JSON.parse(((await page.locator('body').textContent()) ?? '').trim()) as { url: string; headers: Record<string, string> };
 
 describe('a real browser', () => {
   it('logs in through the provider and lands on the page it asked for, with the cookie stored as sent', async () => {
