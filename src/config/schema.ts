@@ -427,8 +427,22 @@ const fileSchema = z
       }
       if (issuer.search !== '' || issuer.hash !== '')
         ctx.addIssue({ code: 'custom', path: ['login', 'oidc', 'issuer'], message: 'must not carry a query or fragment' });
+      if (c.cookie.same_site === 'strict')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cookie', 'same_site'],
+          message:
+            'strict does not work with login.oidc: the browser would not send the new session cookie on the way back from the provider (a login loop); use lax',
+        });
       if (o.redirect_url !== null) {
         const r = new URL(o.redirect_url);
+        const domain = c.cookie.domain?.replace(/^\./, '').toLowerCase();
+        if (domain !== undefined && r.hostname !== domain && !r.hostname.endsWith(`.${domain}`))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['login', 'oidc', 'redirect_url'],
+            message: `names host ${r.hostname}, outside cookie.domain ${c.cookie.domain}: the callback could not read the login's cookie nor set the session's`,
+          });
         if (c.allowed_redirect_hosts.length > 0 && !createRedirectPolicy(c.allowed_redirect_hosts).hostAllowed(r.host))
           ctx.addIssue({
             code: 'custom',
@@ -574,6 +588,12 @@ function warnings(c: Parsed): string[] {
   if (c.proxy_cache.ttl > 0)
     w.push(
       `proxy_cache.ttl is ${c.proxy_cache.ttl / 1000}s: a proxy that caches decisions keeps honouring a session for up to that long after logout or revocation`,
+    );
+  if (c.login.oidc && c.cookie.path !== '/')
+    w.push(`cookie.path is ${c.cookie.path} with login.oidc: /~logout only ends a session whose cookie the browser sends there`);
+  if (c.login.oidc?.redirect_url && c.cookie.domain === null)
+    w.push(
+      'login.oidc.redirect_url is set and cookie.domain is not: the callback must be on the very host users log in from (the login and session cookies are host-only)',
     );
   if (c.login.oidc?.allow_insecure_issuer)
     w.push('login.oidc.allow_insecure_issuer is true: the OpenID provider may be reached over plain http:// on loopback (tests only)');

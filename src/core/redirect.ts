@@ -90,7 +90,13 @@ export function createRedirectPolicy(allowedHosts: readonly string[]): RedirectP
       const second = raw[1];
       if (second === '/' || second === '\\') return undefined;
       if (/^\/%(?:2f|5c)/i.test(raw)) return undefined;
-      return raw;
+      // A header carries Latin-1 at most: anything beyond ASCII goes percent-encoded (UTF-8), as
+      // a browser would send it. Nothing else changes, so no `/./` can become `//`.
+      try {
+        return raw.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
+      } catch {
+        return undefined; // a lone surrogate
+      }
     }
     const scheme = /^(https?):\/\//i.exec(raw);
     if (!scheme) return undefined; // javascript:, data:, https:evil, evil.com, ...

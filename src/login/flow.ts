@@ -35,6 +35,8 @@ export interface FlowState {
 export interface FlowCookies {
   readonly baseName: string;
   readonly secure: boolean;
+  /** The session cookie's Domain, when it has one: a callback on a sibling host then sees the flow cookie too. */
+  readonly domain?: string | null | undefined;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function startFlow(store: OneTimeValues, cookies: FlowCookies, flow
     // Lax: the provider sends the browser back with a top-level GET from its own site.
     sameSite: 'lax',
     maxAge: FLOW_TTL_MS / 1000,
+    ...(cookies.domain ? { domain: cookies.domain } : {}),
   });
   return { setCookie };
 }
@@ -83,6 +86,7 @@ export function clearFlowCookie(cookies: FlowCookies, state: string): string {
     sameSite: 'lax',
     maxAge: 0,
     expires: new Date(0),
+    ...(cookies.domain ? { domain: cookies.domain } : {}),
   });
 }
 

@@ -22,6 +22,7 @@ import type { OneTimeValues, SessionOperations } from '../store/types.js';
 import { mapClaims } from './claims.js';
 import { type FlowCookies, startFlow, takeFlow } from './flow.js';
 import { describeProviderError, isOutage, type Provider } from './provider.js';
+import type { LoginReason } from './reasons.js';
 
 export interface LoginDeps {
   readonly provider: Provider;
@@ -31,20 +32,6 @@ export interface LoginDeps {
   readonly log: Logger;
   readonly metrics?: Pick<Metrics, 'sessionCreated' | 'sessionsDestroyed' | 'login'> | undefined;
 }
-
-/** Why a login or logout token was refused: the codes docs/oidc.md lists. */
-export type LoginReason =
-  | 'invalid_host'
-  | 'provider_error'
-  | 'flow_not_found'
-  | 'state_mismatch'
-  | 'code_exchange_failed'
-  | 'id_token_invalid'
-  | 'userinfo_failed'
-  | 'claims_invalid'
-  | 'role_not_allowed'
-  | 'store_unavailable'
-  | 'provider_unavailable';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** How old a logout token may be (by its iat), and how long its jti is remembered (longer). */
@@ -98,6 +85,8 @@ export function requestOrigin(req: Request): string | undefined {
 function exchangeReason(err: unknown): LoginReason {
   if (isOutage(err)) return 'provider_unavailable';
   if (err instanceof client.ResponseBodyError) return 'code_exchange_failed';
+  // A 4xx from the token endpoint without an OAuth error body: a refusal all the same.
+  if ((err as { code?: string }).code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') return 'code_exchange_failed';
   if (err instanceof client.AuthorizationResponseError) return 'provider_error';
   return 'id_token_invalid';
 }
@@ -108,7 +97,7 @@ export function createLoginRoutes(deps: LoginDeps): Router {
   const { provider, store, clock, log, metrics } = deps;
   const s = provider.settings;
   const router = express.Router();
-  const flowCookies = (policy: Policy): FlowCookies => ({ baseName: policy.cookies.name, secure: policy.cookies.secure });
+  const flowCookies = (policy: Policy): FlowCookies => ({ baseName: policy.cookies.name, secure: policy.cookies.secure, domain: policy.cookies.domain });
   const requestId = (req: Request) => firstValue(req.headers['x-request-id']);
 
   router.get('/~login', async (req, res) => {
@@ -199,6 +188,9 @@ export function createLoginRoutes(deps: LoginDeps): Router {
     }
     const idClaims = tokens.claims();
     if (!idClaims || tokens.id_token === undefined) return fail(400, 'id_token_invalid', { err: 'no ID token' }, [clearCookie]);
+    // openid-client checks azp only when aud has several values; an azp naming another party is refused always.
+    if (idClaims['azp'] !== undefined && idClaims['azp'] !== s.clientId)
+      return fail(400, 'id_token_invalid', { err: 'azp names another client' }, [clearCookie]);
     let claims: Record<string, unknown> = { ...idClaims };
     if (s.userinfo && discovered.hasUserinfo && tokens.access_token) {
       try {
@@ -236,13 +228,9 @@ export function createLoginRoutes(deps: LoginDeps): Router {
   const logout = async (req: Request, res: Response) => {
     const policy = deps.policy();
     const origin = requestOrigin(req);
+    // An unsafe rd is dropped, not refused: a logout link must log out, whatever it carries.
     const rdRaw = req.query['rd'];
-    let rd = '/';
-    if (rdRaw !== undefined) {
-      const safe = typeof rdRaw === 'string' ? policy.redirects.safeTarget(rdRaw, req.headers.host) : undefined;
-      if (safe === undefined) return void res.status(400).set('Cache-Control', 'no-store').json({ error: 'invalid_redirect' });
-      rd = safe;
-    }
+    const rd = (typeof rdRaw === 'string' ? policy.redirects.safeTarget(rdRaw, req.headers.host) : undefined) ?? '/';
     const result = await endPresentedSessions(store, policy, req.headers);
     if (!result.ok && result.error === 'api_token')
       return void res.status(400).set('Cache-Control', 'no-store').json({ error: 'api_token', detail: 'a logout does not revoke API tokens' });
@@ -310,15 +298,22 @@ export function createLoginRoutes(deps: LoginDeps): Router {
     if (sid === undefined && sub === undefined) return refuse(400, 'logout_token_invalid', { err: 'neither sid nor sub' });
     if (typeof payload.jti !== 'string' || payload.jti === '') return refuse(400, 'logout_token_invalid', { err: 'no jti' });
     const policy = deps.policy();
+    const jtiKey = `bcl:${sha(`${provider.name}\u0000${payload.jti}`)}`;
     let removed: string[];
     try {
-      const first = await store.onceClaim(`bcl:${sha(`${provider.name}\u0000${payload.jti}`)}`, (LOGOUT_TOKEN_MAX_AGE_S + 2 * CLOCK_TOLERANCE_S) * 1000);
-      if (!first) return refuse(400, 'logout_token_replayed');
+      // Claimed before anything ends: of two deliveries of one token, one acts.
+      if (!(await store.onceClaim(jtiKey, (LOGOUT_TOKEN_MAX_AGE_S + 2 * CLOCK_TOLERANCE_S) * 1000))) return refuse(400, 'logout_token_replayed');
+    } catch (err) {
+      return refuse(503, 'store_unavailable', { err: (err as Error).message });
+    }
+    try {
       // A sid names one provider session; without one, every session of the subject ends.
       removed = await store.destroyUser(
         sid !== undefined ? policy.userRefs.allLinks(provider.name, 'sid', sid) : policy.userRefs.allLinks(provider.name, 'sub', sub!),
       );
     } catch (err) {
+      // Unfinished: give the jti back, so the provider's retry is not refused as a replay.
+      await store.onceTake(jtiKey).catch(() => {});
       return refuse(503, 'store_unavailable', { err: (err as Error).message });
     }
     log.info({ msg: 'back-channel logout', provider: provider.name, by: sid !== undefined ? 'sid' : 'sub', sessions: removed.length });

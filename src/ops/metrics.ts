@@ -8,6 +8,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { ALLOW_REASONS, DENY_REASONS, ERROR_REASONS, type Reason } from '../core/reasons.js';
 import { type AuthRequest, type Decision, TRANSPORTS, type Transport } from '../core/types.js';
+import { LOGIN_REASONS, type LoginReason, loginResult } from '../login/reasons.js';
 import type { OneTimeValues, SessionOperations, SessionStore, StoreHealth, TokenCatalog } from '../store/types.js';
 
 export const STORE_OPS = [
@@ -42,8 +43,8 @@ export interface Metrics {
   sessionCreated(): void;
   sessionsDestroyed(reason: DestroyReason, n: number): void;
   sessionRotated(): void;
-  /** One finished (or refused) built-in login: `ok`, or the reason it was refused (src/login/routes.ts). */
-  login(outcome: string): void;
+  /** One finished (or refused) built-in login: `ok`, or the reason it was refused (src/login/reasons.ts). */
+  login(outcome: LoginReason | 'ok'): void;
   /** Wraps a store so every call (sessions, token catalog, health) is counted and timed by operation and result. */
   instrumentStore<S extends SessionStore>(store: S): S;
 }
@@ -143,6 +144,8 @@ export function createMetrics(info: { version: string }, registry = new Registry
   }
   for (const result of ['hit', 'miss', 'bypass']) cache.inc({ result }, 0);
   for (const reason of ['logout', 'revoked', 'backchannel']) destroyed.inc({ reason }, 0);
+  logins.inc({ result: 'ok', reason: 'authenticated' }, 0);
+  for (const reason of LOGIN_REASONS) logins.inc({ result: loginResult(reason), reason }, 0);
   storeUp.set(1);
 
   function timed<A extends unknown[], R>(op: StoreOp, fn: (...a: A) => Promise<R>): (...a: A) => Promise<R> {
@@ -177,10 +180,7 @@ export function createMetrics(info: { version: string }, registry = new Registry
     sessionCreated: () => created.inc(),
     sessionsDestroyed: (reason, n) => destroyed.labels(reason).inc(n),
     sessionRotated: () => rotated.inc(),
-    login: (outcome) => {
-      const result = outcome === 'ok' ? 'ok' : /unavailable$/.test(outcome) ? 'error' : 'refused';
-      logins.inc({ result, reason: outcome === 'ok' ? 'authenticated' : outcome });
-    },
+    login: (outcome) => logins.inc({ result: loginResult(outcome), reason: outcome === 'ok' ? 'authenticated' : outcome }),
     instrumentStore(store) {
       const s: SessionStore = store;
       const sessions: SessionOperations = {

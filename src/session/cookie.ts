@@ -44,8 +44,9 @@ export interface CookieSettings {
 
 export interface CookieWriter {
   readonly name: string;
-  /** Whether the cookie is marked Secure (the login flow's cookie follows it). */
+  /** Whether the cookie is marked Secure, and its Domain (the login flow's cookie follows both). */
   readonly secure: boolean;
+  readonly domain: string | null;
   /** Set-Cookie for a session token that lives until `expiresAt` (ms). */
   issue(token: string, expiresAt: number, now: number): string;
   /** Set-Cookie that makes the browser drop the cookie. */
@@ -64,6 +65,7 @@ export function createCookieWriter(s: CookieSettings): CookieWriter {
   return {
     name: s.name,
     secure: s.secure,
+    domain: s.domain,
     issue(token, expiresAt, now) {
       if (s.sessionOnly) return stringifySetCookie(s.name, token, base);
       const maxAge = Math.max(0, Math.floor((expiresAt - now) / 1000));

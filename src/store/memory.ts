@@ -32,7 +32,10 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   const familyOf = new Map<string, string>();
   const families = new Map<string, Set<string>>();
   // One-time values (login flows, logout-token IDs): their own bounded map, each with its TTL.
-  const once = new LRUCache<string, string>({ max: opts.maxEntries, ttlAutopurge: false, perf: { now: () => opts.clock() } });
+  // Claims (logout-token IDs) apart from values (login flows): a flood of started logins must
+  // not evict what stops a replay.
+  const once = new LRUCache<string, string>({ max: opts.maxEntries, perf: { now: () => opts.clock() } });
+  const claims = new LRUCache<string, true>({ max: opts.maxEntries, perf: { now: () => opts.clock() } });
   const refsOf = (r: StoredSession) => (r.links ? [r.user, ...r.links] : [r.user]);
   const unfile = (key: string, r: StoredSession) => {
     for (const ref of refsOf(r)) {
@@ -130,13 +133,16 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
     },
     async onceTake(key) {
       const v = once.get(key);
-      if (v === undefined) return null;
-      once.delete(key);
-      return v;
+      if (v !== undefined) {
+        once.delete(key);
+        return v;
+      }
+      // A claim given back (its work failed): taken like a value.
+      return claims.delete(key) ? '1' : null;
     },
     async onceClaim(key, ttlMs) {
-      if (once.get(key) !== undefined) return false;
-      once.set(key, '1', { ttl: Math.max(1, ttlMs) });
+      if (claims.get(key) !== undefined) return false;
+      claims.set(key, true, { ttl: Math.max(1, ttlMs) });
       return true;
     },
     async ping() {},
@@ -145,6 +151,7 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
       if (timer) clearInterval(timer);
       cache.clear();
       once.clear();
+      claims.clear();
       byUser.clear();
       familyOf.clear();
       families.clear();

@@ -192,17 +192,18 @@ return 1`;
  * KEYS[1]=session. ARGV: the session key prefix, the session's store key. Deletes the whole
  * family: the record, then every successor and every predecessor, following the links each
  * record carries. Every member shares KEYS[1]'s family tag, so its slot: one atomic script in
- * a Cluster too. Returns { key, user, key, user, … } of what it deleted.
+ * a Cluster too. Returns { key, user, links, key, user, links, … } of what it deleted.
  */
 const DESTROY = `
 local prefix = ARGV[1]
 local out = {}
 local function take(key)
   local full = prefix .. key
-  local h = redis.call('HMGET', full, 'successor', 'predecessor', 'user')
+  local h = redis.call('HMGET', full, 'successor', 'predecessor', 'user', 'links')
   if redis.call('DEL', full) == 0 then return nil end
   out[#out + 1] = key
   out[#out + 1] = h[3] or ''
+  out[#out + 1] = h[4] or ''
   return h
 end
 local first = take(ARGV[2])
@@ -363,11 +364,11 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
     const flat = await run('destroy', () => client.sgDestroy(sKey(key), `${p}s:`, key));
     const removed: string[] = [];
     const byUser = new Map<string, string[]>();
-    for (let i = 0; i + 1 < flat.length; i += 2) {
+    for (let i = 0; i + 2 < flat.length; i += 3) {
       const k = flat[i]!;
       removed.push(k);
-      const user = flat[i + 1]!;
-      if (user !== '') byUser.set(user, [...(byUser.get(user) ?? []), k]);
+      // Its user's index and its other references (an OpenID sid and sub) let go of it.
+      for (const ref of [flat[i + 1]!, ...flat[i + 2]!.split(' ')]) if (ref !== '') byUser.set(ref, [...(byUser.get(ref) ?? []), k]);
     }
     await Promise.all([...byUser].map(([user, keys]) => unfile(user, keys)));
     return removed;
@@ -465,7 +466,9 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
       await run('self-test write', () => client.set(key, value, 'PX', 10_000));
       const read = await run('self-test read', () => client.get(key));
       if (read !== value) throw new StoreUnavailableError(`${o.displayUrl}: self-test read back ${JSON.stringify(read)} instead of what it wrote`);
-      await run('self-test delete', () => client.del(key));
+      // GETDEL (Redis 6.2 and later), as one-time values are taken: an older server fails here, at start-up.
+      const taken = await run('self-test GETDEL (Redis 6.2 or later)', () => client.getdel(key));
+      if (taken !== value) throw new StoreUnavailableError(`${o.displayUrl}: self-test GETDEL read back ${JSON.stringify(taken)} instead of what it wrote`);
     },
     async close() {
       client.disconnect();

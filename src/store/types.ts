@@ -60,7 +60,10 @@ export interface TokenCatalog {
 export interface OneTimeValues {
   /** Keeps `value` under `key` for `ttlMs` (replacing any value there). */
   oncePut(key: string, value: string, ttlMs: number): Promise<void>;
-  /** The value under `key`, removed in the same step: of two concurrent takes, one gets it. Null when absent or expired. */
+  /**
+   * The value under `key`, removed in the same step: of two concurrent takes, one gets it. Null
+   * when absent or expired. Taking a claimed key gives the claim back.
+   */
   onceTake(key: string): Promise<string | null>;
   /** Marks `key` seen for `ttlMs`; true only for the first caller (until it expires). */
   onceClaim(key: string, ttlMs: number): Promise<boolean>;

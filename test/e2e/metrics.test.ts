@@ -78,6 +78,7 @@ const GOLDEN: Record<string, { type: string; labels: string[] }> = {
   sessiongate_sessions_destroyed_total: { type: 'counter', labels: ['reason'] },
   sessiongate_sessions_rotated_total: { type: 'counter', labels: [] },
   sessiongate_spoof_attempts_total: { type: 'counter', labels: [] },
+  sessiongate_logins_total: { type: 'counter', labels: ['reason', 'result'] },
 };
 
 describe('/metrics', () => {

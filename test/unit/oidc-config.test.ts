@@ -94,6 +94,17 @@ describe('login.oidc configuration', () => {
     expect(load(ok, env).ok).toBe(true);
   });
 
+  it('refuses cookie.same_site strict (a login loop) and a redirect_url outside cookie.domain', () => {
+    const env = { SESSIONGATE_OIDC_CLIENT_SECRET: SECRET_TEXT };
+    expect(problemsOf(`cookie: { same_site: strict }\n${block()}`, env)).toEqual([expect.stringMatching(/^cookie\.same_site: strict does not work with login\.oidc/)]);
+    const outside = `cookie: { domain: .example.com }\n${block('    redirect_url: https://auth.example.net/~login/callback\n')}`;
+    expect(problemsOf(outside, env)).toEqual([expect.stringMatching(/^login\.oidc\.redirect_url: names host auth\.example\.net, outside cookie\.domain/)]);
+    const inside = load(`cookie: { domain: .example.com }\n${block('    redirect_url: https://auth.example.com/~login/callback\n')}`, env);
+    expect(inside.ok).toBe(true);
+    const hostOnly = load(block('    redirect_url: https://app.example.com/~login/callback\n'), env);
+    expect(hostOnly.warnings.join('\n')).toMatch(/redirect_url is set and cookie\.domain is not/);
+  });
+
   it('lists every problem by key: algorithm none, scopes without openid, a bad claim path', () => {
     const p = problemsOf(block('    id_token_algorithms: [none]\n    scopes: [profile]\n    claims: { user_id: "a b" }\n    timeout: 1ms\n'));
     expect(p.map((x) => x.split(':')[0]).sort()).toEqual(
