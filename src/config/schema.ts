@@ -579,7 +579,8 @@ function warnings(c: Parsed): string[] {
       'no secret configured (SESSIONGATE_SECRET or SESSIONGATE_SECRET_FILE): using a random one; sessions will not survive a restart and replicas will not share them',
     );
   }
-  if (c.login_token === undefined)
+  // With the built-in login, no login service needs POST /~session: nothing to warn about.
+  if (c.login_token === undefined && !c.login.oidc)
     w.push(
       'no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): POST /~session is disabled; a login service needs one of them set; to try sessiongate without one, run npm run demo, or set dev_login: true on a loopback address and log in at GET /~session/dev',
     );

@@ -48,8 +48,12 @@ export function describeProviderError(err: unknown): string {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string; status?: number } };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timed out';
   if (err instanceof TypeError) {
-    const c = e.cause;
-    return c?.code ? `${c.code}${c.message ? ` (${c.message})` : ''}` : (e.message ?? 'network error');
+    // fetch's own words are "fetch failed": the cause (or, for a name with several addresses,
+    // each address's cause) says what happened.
+    const c = e.cause as { code?: string; message?: string; errors?: Array<{ code?: string; message?: string }> } | undefined;
+    const inner = c?.code ? c : (c?.errors?.find((x) => x.code) ?? c);
+    if (inner?.code) return `${inner.code}${inner.message ? ` (${inner.message})` : ''}`;
+    return inner?.message ? `${e.message} (${inner.message})` : (e.message ?? 'network error');
   }
   if (err instanceof client.ResponseBodyError) return `the provider answered ${err.status} ${err.error}`;
   if (e?.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' && e.cause && typeof (e.cause as { status?: number }).status === 'number')

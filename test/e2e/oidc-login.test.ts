@@ -90,7 +90,16 @@ describe('a protected page, through the shipped nginx config', () => {
     expect(seen.headers['cookie'] ?? '').not.toMatch(/sessiongate/);
   });
 
-  it('the same session is allowed through an Envoy gRPC CheckRequest, with the identity headers', async () => {
+  it('through an Envoy gRPC CheckRequest: a browser without a session is sent to /~login, and after the login allowed with the identity headers', async () => {
+    const grpc = new RawEnvoyClient(`127.0.0.1:${stack.replicas[0]!.svc.ports.grpc}`);
+    try {
+      const out = await grpc.check({ method: 'GET', path: '/app?a=1', host: 'app.example.com', scheme: 'https', headers: { accept: 'text/html' } });
+      if ('error' in out) throw new Error(out.error.message);
+      expect(out.response.denied!.status).toBe(302);
+      expect(out.response.denied!.headers.find((h) => h.key === 'location')?.value).toBe(`/~login?rd=${encodeURIComponent('https://app.example.com/app?a=1')}`);
+    } finally {
+      grpc.close();
+    }
     const agent = new UserAgent();
     await agent.completeLogin(`${stack.url}/app`, 'bob', 'pw');
     const cookie = agent.jar.header(new URL(stack.url), { method: 'GET', crossSite: false });
@@ -338,6 +347,20 @@ describe('the provider unreachable', () => {
         `^login\\.oidc\\.issuer: cannot discover the OpenID provider at ${issuer.replace(/[.]/g, '\\.')}/\\.well-known/openid-configuration: ECONNREFUSED`,
       ),
     );
+  });
+
+  it('at start-up, a misconfigured provider: the issuer its document names differs, or there is no document', async () => {
+    const op = await startOidcProvider({ accounts: ACCOUNTS, clients: [] });
+    try {
+      await expect(startService(loadOidcConfig(op.directUrl), quietLogger())).rejects.toThrow(
+        /^login\.oidc\.issuer: .*discovered metadata issuer does not match the expected issuer$/,
+      );
+      await expect(startService(loadOidcConfig(`${op.issuer}/nothing-here`), quietLogger())).rejects.toThrow(
+        /^login\.oidc\.issuer: cannot discover the OpenID provider at .*\/nothing-here\/\.well-known\/openid-configuration: the provider answered HTTP 404$/,
+      );
+    } finally {
+      await op.close();
+    }
   });
 
   it('later: /~login answers 503 provider_unavailable, and existing sessions keep working', async () => {

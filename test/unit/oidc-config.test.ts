@@ -96,7 +96,9 @@ describe('login.oidc configuration', () => {
 
   it('refuses cookie.same_site strict (a login loop) and a redirect_url outside cookie.domain', () => {
     const env = { SESSIONGATE_OIDC_CLIENT_SECRET: SECRET_TEXT };
-    expect(problemsOf(`cookie: { same_site: strict }\n${block()}`, env)).toEqual([expect.stringMatching(/^cookie\.same_site: strict does not work with login\.oidc/)]);
+    expect(problemsOf(`cookie: { same_site: strict }\n${block()}`, env)).toEqual([
+      expect.stringMatching(/^cookie\.same_site: strict does not work with login\.oidc/),
+    ]);
     const outside = `cookie: { domain: .example.com }\n${block('    redirect_url: https://auth.example.net/~login/callback\n')}`;
     expect(problemsOf(outside, env)).toEqual([expect.stringMatching(/^login\.oidc\.redirect_url: names host auth\.example\.net, outside cookie\.domain/)]);
     const inside = load(`cookie: { domain: .example.com }\n${block('    redirect_url: https://auth.example.com/~login/callback\n')}`, env);
