@@ -1,7 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../../harness/processes.js';
 import { loadConfig } from '../../src/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-oidc-config-'));
@@ -112,5 +113,34 @@ describe('login.oidc configuration', () => {
     expect(p.map((x) => x.split(':')[0]).sort()).toEqual(
       ['login.oidc.claims.user_id', 'login.oidc.client_secret_file', 'login.oidc.id_token_algorithms[0]', 'login.oidc.scopes', 'login.oidc.timeout'].sort(),
     );
+  });
+});
+
+describe('the shipped and documented login.oidc examples load', () => {
+  const env = { SESSIONGATE_OIDC_CLIENT_SECRET: SECRET_TEXT, SESSIONGATE_SECRET: 's'.repeat(40) };
+
+  it('deploy/config.example.yaml with its login.oidc block uncommented (and its demo login_url removed)', () => {
+    const text = readFileSync(join(ROOT, 'deploy/config.example.yaml'), 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('login_url:'))
+      .map((l) => (/^# (login:|  )/.test(l) ? l.slice(2) : l))
+      .join('\n');
+    expect(text).toMatch(/^login:\n {2}oidc:/m);
+    const r = load(text, env);
+    if (!r.ok) throw new Error(r.problems.join('\n'));
+    expect(r.config.oidc?.issuer).toBe('https://accounts.example.com');
+    expect(r.config.policy.loginUrl).toBe('/~login');
+  });
+
+  it('every YAML example in docs/oidc.md', () => {
+    const doc = readFileSync(join(ROOT, 'docs/oidc.md'), 'utf8');
+    const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => /^\s*login:/m.test(b));
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    for (const block of blocks) {
+      // Keys a reader fills in (<tenant>) stay placeholders; everything else must be a valid config.
+      const r = load(block.replace(/<[^>\n]+>/g, 'placeholder'), env);
+      if (!r.ok) throw new Error(`${block}\n${r.problems.join('\n')}`);
+      expect(r.config.oidc).not.toBeNull();
+    }
   });
 });
