@@ -216,6 +216,21 @@ const claimPath = z.string().regex(/^[\x21-\x7e]{1,256}$/, { error: 'must be a c
 /** The signing algorithms an ID token may use (`none` is not one of them, ever). */
 export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
+/** Authorization request parameters sessiongate sets itself; `auth_params` may not override them. */
+const RESERVED_AUTH_PARAMS = new Set([
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'request',
+  'request_uri',
+]);
+
 const absoluteUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
 
 const oidc = z.strictObject({
@@ -248,6 +263,19 @@ const oidc = z.strictObject({
     .min(1)
     .default([...ID_TOKEN_ALGORITHMS]),
   userinfo: z.boolean().default(true),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+  auth_params: z
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be a parameter name' })
+        .refine((k) => !RESERVED_AUTH_PARAMS.has(k), { error: (i) => `${String(i.input)} is set by sessiongate itself` }),
+      z
+        .string()
+        .max(512)
+        .regex(/^[^\x00-\x1f\x7f]*$/, { error: 'must be text without control characters' }),
+    )
+    .default({}),
   timeout: duration('100ms').default(5000),
   allow_insecure_issuer: z.boolean().default(false),
 });
@@ -565,6 +593,8 @@ function oidcConfig(o: NonNullable<Parsed['login']['oidc']>) {
     allowedRoles: o.allowed_roles,
     idTokenAlgorithms: o.id_token_algorithms,
     userinfo: o.userinfo,
+    tokenEndpointAuthMethod: o.token_endpoint_auth_method,
+    authParams: o.auth_params,
     timeout: o.timeout,
     allowInsecureIssuer: o.allow_insecure_issuer,
   };

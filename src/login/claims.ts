@@ -45,6 +45,11 @@ export function mapClaims(claims: Readonly<Record<string, unknown>>, m: ClaimMap
   const userId = typeof rawId === 'number' && Number.isSafeInteger(rawId) ? String(rawId) : rawId;
   if (typeof userId !== 'string' || userId === '') return { ok: false, problem: `claim ${m.userId} (user_id) is missing or not text` };
   if (!isUserId(userId)) return { ok: false, problem: `claim ${m.userId} (user_id) is too long or holds control characters` };
+  // An address the provider says it has not verified is nobody's identity (anyone could have
+  // typed it at sign-up): refused as the user ID. Providers that never send email_verified
+  // (Entra ID) are not affected.
+  if (m.userId === 'email' && (claims['email_verified'] === false || claims['email_verified'] === 'false'))
+    return { ok: false, problem: 'email is the user ID and email_verified is false' };
   const { roles, dropped } = m.roles === null ? { roles: [], dropped: 0 } : rolesFrom(claimAt(claims, m.roles));
   const attributes: Record<string, unknown> = {};
   for (const [name, path] of Object.entries(m.attributes)) {

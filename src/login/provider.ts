@@ -87,7 +87,7 @@ async function discover(s: OidcConfig): Promise<Discovered> {
       // An allow-list: openid-client refuses an ID token signed with anything else (never `none`).
       id_token_signed_response_alg: s.idTokenAlgorithms as unknown as string,
     },
-    client.ClientSecretBasic(s.clientSecret),
+    s.tokenEndpointAuthMethod === 'client_secret_post' ? client.ClientSecretPost(s.clientSecret) : client.ClientSecretBasic(s.clientSecret),
     { execute, timeout: Math.ceil(s.timeout / 1000) },
   );
   const meta = config.serverMetadata();

@@ -134,6 +134,9 @@ export function createLoginRoutes(deps: LoginDeps): Router {
       return page(res, 503, 'store_unavailable');
     }
     const url = client.buildAuthorizationUrl(discovered.config, {
+      // The operator's extras first (prompt, login_hint, hd, acr_values…): sessiongate's own
+      // parameters below can never be overridden (the schema refuses those names too).
+      ...s.authParams,
       redirect_uri: redirectUri,
       scope: s.scopes.join(' '),
       response_type: 'code',

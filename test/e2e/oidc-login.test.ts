@@ -20,7 +20,7 @@ const now = () => Date.now() + clock.offset;
 
 beforeAll(async () => {
   // Only staff may log in (mallory is a contractor).
-  stack = await startOidcStack({ oidcYaml: '    allowed_roles: [staff]\n', clock: now });
+  stack = await startOidcStack({ oidcYaml: '    allowed_roles: [staff]\n    auth_params: { ui_locales: en-GB }\n', clock: now });
 }, 60_000);
 afterAll(() => stack?.close());
 
@@ -57,6 +57,7 @@ describe('a protected page, through the shipped nginx config', () => {
       redirect_uri: `${stack.url}/~login/callback`,
       scope: 'openid profile email',
       code_challenge_method: 'S256',
+      ui_locales: 'en-GB', // auth_params
     });
     for (const p of ['state', 'nonce', 'code_challenge']) expect(auth.searchParams.get(p)).toMatch(/^[A-Za-z0-9_-]{43,}$/);
     const flowCookie = start.setCookies.find((c) => c.startsWith('sessiongate_login_'))!;
@@ -137,6 +138,20 @@ describe('a protected page, through the shipped nginx config', () => {
     const first = await agent.get(one);
     expect([first.status, first.location]).toEqual([302, `${stack.url}/app/one`]);
     expect([second.status, second.location]).toEqual([302, `${stack.url}/app/two`]);
+  });
+});
+
+describe('a provider that takes the client secret in the form body (client_secret_post)', () => {
+  it('logs in with token_endpoint_auth_method: client_secret_post', async () => {
+    const own = await startOidcStack({ clientAuth: 'client_secret_post' });
+    try {
+      const agent = new UserAgent();
+      const done = await agent.completeLogin(`${own.url}/app`, 'alice', 'pw');
+      expect(done.last?.status).toBe(200);
+      expect(echoed(done.last!).headers['x-user-id']).toBe(ACCOUNTS['alice']!.sub);
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -51,6 +51,8 @@ export interface StackOptions {
   readonly yaml?: string;
   readonly clock?: () => number;
   readonly log?: Logger;
+  /** How the provider expects the client secret (sessiongate's login.oidc.token_endpoint_auth_method follows). */
+  readonly clientAuth?: 'client_secret_basic' | 'client_secret_post';
 }
 
 /** The config file a user would write for this provider (the test only fills in ports). */
@@ -119,10 +121,14 @@ export async function startOidcStack(opts: StackOptions = {}): Promise<OidcStack
         redirect_uris: urls.map((u) => `${u}/~login/callback`),
         post_logout_redirect_uris: urls.flatMap((u) => [`${u}/`, `${u}/bye`]),
         backchannel_logout_uri: `${urls[0]!}/~login/backchannel-logout`,
+        ...(opts.clientAuth ? { token_endpoint_auth_method: opts.clientAuth } : {}),
       },
     ],
   });
-  const config = loadOidcConfig(op.issuer, opts);
+  const config = loadOidcConfig(op.issuer, {
+    ...opts,
+    oidcYaml: `${opts.oidcYaml ?? ''}${opts.clientAuth ? `    token_endpoint_auth_method: ${opts.clientAuth}\n` : ''}`,
+  });
   const replicas: Replica[] = [];
   const stack: OidcStack = {
     op,

@@ -108,6 +108,19 @@ describe('login.oidc configuration', () => {
     expect(hostOnly.warnings.join('\n')).toMatch(/redirect_url is set and cookie\.domain is not/);
   });
 
+  it('takes extra authorization parameters, but none that sessiongate sets itself', () => {
+    const env = { SESSIONGATE_OIDC_CLIENT_SECRET: SECRET_TEXT };
+    const ok = load(block('    auth_params: { prompt: login, hd: example.com }\n    token_endpoint_auth_method: client_secret_post\n'), env);
+    if (!ok.ok) throw new Error(ok.problems.join('\n'));
+    expect(ok.config.oidc).toMatchObject({ authParams: { prompt: 'login', hd: 'example.com' }, tokenEndpointAuthMethod: 'client_secret_post' });
+    const bad = problemsOf(block('    auth_params: { state: fixed, redirect_uri: https://evil.example/, code_challenge_method: plain }\n'), env);
+    expect(bad).toEqual([
+      expect.stringMatching(/^login\.oidc\.auth_params\.state: state is set by sessiongate itself/),
+      expect.stringMatching(/^login\.oidc\.auth_params\.redirect_uri: redirect_uri is set by sessiongate itself/),
+      expect.stringMatching(/^login\.oidc\.auth_params\.code_challenge_method: code_challenge_method is set by sessiongate itself/),
+    ]);
+  });
+
   it('lists every problem by key: algorithm none, scopes without openid, a bad claim path', () => {
     const p = problemsOf(block('    id_token_algorithms: [none]\n    scopes: [profile]\n    claims: { user_id: "a b" }\n    timeout: 1ms\n'));
     expect(p.map((x) => x.split(':')[0]).sort()).toEqual(
@@ -123,7 +136,7 @@ describe('the shipped and documented login.oidc examples load', () => {
     const text = readFileSync(join(ROOT, 'deploy/config.example.yaml'), 'utf8')
       .split('\n')
       .filter((l) => !l.startsWith('login_url:'))
-      .map((l) => (/^# (login:|  )/.test(l) ? l.slice(2) : l))
+      .map((l) => (/^# (login:| {2})/.test(l) ? l.slice(2) : l))
       .join('\n');
     expect(text).toMatch(/^login:\n {2}oidc:/m);
     const r = load(text, env);

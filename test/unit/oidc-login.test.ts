@@ -32,6 +32,16 @@ describe('claims to a session', () => {
     expect(mapClaims({ sub: 'x'.repeat(300) }, mapping)).toMatchObject({ ok: false });
   });
 
+  it('refuses an e-mail address as the user ID when the provider says it is not verified', () => {
+    const byEmail = { ...mapping, userId: 'email' };
+    expect(mapClaims({ sub: 's', email: 'a@example.com', email_verified: false }, byEmail)).toMatchObject({ ok: false });
+    expect(mapClaims({ sub: 's', email: 'a@example.com', email_verified: 'false' }, byEmail)).toMatchObject({ ok: false });
+    expect(mapClaims({ sub: 's', email: 'a@example.com', email_verified: true }, byEmail)).toMatchObject({ ok: true, userId: 'a@example.com' });
+    expect(mapClaims({ sub: 's', email: 'a@example.com' }, byEmail)).toMatchObject({ ok: true, userId: 'a@example.com' });
+    // By sub, an unverified address is only an attribute.
+    expect(mapClaims({ sub: 's', email: 'a@example.com', email_verified: false }, mapping)).toMatchObject({ ok: true, userId: 's' });
+  });
+
   it('refuses an attribute with control characters (it could become a header)', () => {
     expect(mapClaims({ sub: 'u', email: 'a@b\r\nX: y' }, mapping)).toMatchObject({ ok: false });
   });
