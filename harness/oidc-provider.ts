@@ -101,6 +101,8 @@ export interface RelayedRequest {
   readonly status: number;
   /** The tamper mode applied to this answer, when one was. */
   readonly tampered: TamperMode | null;
+  /** The request's Authorization scheme (`basic` for client_secret_basic), or null without one. */
+  readonly authorization: string | null;
 }
 
 export interface OidcProviderHarness {
@@ -410,6 +412,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
 
   const relayRequest = (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
+    const authorization = req.headers.authorization?.split(' ')[0]?.toLowerCase() ?? null;
     const headers: IncomingHttpHeaders = { ...req.headers };
     delete headers['connection'];
     delete headers['keep-alive'];
@@ -420,7 +423,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
       const mode = tamper;
       const isToken = req.method === 'POST' && path.split('?')[0] === tokenPath && upRes.statusCode === 200;
       if (!mode || !isToken) {
-        relayed.push({ method: req.method ?? 'GET', path, status: upRes.statusCode ?? 0, tampered: null });
+        relayed.push({ method: req.method ?? 'GET', path, status: upRes.statusCode ?? 0, tampered: null, authorization });
         res.writeHead(upRes.statusCode ?? 502, outHeaders);
         upRes.pipe(res);
         return;
@@ -433,7 +436,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
           delete outHeaders['transfer-encoding'];
           delete outHeaders['etag'];
           outHeaders['content-length'] = String(body.length);
-          relayed.push({ method: 'POST', path, status: upRes.statusCode ?? 0, tampered: mode });
+          relayed.push({ method: 'POST', path, status: upRes.statusCode ?? 0, tampered: mode, authorization });
           res.writeHead(upRes.statusCode ?? 502, outHeaders);
           res.end(body);
         })
@@ -443,7 +446,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions): Promise
         });
     });
     up.on('error', (err) => {
-      relayed.push({ method: req.method ?? 'GET', path, status: 502, tampered: null });
+      relayed.push({ method: req.method ?? 'GET', path, status: 502, tampered: null, authorization });
       if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
       res.end(`relay: ${err.message}`);
     });

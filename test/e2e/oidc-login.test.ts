@@ -149,6 +149,10 @@ describe('a provider that takes the client secret in the form body (client_secre
       const done = await agent.completeLogin(`${own.url}/app`, 'alice', 'pw');
       expect(done.last?.status).toBe(200);
       expect(echoed(done.last!).headers['x-user-id']).toBe(ACCOUNTS['alice']!.sub);
+      // oidc-provider takes either method from any client: what was sent is what shows.
+      const token = own.op.relayed.filter((r) => r.method === 'POST' && r.path.startsWith(new URL(own.op.endpoints.token).pathname));
+      expect(token.map((r) => r.authorization)).toEqual([null]);
+      expect(stack.op.relayed.some((r) => r.method === 'POST' && r.authorization === 'basic')).toBe(true);
     } finally {
       await own.close();
     }
