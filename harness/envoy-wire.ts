@@ -65,6 +65,10 @@ export interface EnvoyRequest {
   scheme?: string;
   /** Lower-case keys, as Envoy sends them; pseudo-headers are added unless given. */
   headers?: Record<string, string>;
+  /**
+   * attributes.request.http.id: Envoy's stream number as a decimal string (check_request_utils.cc
+   * sets it from streamId()), not the x-request-id header, which goes in `headers` like any other.
+   */
   id?: string;
   sourceAddress?: string;
   contextExtensions?: Record<string, string>;
@@ -93,7 +97,6 @@ export function encodeCheckRequest(r: EnvoyRequest): Uint8Array {
         ':path': r.path,
         ':scheme': scheme,
         'x-forwarded-proto': scheme,
-        ...(r.id ? { 'x-request-id': r.id } : {}),
         ...r.headers,
       };
   msg(w, F.CheckRequest.attributes, (a) => {
@@ -117,7 +120,7 @@ export function encodeCheckRequest(r: EnvoyRequest): Uint8Array {
       msg(a, F.AttributeContext.request, (rq) => {
         msg(rq, F.Request.time, (t) => t.uint32((F.Timestamp.seconds << 3) | VARINT).int64(Math.floor(Date.now() / 1000)));
         msg(rq, F.Request.http, (h) => {
-          str(h, F.HttpRequest.id, r.id ?? '8f3c2c5e-6c1a-4f0e-9d59-1f7a3b2b9a10');
+          str(h, F.HttpRequest.id, r.id ?? '13840234012698450251');
           str(h, F.HttpRequest.method, r.method);
           map(h, F.HttpRequest.headers, headers);
           str(h, F.HttpRequest.path, r.path);

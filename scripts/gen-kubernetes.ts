@@ -359,16 +359,22 @@ function nginxSidecar(root: string): string {
 }
 
 function envoySidecar(root: string): string {
-  const envoy = map({
-    name: 'envoy',
-    image: 'envoyproxy/envoy:v1.36-latest',
-    args: flow([quoted('-c'), quoted('/etc/envoy/envoy.yaml'), quoted('--log-level'), quoted('warn')]),
-    ports: [flow({ name: 'http', containerPort: 8000 })],
-    readinessProbe: { tcpSocket: flow({ port: 'http' }) },
-    resources: { requests: flow({ cpu: '100m', memory: '64Mi' }), limits: flow({ cpu: quoted('1'), memory: '256Mi' }) },
-    securityContext: { runAsNonRoot: true, runAsUser: 101, ...readOnlyRoot },
-    volumeMounts: [flow({ name: 'envoy-config', mountPath: '/etc/envoy', readOnly: true })],
-  });
+  const envoy = map(
+    {
+      name: 'envoy',
+      image: 'envoyproxy/envoy:v1.36-latest',
+      args: flow([quoted('-c'), quoted('/etc/envoy/envoy.yaml'), quoted('--log-level'), quoted('warn')]),
+      ports: [flow({ name: 'http', containerPort: 8000 })],
+      readinessProbe: { tcpSocket: flow({ port: 'http' }) },
+      resources: { requests: flow({ cpu: '100m', memory: '64Mi' }), limits: flow({ cpu: quoted('1'), memory: '256Mi' }) },
+      securityContext: { runAsNonRoot: true, runAsUser: 101, ...readOnlyRoot },
+      volumeMounts: [flow({ name: 'envoy-config', mountPath: '/etc/envoy', readOnly: true })],
+    },
+    {
+      image:
+        'Envoy 1.31 or later (docs/envoy.md, "Versions"): before 1.31 a rotated session\'s Set-Cookie replaces\nevery cookie the application sets, and envoy.yaml\'s validate_mutations is unknown.',
+    },
+  );
   return stringify([
     configMap(
       'sessiongate-envoy',

@@ -138,7 +138,11 @@ export function authRequestFromCheck(msg: CheckRequestMsg): AuthRequest {
     host: host || '',
     uri: uri || undefined,
     headers,
-    requestId: http.id || headers['x-request-id'] || undefined,
+    // The request's x-request-id (Envoy sets one, and passes it to the application and its own
+    // access log), never attributes.request.http.id: that is Envoy's stream number, which joins
+    // nothing (source/extensions/filters/common/ext_authz/check_request_utils.cc sets it from
+    // streamId()).
+    requestId: headers['x-request-id'] || undefined,
     clientAddress: attrs.source?.address?.socket_address?.address || undefined,
     policy: attrs.context_extensions?.['policy'] || undefined,
   };

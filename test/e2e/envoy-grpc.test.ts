@@ -5,6 +5,7 @@
  * prove errors are gRPC statuses and health follows the store.
  */
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
 import { type Client, credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -13,6 +14,7 @@ import { APPEND_ACTION, type DecodedCheckResponse, type EnvoyRequest, encodeChec
 import { cookiePair, send } from '../../harness/http.js';
 import { waitFor } from '../../harness/processes.js';
 import { type Service, startService } from '../../src/main.js';
+import { createLogger } from '../../src/ops/logger.js';
 import type { SessionStore } from '../../src/store/types.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
@@ -173,6 +175,113 @@ describe('allowed: OK with ok_response', () => {
     );
     expect(r.code).toBe(GRPC.OK);
     expect(r.metadata['user_id']).toBe('alice');
+  });
+
+  describe('a header an HTTP/1.1 client sent on two lines (two Cookie: lines)', () => {
+    // How Envoy builds the CheckRequest (source/extensions/filters/common/ext_authz/
+    // check_request_utils.cc, setHttpRequest): without encode_raw_headers the two lines become one
+    // `headers` entry joined with a bare `,` ("Merge duplicate headers"); with it, two
+    // `header_map` entries with raw_value.
+    const mallory = async () =>
+      cookiePair(
+        (
+          await send(`http://127.0.0.1:${main.svc.ports.http}/~session`, {
+            method: 'POST',
+            headers: [
+              ['Authorization', `Bearer ${LOGIN_TOKEN}`],
+              ['Content-Type', 'application/json'],
+            ],
+            body: '{"user_id":"mallory","roles":["user"]}',
+          })
+        ).cookies[0]!,
+      );
+
+    it('header_map (encode_raw_headers, shipped): both cookies read, the upstream keeps the other one', async () => {
+      const cookie = await main.login();
+      const r = await ok(
+        req({
+          rawHeaders: [
+            [':authority', HOST],
+            [':method', 'GET'],
+            [':path', '/app'],
+            ['cookie', 'theme=dark'],
+            ['cookie', cookie],
+          ],
+        }),
+      );
+      expect(r.code).toBe(GRPC.OK);
+      expect(r.metadata['user_id']).toBe('alice');
+      expect(r.ok!.headers.find((h) => h.key === 'cookie')?.value).toBe('theme=dark');
+    });
+
+    it('headers joined with `,` (no encode_raw_headers): no session is found, never an allow', async () => {
+      const cookie = await main.login();
+      // `theme=dark,sessiongate=…` is one cookie named theme to any cookie parser.
+      const after = await ok(req({ headers: { cookie: `theme=dark,${cookie}`, accept: 'application/json' } }));
+      expect(after.code).toBe(GRPC.UNAUTHENTICATED);
+      expect(after.message).toBe('no_session');
+      // `sessiongate=<token>,theme=dark`: the value is not a token.
+      const before = await ok(req({ headers: { cookie: `${cookie},theme=dark`, accept: 'application/json' } }));
+      expect(before.code).not.toBe(GRPC.OK);
+      expect(before.metadata['user_id']).toBeUndefined();
+    });
+
+    it('two session cookies of different users: refused in either shape, whichever comes first', async () => {
+      const alice = await main.login();
+      const other = await mallory();
+      for (const [a, b] of [
+        [alice, other],
+        [other, alice],
+      ] as const) {
+        const raw = await ok(
+          req({
+            rawHeaders: [
+              [':authority', HOST],
+              [':method', 'GET'],
+              [':path', '/app'],
+              ['cookie', a],
+              ['cookie', b],
+            ],
+          }),
+        );
+        expect(raw.code).toBe(GRPC.UNAUTHENTICATED);
+        expect(raw.message).toBe('duplicate_cookie');
+        const joined = await ok(req({ headers: { cookie: `${a},${b}` } }));
+        expect(joined.code).not.toBe(GRPC.OK);
+        expect(joined.metadata['user_id']).toBeUndefined();
+      }
+    });
+
+    it('a forged session cookie beside the real one does not win, in either shape', async () => {
+      const alice = await main.login();
+      const [name, token] = alice.split('=') as [string, string];
+      const forged = `${name}=${token.slice(0, -4)}AAAA`;
+      for (const [a, b] of [
+        [alice, forged],
+        [forged, alice],
+      ] as const) {
+        // Raw: the real one is read; the forged one is only a bad signature beside it, and the
+        // upstream gets neither.
+        const raw = await ok(
+          req({
+            rawHeaders: [
+              [':authority', HOST],
+              [':method', 'GET'],
+              [':path', '/app'],
+              ['cookie', a],
+              ['cookie', b],
+            ],
+          }),
+        );
+        expect(raw.code).toBe(GRPC.OK);
+        expect(raw.metadata['user_id']).toBe('alice');
+        expect(raw.ok!.headersToRemove).toContain('cookie');
+        // Joined: neither is read.
+        const joined = await ok(req({ headers: { cookie: `${a},${b}` } }));
+        expect(joined.code).not.toBe(GRPC.OK);
+        expect(joined.metadata['user_id']).toBeUndefined();
+      }
+    });
   });
 
   it('adds Set-Cookie for the client, appended, when the session rotates', async () => {
@@ -415,6 +524,56 @@ describe('grpc.health.v1.Health on the gRPC port', () => {
       watch.cancel();
       c.close();
       await running.close();
+    }
+  });
+});
+
+describe("log lines join Envoy's and the application's", () => {
+  it('carry the x-request-id the CheckRequest carried, not attributes.request.http.id (the stream number)', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const out = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const svc = await startService(
+      testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }),
+      createLogger('info', out),
+    );
+    const client = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
+    try {
+      const requestId = '5e0f2a1c-4b7d-4c2e-9a61-0d3c8e2b7f14';
+      for (const r of [
+        req({ id: '12345', headers: { 'x-request-id': requestId, accept: 'application/json' } }),
+        req({
+          id: '12346',
+          rawHeaders: [
+            [':authority', HOST],
+            [':method', 'GET'],
+            [':path', '/app'],
+            ['x-request-id', requestId],
+          ],
+        }),
+      ]) {
+        const res = await client.check(r);
+        if ('error' in res) throw res.error;
+        expect(res.response.message).toBe('no_session');
+      }
+      await waitFor(() => lines.filter((l) => l['msg'] === 'decision').length >= 2, 5000);
+      const decisions = lines.filter((l) => l['msg'] === 'decision');
+      expect(decisions.map((l) => [l['transport'], l['reason'], l['request_id']])).toEqual([
+        ['envoy_grpc', 'no_session', requestId],
+        ['envoy_grpc', 'no_session', requestId],
+      ]);
+      // Without an x-request-id there is no ID to join on: the stream number is not logged as one.
+      const bare = await client.check(req({ id: '777' }));
+      if ('error' in bare) throw bare.error;
+      await waitFor(() => lines.filter((l) => l['msg'] === 'decision').length >= 3, 5000);
+      expect(lines.filter((l) => l['msg'] === 'decision')[2]!['request_id']).toBeUndefined();
+    } finally {
+      client.close();
+      await svc.close();
     }
   });
 });

@@ -3,9 +3,12 @@
  * (identity headers, x-envoy-auth-headers-to-remove, Set-Cookie, deny status and Location),
  * and a 5xx on store failure, which Envoy treats as an authorization error.
  */
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, send } from '../../harness/http.js';
+import { waitFor } from '../../harness/processes.js';
 import { type Service, startService } from '../../src/main.js';
+import { createLogger } from '../../src/ops/logger.js';
 import { quietLogger, switchableStore, testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'http-login-token-0123456789';
@@ -101,5 +104,47 @@ describe('Envoy HTTP ext_authz', () => {
     } finally {
       store.down = false;
     }
+  });
+});
+
+describe('Envoy HTTP ext_authz log lines', () => {
+  it("carry the request's x-request-id (allowed_headers passes it), so they join Envoy's and the application's", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const out = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const logged = await startService(
+      testConfig({ SESSIONGATE_SECRET: 'h'.repeat(40), SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }),
+      createLogger('info', out),
+    );
+    try {
+      const requestId = '9b1d7c2e-0f3a-4e5b-8c6d-7a2f1e0b3c4d';
+      const r = await send(`http://127.0.0.1:${logged.ports.http}/envoy/app`, {
+        headers: [
+          ['Host', 'app.example.com'],
+          ['Accept', 'application/json'],
+          ['X-Request-Id', requestId],
+        ],
+      });
+      expect(r.status).toBe(401);
+      await waitFor(() => lines.some((l) => l['msg'] === 'decision'), 5000);
+      expect(lines.find((l) => l['msg'] === 'decision')).toMatchObject({ transport: 'envoy_http', reason: 'no_session', request_id: requestId });
+    } finally {
+      await logged.close();
+    }
+  });
+
+  it('reads both cookies of a header sent on two lines (encode_raw_headers passes them so)', async () => {
+    const cookie = await login();
+    const r = await envoy('/app', [
+      ['Cookie', 'theme=dark'],
+      ['Cookie', cookie],
+    ]);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-user-id']).toBe('alice');
+    expect(r.headers['cookie']).toBe('theme=dark');
   });
 });

@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { ROOT } from '../../harness/processes.js';
 import { formatProblems, loadConfig, maskUrl, parseDuration } from '../../src/config.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
+import { EXPOSED_ENDPOINTS } from '../support/endpoint-surface.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-config-'));
 let n = 0;
@@ -444,7 +445,7 @@ describe('one set of defaults: the embedded ones are what the shipped proxy file
       expect(lower(removed)).toEqual(lower([...mapped, ...stripped]));
       const routes: Obj[] = hcm.route_config.virtual_hosts[0].routes;
       // sessiongate's own endpoints (the session API, the login) are exact paths; public paths are prefixes.
-      const own = new Set(['/~session', '/~login', '/~login/callback', '/~logout', '/~login/backchannel-logout']);
+      const own = new Set(EXPOSED_ENDPOINTS.map((e) => e.path));
       const unchecked = routes.filter((r) => r.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true && !own.has(r.match.path));
       const prefixes = unchecked.map((r) => (r.match.prefix as string | undefined) ?? /^\^(\/[^[(]*\/)/.exec(r.match.safe_regex.regex)![1]!);
       expect(prefixes.sort()).toEqual(publicPaths);

@@ -7,9 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { ROOT } from '../../harness/processes.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
+import { EXPOSED_ENDPOINTS, NEVER_EXPOSED, TRIED_METHODS } from '../support/endpoint-surface.js';
 import { loadEnvoyApi, strictProblems } from '../support/envoy-api.js';
 
 const api = loadEnvoyApi([
@@ -54,6 +55,58 @@ function cluster(cfg: Obj, name: string): Obj {
   return cfg['static_resources'].clusters.find((c: Obj) => c.name === name);
 }
 
+/** Envoy's safe_regex (RE2) matches the whole string; JavaScript's test() searches. */
+const fullMatch = (regex: string, value: string) => new RegExp(`^(?:${regex})$`).test(value);
+
+/** A StringMatcher as Envoy applies it (exact or safe_regex; nothing else is used here). */
+function stringMatches(m: Obj, value: string): boolean {
+  const keys = Object.keys(m);
+  if (keys.length !== 1) throw new Error(`unsupported string matcher ${JSON.stringify(m)}`);
+  if ('exact' in m) return m.exact === value;
+  if ('safe_regex' in m) return fullMatch(m.safe_regex.regex, value);
+  throw new Error(`unsupported string matcher ${JSON.stringify(m)}`);
+}
+
+/**
+ * The route Envoy picks for a request: the first whose match holds (route_components.proto:
+ * routes are tried in order). Only the match kinds the shipped files use are understood; any
+ * other throws, so a new kind cannot be silently misread.
+ */
+function routeFor(list: readonly Obj[], method: string, path: string): Obj {
+  const found = list.find((route) => {
+    const { path: exact, prefix, safe_regex, headers, ...rest } = route.match as Obj;
+    if (Object.keys(rest).length > 0) throw new Error(`unsupported route match ${JSON.stringify(route.match)}`);
+    if (exact !== undefined && exact !== path) return false;
+    if (prefix !== undefined && !path.startsWith(prefix)) return false;
+    if (safe_regex !== undefined && !fullMatch(safe_regex.regex, path)) return false;
+    for (const h of (headers ?? []) as Obj[]) {
+      const { name, string_match, ...other } = h;
+      if (name !== ':method' || Object.keys(other).length > 0) throw new Error(`unsupported header match ${JSON.stringify(h)}`);
+      if (!stringMatches(string_match, method)) return false;
+    }
+    return true;
+  });
+  if (!found) throw new Error(`no route for ${method} ${path}`);
+  return found;
+}
+
+/** Every ext_authz filter config (`@type` …ext_authz.v3.ExtAuthz) anywhere in `node`. */
+function extAuthzConfigs(node: unknown): Obj[] {
+  if (Array.isArray(node)) return node.flatMap(extAuthzConfigs);
+  if (node === null || typeof node !== 'object') return [];
+  const o = node as Obj;
+  const here = o['@type'] === 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz' ? [o] : [];
+  return [...here, ...Object.values(o).flatMap(extAuthzConfigs)];
+}
+
+/** Every Istio ext_authz provider (`envoyExtAuthzGrpc` / `envoyExtAuthzHttp`) anywhere in `node`. */
+function istioProviders(node: unknown): Obj[] {
+  if (Array.isArray(node)) return node.flatMap(istioProviders);
+  if (node === null || typeof node !== 'object') return [];
+  const o = node as Obj;
+  return [o['envoyExtAuthzGrpc'], o['envoyExtAuthzHttp']].filter(Boolean).concat(Object.values(o).flatMap(istioProviders));
+}
+
 describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
   const cfg = read(file);
 
@@ -67,6 +120,10 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     expect(f.failure_mode_allow).toBe(false);
     expect(f.include_peer_certificate).toBe(false);
     expect(f.status_on_error).toEqual({ code: 'ServiceUnavailable' });
+    // An invalid mutation becomes Envoy's own 500 rather than being applied (Envoy 1.31+).
+    expect(f.validate_mutations).toBe(true);
+    // Headers on two lines reach sessiongate as two entries, not joined with `,`.
+    expect(f.encode_raw_headers).toBe(true);
     expect(hcm(cfg).http_filters.map((x: Obj) => x.name)).toEqual([
       'envoy.filters.http.header_mutation',
       'envoy.filters.http.ext_authz',
@@ -74,19 +131,16 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     ]);
   });
 
-  it('routes /~session and the login endpoints to sessiongate without a check, and disables the check for public paths only', () => {
+  it("turns the check off only for sessiongate's own endpoints and public assets", () => {
     const r = routes(cfg);
-    const session = r.find((x) => x.match.path === '/~session')!;
-    expect(session.route.cluster).toBe('sessiongate_http');
     const disabled = r.filter((x) => x.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true);
-    expect(disabled.map((x) => x.name).sort()).toEqual([
-      'oidc-backchannel-logout',
-      'oidc-callback',
-      'oidc-login',
-      'oidc-logout',
-      'public-assets',
-      'session-api',
-    ]);
+    for (const x of disabled) {
+      if (x.name === 'public-assets') continue;
+      expect(
+        EXPOSED_ENDPOINTS.map((e) => e.path),
+        x.name,
+      ).toContain(x.match.path);
+    }
     const assets = r.find((x) => x.name === 'public-assets')!;
     // Plain paths only: no `;`, no `%`, no `\\`, so path tricks fall through to checked routes.
     const re = new RegExp(assets.match.safe_regex.regex);
@@ -98,20 +152,38 @@ describe.each(['envoy.yaml', 'envoy-http.yaml'])('%s', (file) => {
     expect(r.at(-1)!.match).toEqual({ prefix: '/' });
   });
 
-  it('routes the OpenID Connect login endpoints to sessiongate by exact path, unchecked, ahead of the catch-all', () => {
-    // The same four locations as nginx/sessiongate/endpoints.conf: exact paths only, so
-    // `/~login/other` or `/~logout/x` stay on checked routes.
+  describe('the endpoint surface (test/support/endpoint-surface.ts)', () => {
     const r = routes(cfg);
-    for (const path of ['/~login', '/~login/callback', '/~logout', '/~login/backchannel-logout']) {
-      const i = r.findIndex((x) => x.match.path === path);
-      expect(i, path).toBeGreaterThanOrEqual(0);
-      const route = r[i]!;
-      expect(Object.keys(route.match), path).toEqual(['path']);
-      expect(route.route, path).toEqual({ cluster: 'sessiongate_http' });
-      expect(route.typed_per_filter_config['envoy.filters.http.ext_authz'].disabled, path).toBe(true);
-      expect(route.request_headers_to_remove, path).toBeUndefined();
-      expect(i, path).toBeLessThan(r.length - 1);
-    }
+    const off = (x: Obj) => x.typed_per_filter_config?.['envoy.filters.http.ext_authz']?.disabled === true;
+
+    it.each(EXPOSED_ENDPOINTS.flatMap((e) => TRIED_METHODS.map((m) => [m, e.path, e.methods.includes(m)] as const)))(
+      '%s %s: passed to sessiongate unchecked: %s (any other method refused by Envoy)',
+      (method, path, passed) => {
+        const route = routeFor(r, method, path);
+        expect(off(route), route.name).toBe(true);
+        if (passed) {
+          expect(route.route, route.name).toEqual({ cluster: 'sessiongate_http' });
+          expect(route.direct_response, route.name).toBeUndefined();
+        } else {
+          expect(route.route, route.name).toBeUndefined();
+          expect([403, 405], route.name).toContain(route.direct_response?.status);
+        }
+      },
+    );
+
+    it.each(NEVER_EXPOSED.map((e) => [e.method, e.path] as const))('%s %s goes through the check to the application', (method, path) => {
+      const route = routeFor(r, method, path);
+      expect(route.route, route.name).toEqual({ cluster: 'app' });
+      expect(off(route), route.name).toBe(false);
+    });
+
+    it("routes nothing else to sessiongate unchecked, and only the doctor's probe checked", () => {
+      const exposed = EXPOSED_ENDPOINTS.map((e) => e.path);
+      for (const x of r.filter((y) => y.route?.cluster === 'sessiongate_http')) {
+        if (off(x)) expect(exposed, x.name).toContain(x.match.path);
+        else expect(x.match, x.name).toEqual({ prefix: '/~sessiongate/probe/' });
+      }
+    });
   });
 
   it('removes every client copy of a protected header before ext_authz, so none survives an ext_authz that fails open', () => {
@@ -236,5 +308,29 @@ describe('the API check itself', () => {
     expect(problems).toContain('oneof services already set by grpc_service');
     expect(problems).toContain('connect_timeout: not a valid .google.protobuf.Duration');
     expect(problems).toContain('oneof action already set by remove');
+  });
+});
+
+describe('every ext_authz config shown', () => {
+  const docs = readFileSync(join(ROOT, 'docs/envoy.md'), 'utf8');
+  const blocks = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const parsed = blocks.flatMap((b) => parseAllDocuments(b).map((d) => d.toJS() as unknown));
+
+  it("answers 503, not Envoy's default 403, when sessiongate fails: the shipped files and docs/envoy.md", () => {
+    const shipped = ['envoy.yaml', 'envoy-http.yaml'].flatMap((f) => extAuthzConfigs(read(f)));
+    expect(shipped).toHaveLength(2);
+    const shown = extAuthzConfigs(parsed);
+    expect(shown.length).toBeGreaterThan(0);
+    for (const f of [...shipped, ...shown]) {
+      expect(f.status_on_error).toEqual({ code: 'ServiceUnavailable' });
+      expect(f.failure_mode_allow ?? false).toBe(false);
+    }
+    // Istio's mesh config spells it statusOnError, a string (istio/api mesh/v1alpha1/config.proto).
+    const istio = istioProviders(parsed);
+    expect(istio.length).toBeGreaterThan(0);
+    for (const p of istio) {
+      expect(p.statusOnError).toBe('503');
+      expect(p.failOpen ?? false).toBe(false);
+    }
   });
 });
