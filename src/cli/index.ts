@@ -22,7 +22,7 @@ export const USAGE = `usage: ${PROG} [VERB] [OPTIONS]
   serve                        run the service (the default verb)       [--config FILE]
   check-config                 validate a configuration and exit        [--config FILE]
   revoke-user USER_ID          end every session of a user (shared store) [--config FILE]
-  token create|list|revoke     API tokens, through a running service's admin API
+  token create|list|revoke     API tokens, through a running service's token API
   doctor --url URL             check a live deployment from outside
   demo                         a five-minute tour: nginx, sessiongate and an echo application
                                on this machine (npm run demo builds first)
