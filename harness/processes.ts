@@ -66,9 +66,14 @@ export interface RunningService {
   stop(): Promise<number | null>;
 }
 
-/** Starts `bin/sessiongate.js` (the built service) and waits for its `listening` line. */
-export async function startService(opts: { config?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<RunningService> {
-  const args = [...(opts.nodeArgs ?? []), join(ROOT, 'bin/sessiongate.js')];
+/**
+ * Starts `bin/sessiongate.js` (the built service; `bin` names another copy's) and waits for its
+ * `listening` line. An `env` value of undefined removes one of the free-port defaults.
+ */
+export async function startService(
+  opts: { config?: string; env?: Record<string, string | undefined>; nodeArgs?: string[]; bin?: string } = {},
+): Promise<RunningService> {
+  const args = [...(opts.nodeArgs ?? []), opts.bin ?? join(ROOT, 'bin/sessiongate.js')];
   if (opts.config) args.push('--config', opts.config);
   const child = spawn(process.execPath, args, {
     env: {
