@@ -28,6 +28,7 @@ const env = {
   SESSIONGATE_HTTP_PORT: '0',
   SESSIONGATE_GRPC_PORT: '0',
   SESSIONGATE_ADMIN_PORT: '0',
+  SESSIONGATE_API_PORT: '0',
 };
 const loaded = loadConfig({ file: join(ROOT, 'deploy/config.example.yaml'), env });
 if (!loaded.ok) throw new Error(loaded.problems.join('\n'));

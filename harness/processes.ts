@@ -54,6 +54,8 @@ export interface RunningService {
   readonly httpPort: number;
   readonly grpcPort: number;
   readonly adminPort: number;
+  /** The token API's listener (`/tokens`). */
+  readonly apiPort: number;
   readonly pid: number | undefined;
   readonly url: string;
   readonly logs: () => string[];
@@ -64,9 +66,14 @@ export interface RunningService {
   stop(): Promise<number | null>;
 }
 
-/** Starts `bin/sessiongate.js` (the built service) and waits for its `listening` line. */
-export async function startService(opts: { config?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<RunningService> {
-  const args = [...(opts.nodeArgs ?? []), join(ROOT, 'bin/sessiongate.js')];
+/**
+ * Starts `bin/sessiongate.js` (the built service; `bin` names another copy's) and waits for its
+ * `listening` line. An `env` value of undefined removes one of the free-port defaults.
+ */
+export async function startService(
+  opts: { config?: string; env?: Record<string, string | undefined>; nodeArgs?: string[]; bin?: string } = {},
+): Promise<RunningService> {
+  const args = [...(opts.nodeArgs ?? []), opts.bin ?? join(ROOT, 'bin/sessiongate.js')];
   if (opts.config) args.push('--config', opts.config);
   const child = spawn(process.execPath, args, {
     env: {
@@ -74,13 +81,14 @@ export async function startService(opts: { config?: string; env?: Record<string,
       SESSIONGATE_HTTP_PORT: '0',
       SESSIONGATE_ADMIN_PORT: '0',
       SESSIONGATE_GRPC_PORT: '0',
+      SESSIONGATE_API_PORT: '0',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   let buffered = '';
-  const ports = await new Promise<{ http: number; grpc: number; admin: number }>((res, rej) => {
+  const ports = await new Promise<{ http: number; grpc: number; admin: number; api: number }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`sessiongate did not start:\n${lines.join('\n')}`)), 15_000);
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -90,10 +98,10 @@ export async function startService(opts: { config?: string; env?: Record<string,
         buffered = buffered.slice(nl + 1);
         lines.push(line);
         try {
-          const j = JSON.parse(line) as { msg?: string; http_port?: number; grpc_port?: number; admin_port?: number };
+          const j = JSON.parse(line) as { msg?: string; http_port?: number; grpc_port?: number; admin_port?: number; api_port?: number };
           if (j.msg === 'listening') {
             clearTimeout(timer);
-            res({ http: j.http_port!, grpc: j.grpc_port!, admin: j.admin_port! });
+            res({ http: j.http_port!, grpc: j.grpc_port!, admin: j.admin_port!, api: j.api_port! });
           }
         } catch {
           /* not JSON */
@@ -111,6 +119,7 @@ export async function startService(opts: { config?: string; env?: Record<string,
     httpPort: ports.http,
     grpcPort: ports.grpc,
     adminPort: ports.admin,
+    apiPort: ports.api,
     pid: child.pid,
     url: `http://127.0.0.1:${ports.http}`,
     logs: () => lines,

@@ -19,6 +19,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # The load generators of the benchmark, which the test run smoke-tests.
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+# systemd-analyze verifies the shipped unit (test/e2e/install.test.ts).
+[ -x /usr/bin/systemd-analyze ] || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import { jsonErrors } from './api/errors.js';
 import { createProbe } from './api/probe.js';
 import { createSessionApi } from './api/session-api.js';
-import { createTokenApi } from './api/tokens.js';
+import { createTokenApp } from './api/tokens.js';
 import { type Config, isLoopback } from './config.js';
 import { createCheck } from './core/check.js';
 import type { ExternalSource } from './core/external.js';
@@ -34,7 +34,8 @@ import { VERSION } from './version.js';
 const STORE_PROBE_INTERVAL_MS = 1000;
 
 export interface Service {
-  readonly ports: { readonly http: number; readonly grpc: number; readonly admin: number };
+  /** `admin`: health, readiness, metrics; `api`: the token API (loopback unless configured otherwise). */
+  readonly ports: { readonly http: number; readonly grpc: number; readonly admin: number; readonly api: number };
   /** The HTTP port's server (nginx /auth and the session API), for embedding and tests. */
   readonly httpServer: Server;
   readonly metrics: Metrics;
@@ -180,10 +181,14 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
       ready: () => ready,
       storeReady: probe.probe,
       registry: metrics.registry,
-      routes: createTokenApi({ policy: getPolicy, secrets: () => current.policy.secrets, store, clock, loginToken: () => current.loginToken, log }),
       log,
       ...(isWorker() ? { metricsText: instanceMetrics } : {}),
     }),
+  );
+  // The token API on a listener of its own: the admin port is scraped and probed from the
+  // cluster, this one creates credentials and stays on loopback unless configured otherwise.
+  const tokenServer = createServer(
+    createTokenApp({ policy: getPolicy, secrets: () => current.policy.secrets, store, clock, loginToken: () => current.loginToken, log }),
   );
 
   const servers: Server[] = [];
@@ -196,13 +201,15 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     await store.close();
   };
   try {
-    const { host, adminHost, httpPort, grpcPort, adminPort } = config.listen;
+    const { host, adminHost, httpPort, grpcPort, adminPort, apiHost, apiPort } = config.listen;
     const http = await listen(httpServer, httpPort, host);
     servers.push(httpServer);
     const grpcActual = await grpc.listen(host, grpcPort);
     grpcBound = true;
     const admin = await listen(adminServer, adminPort, adminHost);
     servers.push(adminServer);
+    const tokenApi = await listen(tokenServer, apiPort, apiHost);
+    servers.push(tokenServer);
     await probe.probe();
     ready = true;
     log.info({
@@ -211,12 +218,14 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
       http_port: http,
       grpc_port: grpcActual,
       admin_port: admin,
+      api_host: apiHost,
+      api_port: tokenApi,
       envoy_http_prefix: prefix,
       store: storeName,
       config: config.source,
     });
     return {
-      ports: { http, grpc: grpcActual, admin },
+      ports: { http, grpc: grpcActual, admin, api: tokenApi },
       httpServer,
       metrics,
       close: stopAll,

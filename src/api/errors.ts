@@ -1,5 +1,5 @@
 /**
- * The end of every express app (session API on the HTTP port, admin port): an unknown path is a
+ * The end of every express app (session API on the HTTP port, admin port, token API port): an unknown path is a
  * JSON 404 and every error a JSON answer with a reason code. Express's own final handler would
  * answer an HTML page with the stack trace (node_modules paths included) and print the error,
  * whose message for broken JSON quotes the request body, to stderr. Here nothing of the request

@@ -9,13 +9,14 @@
  * The list (`GET /tokens`) comes from a catalog entry per token, sealed under a key derived from
  * the server secret: a store dump shows neither tokens nor who they belong to.
  *
- * Served on the admin port, authorised by the login token:
+ * Served on a listener of its own (`listen.api_host`/`api_port`, loopback by default; never the
+ * admin port, which is scraped and probed from the cluster), authorised by the login token:
  *   POST /tokens {user_id, roles, ttl, name}  → 201 {token, id, …}   (the token, once)
  *   GET /tokens                                → 200 [{id, user_id, roles, name, created_at, expires_at}]
  *   DELETE /tokens/:id                         → 204 | 404
  */
 import { createHash } from 'node:crypto';
-import express, { type Response, Router } from 'express';
+import express, { type Express, type Response, Router } from 'express';
 import { z } from 'zod';
 import { parseDuration } from '../config/duration.js';
 import type { Policy } from '../core/policy.js';
@@ -26,6 +27,7 @@ import type { SessionRecord } from '../session/record.js';
 import { sealRecord } from '../session/seal.js';
 import { deriveKey } from '../session/token.js';
 import type { SessionOperations, TokenCatalog } from '../store/types.js';
+import { jsonErrors, notFound } from './errors.js';
 import { createLoginTokenCheck } from './login-token.js';
 
 export const TOKEN_CATALOG = 'api-tokens';
@@ -214,4 +216,14 @@ export function createTokenApi(deps: TokenDeps): Router {
     }
   });
   return router;
+}
+
+/** The token API's listener: `/tokens` and nothing else, errors and unknown paths as JSON. */
+export function createTokenApp(deps: TokenDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(createTokenApi(deps));
+  app.use(notFound);
+  app.use(jsonErrors(deps.log));
+  return app;
 }

@@ -60,3 +60,12 @@ export function parseVerb<const O extends ParseArgsOptionsConfig>(
   }
   return { values, positionals: parsed.positionals };
 }
+
+/**
+ * `http://host:port` for reaching a listener of this machine's service: a wildcard bind
+ * (`0.0.0.0`, `::`) is reached on loopback, an IPv6 address in brackets.
+ */
+export function localUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}

@@ -1,7 +1,7 @@
 /**
  * `sessiongate demo`: a five-minute tour on this machine, loopback only. A small echo
  * application (127.0.0.1:8080), sessiongate on its embedded defaults with the development login
- * (HTTP 9180, gRPC 9181, admin 9182), and nginx running the shipped nginx/ config in front
+ * (HTTP 9180, gRPC 9181, admin 9182, token API 9183), and nginx running the shipped nginx/ config in front
  * (127.0.0.1:8000). Prints the URLs and curl lines to try; SIGINT or SIGTERM stops everything
  * (nginx with SIGTERM, waited for) and removes the temporary directory.
  */
@@ -17,7 +17,7 @@ import { type Service, startService } from '../main.js';
 import { createLogger } from '../ops/logger.js';
 import { type Io, PROG, parseVerb } from './args.js';
 
-export const USAGE = `usage: ${PROG} demo [--nginx-port 8000] [--app-port 8080] [--http-port 9180] [--grpc-port 9181] [--admin-port 9182] [--nginx PATH]
+export const USAGE = `usage: ${PROG} demo [--nginx-port 8000] [--app-port 8080] [--http-port 9180] [--grpc-port 9181] [--admin-port 9182] [--api-port 9183] [--nginx PATH]
 
 A five-minute tour, everything on 127.0.0.1: a small application that echoes what it receives,
 sessiongate on its embedded defaults with the development login on (a random secret for this
@@ -156,6 +156,7 @@ export async function demo(argv: readonly string[], _env: NodeJS.ProcessEnv, io:
       'http-port': { type: 'string' },
       'grpc-port': { type: 'string' },
       'admin-port': { type: 'string' },
+      'api-port': { type: 'string' },
       nginx: { type: 'string' },
     },
     io,
@@ -168,6 +169,7 @@ export async function demo(argv: readonly string[], _env: NodeJS.ProcessEnv, io:
     { flag: 'http-port', what: 'sessiongate HTTP', port: 9180 },
     { flag: 'grpc-port', what: 'sessiongate gRPC', port: 9181 },
     { flag: 'admin-port', what: 'sessiongate admin', port: 9182 },
+    { flag: 'api-port', what: 'sessiongate token API', port: 9183 },
   ].map((l) => {
     const given = l.flag === 'nginx-port' ? (v['nginx-port'] ?? v.port) : v[l.flag as 'app-port'];
     return { ...l, port: given === undefined ? l.port : /^[0-9]{1,5}$/.test(given) && Number(given) >= 1 && Number(given) <= 65535 ? Number(given) : NaN };
@@ -179,10 +181,10 @@ export async function demo(argv: readonly string[], _env: NodeJS.ProcessEnv, io:
     }
   }
   if (new Set(listeners.map((l) => l.port)).size !== listeners.length) {
-    io.err(`sessiongate demo: the five ports must differ\n${USAGE}`);
+    io.err(`sessiongate demo: the six ports must differ\n${USAGE}`);
     return 2;
   }
-  const [nginxPort, appPort, httpPort, grpcPort, adminPort] = listeners.map((l) => l.port) as [number, number, number, number, number];
+  const [nginxPort, appPort, httpPort, grpcPort, adminPort, apiPort] = listeners.map((l) => l.port) as [number, number, number, number, number, number];
   const ports = { nginx: nginxPort, app: appPort, http: httpPort, grpc: grpcPort, admin: adminPort };
 
   if (!existsSync(join(ROOT, 'nginx/nginx.conf'))) {
@@ -211,6 +213,8 @@ export async function demo(argv: readonly string[], _env: NodeJS.ProcessEnv, io:
       SESSIONGATE_HTTP_PORT: String(httpPort),
       SESSIONGATE_GRPC_PORT: String(grpcPort),
       SESSIONGATE_ADMIN_PORT: String(adminPort),
+      SESSIONGATE_API_HOST: '127.0.0.1',
+      SESSIONGATE_API_PORT: String(apiPort),
       SESSIONGATE_DEV_LOGIN: 'true',
       SESSIONGATE_LOGIN_URL: `http://127.0.0.1:${nginxPort}/~session/dev`,
       SESSIONGATE_COOKIE_SECURE: 'false', // plain HTTP on loopback

@@ -7,13 +7,14 @@ import { type Io, PROG, processIo } from './args.js';
 import { checkConfig } from './check-config.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
+import { healthcheck } from './healthcheck.js';
 import { revokeUser } from './revoke-user.js';
 import { serve } from './serve.js';
 import { token } from './token.js';
 
 type Verb = (argv: readonly string[], env: NodeJS.ProcessEnv, io: Io) => Promise<number>;
 
-const VERBS: Record<string, Verb> = { serve, 'check-config': checkConfig, 'revoke-user': revokeUser, token, doctor, demo };
+const VERBS: Record<string, Verb> = { serve, 'check-config': checkConfig, 'revoke-user': revokeUser, token, doctor, demo, healthcheck };
 
 export const USAGE = `usage: ${PROG} [VERB] [OPTIONS]
   (from a checkout after npm ci; or node bin/sessiongate.js …; an installed package puts
@@ -22,8 +23,10 @@ export const USAGE = `usage: ${PROG} [VERB] [OPTIONS]
   serve                        run the service (the default verb)       [--config FILE]
   check-config                 validate a configuration and exit        [--config FILE]
   revoke-user USER_ID          end every session of a user (shared store) [--config FILE]
-  token create|list|revoke     API tokens, through a running service's admin API
+  token create|list|revoke     API tokens, through a running service's token API
   doctor --url URL             check a live deployment from outside
+  healthcheck                  GET the admin port's /healthz, exit 0/1 (container and exec probes)
+                                                                       [--config FILE]
   demo                         a five-minute tour: nginx, sessiongate and an echo application
                                on this machine (npm run demo builds first)
   --version, --help            and VERB --help for each verb's options

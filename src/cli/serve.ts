@@ -12,7 +12,7 @@ import { type Io, PROG, parseVerb } from './args.js';
 export const USAGE = `usage: ${PROG} [serve] [--config FILE]
 
 Runs sessiongate: the HTTP port (nginx auth_request, the session API), the gRPC port (Envoy
-ext_authz) and the admin port (health, metrics, API tokens). Configuration: the YAML file of
+ext_authz) and the admin port (health, readiness, metrics) and the token API's loopback port (API tokens). Configuration: the YAML file of
 --config or SESSIONGATE_CONFIG, with SESSIONGATE_* environment variables over it; embedded
 defaults without either. SIGHUP reloads it; SIGTERM or SIGINT stop. Exit 1: start-up failed.
 `;

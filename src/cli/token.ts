@@ -1,15 +1,16 @@
 /**
  * `sessiongate token create|list|revoke`: the API token commands. They talk to a running
- * service's admin API (tokens live in its store, which may be the in-process memory store), at
- * the admin address of the configuration or `--admin-url`, with the configured login token.
+ * service's token API (tokens live in its store, which may be the in-process memory store), at
+ * the configuration's `listen.api_host`/`api_port` or `--api-url`, with the configured login token.
  */
 import { formatProblems, loadConfig } from '../config.js';
-import { type Io, PROG, parseVerb } from './args.js';
+import { type Io, localUrl, PROG, parseVerb } from './args.js';
 
 export const USAGE = `usage: ${PROG} token create --user USER [--roles A,B] [--ttl 90d] [--name NAME]
        ${PROG} token list
        ${PROG} token revoke TOKEN_ID
-options: --config FILE, --admin-url URL (default: the configured admin address)
+options: --config FILE, --api-url URL (default: the configured token API address,
+listen.api_host and listen.api_port, 127.0.0.1:9183 unless set)
 --ttl: a duration as in the configuration (90d, 12h, 1h30m), at most 1095d; default 90d.
 
 The token is printed once, at creation; sessiongate keeps only its hash.
@@ -17,13 +18,17 @@ The token is printed once, at creation; sessiongate keeps only its hash.
 
 export async function token(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
   const { out, err } = io;
+  if (argv.some((a) => a === '--admin-url' || a.startsWith('--admin-url='))) {
+    err(`sessiongate token: --admin-url is gone: the token API has its own listener (listen.api_port, default 9183); use --api-url\n${USAGE}`);
+    return 2;
+  }
   const args = parseVerb(
     'token',
     USAGE,
     argv,
     {
       config: { type: 'string', short: 'c' },
-      'admin-url': { type: 'string' },
+      'api-url': { type: 'string' },
       user: { type: 'string' },
       roles: { type: 'string' },
       ttl: { type: 'string' },
@@ -49,9 +54,8 @@ export async function token(argv: readonly string[], env: NodeJS.ProcessEnv, io:
     err('sessiongate token: no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): the token API needs it\n');
     return 1;
   }
-  const { adminHost, adminPort } = loaded.config.listen;
-  const host = adminHost === '0.0.0.0' ? '127.0.0.1' : adminHost === '::' ? '[::1]' : adminHost.includes(':') ? `[${adminHost}]` : adminHost;
-  const base = (values['admin-url'] ?? `http://${host}:${adminPort}`).replace(/\/$/, '');
+  const { apiHost, apiPort } = loaded.config.listen;
+  const base = (values['api-url'] ?? localUrl(apiHost, apiPort)).replace(/\/$/, '');
   const call = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${base}${path}`, {
       method,
@@ -112,7 +116,7 @@ export async function token(argv: readonly string[], env: NodeJS.ProcessEnv, io:
       return 0;
     }
   } catch (e) {
-    err(`sessiongate token: cannot reach the admin API at ${base}: ${(e as Error).message}\n`);
+    err(`sessiongate token: cannot reach the token API at ${base}: ${(e as Error).message}\n`);
     return 1;
   }
   err(`sessiongate token: unknown action ${JSON.stringify(action)}\n${USAGE}`);

@@ -12,6 +12,9 @@ export const ENV_KEYS = {
   SESSIONGATE_HTTP_PORT: 'listen.http_port',
   SESSIONGATE_GRPC_PORT: 'listen.grpc_port',
   SESSIONGATE_ADMIN_PORT: 'listen.admin_port',
+  SESSIONGATE_API_HOST: 'listen.api_host',
+  SESSIONGATE_API_PORT: 'listen.api_port',
+  SESSIONGATE_API_ALLOW_REMOTE: 'listen.api_allow_remote',
   SESSIONGATE_STORE: 'store',
   SESSIONGATE_SECRET: 'secrets',
   SESSIONGATE_SECRET_FILE: 'secret_file',
@@ -48,7 +51,8 @@ export function splitList(s: string): string[] {
 /** A variable's text as the value its key takes; anything else is left for the schema to refuse. */
 export function envValue(key: string, value: string): unknown {
   if (key.endsWith('_port') || key === 'workers') return /^\d+$/.test(value) ? Number(value) : value;
-  if (key === 'cookie.secure' || key === 'dev_login' || key === 'upstream.pass_credentials') return value === 'true' ? true : value === 'false' ? false : value;
+  if (key === 'cookie.secure' || key === 'dev_login' || key === 'upstream.pass_credentials' || key === 'listen.api_allow_remote')
+    return value === 'true' ? true : value === 'false' ? false : value;
   if (key === 'secrets' || key === 'allowed_redirect_hosts') return splitList(value);
   return value;
 }

@@ -303,9 +303,14 @@ const fileSchema = z
       .strictObject({
         host: z.string().min(1).default('127.0.0.1'),
         admin_host: z.string().min(1).nullable().default(null),
+        // The token API mints credentials for any user with any roles: its own listener,
+        // loopback unless api_allow_remote says otherwise (never inherited from host or admin_host).
+        api_host: z.string().min(1).default('127.0.0.1'),
+        api_allow_remote: z.boolean().default(false),
         http_port: port.default(9180),
         grpc_port: port.default(9181),
         admin_port: port.default(9182),
+        api_port: port.default(9183),
       })
       .prefault({}),
     store: storeUrl.default({ kind: 'memory' }),
@@ -418,8 +423,18 @@ const fileSchema = z
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((c, ctx) => {
-    const ports = [c.listen.http_port, c.listen.grpc_port, c.listen.admin_port].filter((p) => p !== 0);
-    if (new Set(ports).size !== ports.length) ctx.addIssue({ code: 'custom', path: ['listen'], message: 'http_port, grpc_port and admin_port must differ' });
+    const ports = [c.listen.http_port, c.listen.grpc_port, c.listen.admin_port, c.listen.api_port].filter((p) => p !== 0);
+    if (new Set(ports).size !== ports.length)
+      ctx.addIssue({ code: 'custom', path: ['listen'], message: 'http_port, grpc_port, admin_port and api_port must differ' });
+    // Refused rather than warned: a warning scrolls past in a pod's log, and the token API on a
+    // cluster address lets anyone who learns the login token mint a token for any user.
+    if (!isLoopback(c.listen.api_host) && !c.listen.api_allow_remote) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', 'api_host'],
+        message: `refused: ${c.listen.api_host} is not a loopback address; the token API creates credentials for any user, so it listens on 127.0.0.1, ::1 or localhost unless listen.api_allow_remote is true`,
+      });
+    }
     if (c.workers > 1 && c.store.kind === 'memory') {
       ctx.addIssue({
         code: 'custom',
@@ -560,6 +575,9 @@ function build(c: Parsed) {
       httpPort: c.listen.http_port,
       grpcPort: c.listen.grpc_port,
       adminPort: c.listen.admin_port,
+      /** The token API (`/tokens`): loopback unless `api_allow_remote`. */
+      apiHost: c.listen.api_host,
+      apiPort: c.listen.api_port,
     },
     store: storeConfig(c),
     /** True when no secret was configured and a random one was made for this process. */
@@ -613,6 +631,10 @@ function warnings(c: Parsed): string[] {
   if (c.login_token === undefined && !c.login.oidc)
     w.push(
       'no login token configured (SESSIONGATE_LOGIN_TOKEN or SESSIONGATE_LOGIN_TOKEN_FILE): POST /~session is disabled; a login service needs one of them set; to try sessiongate without one, run npm run demo, or set dev_login: true on a loopback address and log in at GET /~session/dev',
+    );
+  if (c.listen.api_allow_remote && !isLoopback(c.listen.api_host))
+    w.push(
+      `listen.api_host is ${c.listen.api_host} (api_allow_remote): the token API, which creates credentials for any user, is reachable beyond this machine; only the login token guards it`,
     );
   if (!c.cookie.secure) w.push('cookie.secure is false: the session cookie will be sent over plain HTTP');
   if (c.failure_mode === 'open') w.push('failure_mode is open: requests are allowed (without identity) while the store is unavailable');

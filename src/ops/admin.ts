@@ -1,9 +1,10 @@
 /**
  * The admin port: `/healthz` (the process is alive), `/readyz` (listeners up and the store able
  * to serve decisions, by the one store probe that also drives gRPC health and
- * `sessiongate_store_up`) and `/metrics` (Prometheus).
+ * `sessiongate_store_up`) and `/metrics` (Prometheus). Nothing that changes state: this port
+ * may be bound to a cluster address for probes and scrapes (the token API has its own listener).
  */
-import express, { type Express, type Router } from 'express';
+import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
 import { jsonErrors, notFound } from '../api/errors.js';
 import type { SessionStore } from '../store/types.js';
@@ -18,8 +19,6 @@ export interface AdminDeps {
   readonly ready: () => boolean;
   /** Probes the store now (ops/store-probe.ts): true when it can serve decisions. */
   readonly storeReady: () => Promise<boolean>;
-  /** More routes (the API token API). */
-  readonly routes?: Router;
   /** Where an internal error is logged (by name and place, never with request data). */
   readonly log?: Logger;
 }
@@ -50,7 +49,6 @@ export function createAdminApp(deps: AdminDeps): Express {
         .send(`metrics unavailable: ${(err as Error).message}\n`);
     }
   });
-  if (deps.routes) app.use(deps.routes);
   // JSON for unknown paths and every error, never express's HTML page with its stack trace.
   app.use(notFound);
   app.use(jsonErrors(deps.log));

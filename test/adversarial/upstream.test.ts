@@ -261,10 +261,10 @@ describe('identity that cannot be a header is refused when the session is create
     ['user_id', { user_id: 'svc\ud800' }],
     ['name', { user_id: 'svc', name: 'build \udbff' }],
   ])('POST /tokens: a lone surrogate in %s is a 400, and no token', async (_n, body) => {
-    const r = await post(`http://127.0.0.1:${h.svc.ports.admin}/tokens`, LOGIN_TOKEN, body);
+    const r = await post(`http://127.0.0.1:${h.svc.ports.api}/tokens`, LOGIN_TOKEN, body);
     expect(r.status).toBe(400);
     expect(r.json<{ error: string }>().error).toBe('invalid_body');
-    const list = await send(`http://127.0.0.1:${h.svc.ports.admin}/tokens`, { headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
+    const list = await send(`http://127.0.0.1:${h.svc.ports.api}/tokens`, { headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
     expect(list.json<unknown[]>()).toEqual([]);
   });
 });

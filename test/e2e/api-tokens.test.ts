@@ -36,8 +36,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const admin = (s: Service, method: string, path: string, body?: unknown, token = LOGIN_TOKEN) =>
-  send(`http://127.0.0.1:${s.ports.admin}${path}`, {
+const tokenApi = (s: Service, method: string, path: string, body?: unknown, token = LOGIN_TOKEN) =>
+  send(`http://127.0.0.1:${s.ports.api}${path}`, {
     method,
     headers: [['Authorization', `Bearer ${token}`], ...(body ? ([['Content-Type', 'application/json']] as Array<[string, string]>) : [])],
     ...(body ? { body: JSON.stringify(body) } : {}),
@@ -46,7 +46,7 @@ const admin = (s: Service, method: string, path: string, body?: unknown, token =
 async function create(
   body: Record<string, unknown> = { user_id: 'svc-build', roles: ['ci'], ttl: '90d', name: 'build bot' },
 ): Promise<{ token: string; id: string }> {
-  const r = await admin(a, 'POST', '/tokens', body);
+  const r = await tokenApi(a, 'POST', '/tokens', body);
   expect(r.status, r.body).toBe(201);
   return r.json();
 }
@@ -61,7 +61,7 @@ describe('API tokens', () => {
     const { token, id } = await create();
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/);
     expect(id).toMatch(/^tok_[A-Za-z0-9_-]{16}$/);
-    const list = await admin(b, 'GET', '/tokens');
+    const list = await tokenApi(b, 'GET', '/tokens');
     expect(list.status).toBe(200);
     const entry = list.json<Array<Record<string, unknown>>>().find((t) => t['id'] === id);
     expect(entry).toMatchObject({ id, user_id: 'svc-build', roles: ['ci'], name: 'build bot' });
@@ -104,15 +104,15 @@ describe('API tokens', () => {
   it('revoked on one replica: refused on the other at once, with a Bearer challenge and no redirect', async () => {
     const { token, id } = await create({ user_id: 'svc-revoked', roles: ['ci'] });
     expect((await auth(b, token)).status).toBe(200); // cached on b now
-    const del = await admin(a, 'DELETE', `/tokens/${id}`);
+    const del = await tokenApi(a, 'DELETE', `/tokens/${id}`);
     expect(del.status).toBe(204);
     expect(await waitFor(async () => (await auth(b, token)).status === 401, 2000)).toBe(true);
     const r = await auth(b, token, [['Accept', 'text/html']]); // a browser-looking bearer caller
     expect(r.status).toBe(401);
     expect(r.headers['location']).toBeUndefined();
     expect(r.headers['www-authenticate']).toBe('Bearer realm="sessiongate", error="invalid_token"');
-    expect((await admin(b, 'GET', '/tokens')).json<Array<{ id: string }>>().map((t) => t.id)).not.toContain(id);
-    expect((await admin(a, 'DELETE', `/tokens/${id}`)).status).toBe(404);
+    expect((await tokenApi(b, 'GET', '/tokens')).json<Array<{ id: string }>>().map((t) => t.id)).not.toContain(id);
+    expect((await tokenApi(a, 'DELETE', `/tokens/${id}`)).status).toBe(404);
   });
 
   it('a token with a wrong MAC, or another secret, is refused as bad_signature (checked in constant time)', async () => {
@@ -147,11 +147,11 @@ describe('API tokens', () => {
     }
   });
 
-  it('the admin API wants the login token, and refuses bad input with every problem', async () => {
-    const wrong = await admin(a, 'GET', '/tokens', undefined, 'x'.repeat(LOGIN_TOKEN.length));
+  it('the token API wants the login token, and refuses bad input with every problem', async () => {
+    const wrong = await tokenApi(a, 'GET', '/tokens', undefined, 'x'.repeat(LOGIN_TOKEN.length));
     expect(wrong.status).toBe(401);
     expect(wrong.json()).toEqual({ error: 'invalid_login_token' });
-    const bad = await admin(a, 'POST', '/tokens', { user_id: '', roles: ['a b'], ttl: 'forever', extra: 1 });
+    const bad = await tokenApi(a, 'POST', '/tokens', { user_id: '', roles: ['a b'], ttl: 'forever', extra: 1 });
     expect(bad.status).toBe(400);
     const problems = bad.json<{ problems: string[] }>().problems.join('\n');
     for (const k of ['user_id', 'roles.0', 'ttl', 'extra']) expect(problems).toContain(k);
@@ -161,7 +161,7 @@ describe('API tokens', () => {
     let out = '';
     let err = '';
     const env = { SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_SECRET: SECRET };
-    const url = ['--admin-url', `http://127.0.0.1:${a.ports.admin}`];
+    const url = ['--api-url', `http://127.0.0.1:${a.ports.api}`];
     expect(
       await run(['token', 'create', '--user', 'svc-cli', '--roles', 'ci,deploy', '--ttl', '30d', '--name', 'cli', ...url], env, {
         out: (s) => (out += s),
@@ -183,13 +183,13 @@ describe('API tokens', () => {
   it("the CLI's --ttl takes the configuration's durations (1h30m)", async () => {
     let err = '';
     const env = { SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN, SESSIONGATE_SECRET: SECRET };
-    const code = await run(['token', 'create', '--user', 'svc-ttl', '--ttl', '1h30m', '--admin-url', `http://127.0.0.1:${a.ports.admin}`], env, {
+    const code = await run(['token', 'create', '--user', 'svc-ttl', '--ttl', '1h30m', '--api-url', `http://127.0.0.1:${a.ports.api}`], env, {
       out: () => {},
       err: (s) => (err += s),
     });
     expect(code, err).toBe(0);
     const id = /token (tok_\S+) for svc-ttl/.exec(err)![1]!;
-    const t = (await admin(a, 'GET', '/tokens')).json<Array<{ id: string; created_at: string; expires_at: string }>>().find((x) => x.id === id)!;
+    const t = (await tokenApi(a, 'GET', '/tokens')).json<Array<{ id: string; created_at: string; expires_at: string }>>().find((x) => x.id === id)!;
     expect(Date.parse(t.expires_at) - Date.parse(t.created_at)).toBe(90 * 60_000);
   });
 });
@@ -212,25 +212,25 @@ describe('token API: what it refuses, and how', () => {
   it('IDs that are Object.prototype names (or no token ID): a JSON 404 on every route, nothing else', async () => {
     const { id } = await create({ user_id: 'svc-proto' });
     for (const bad of NOT_IDS) {
-      const del = await admin(a, 'DELETE', `/tokens/${bad}`);
+      const del = await tokenApi(a, 'DELETE', `/tokens/${bad}`);
       expect(del.status, bad).toBe(404);
       expect(del.json(), bad).toEqual({ error: 'no_such_token' });
       for (const method of ['GET', 'POST', 'PUT', 'PATCH']) {
-        const r = await admin(a, method, `/tokens/${bad}`, method === 'GET' ? undefined : {});
+        const r = await tokenApi(a, method, `/tokens/${bad}`, method === 'GET' ? undefined : {});
         expect(r.status, `${method} ${bad}`).toBe(404);
         expect(r.headers['content-type'], `${method} ${bad}`).toMatch(/^application\/json/);
         expect(r.json(), `${method} ${bad}`).toEqual({ error: 'not_found' });
       }
     }
     // Nothing was harmed: the list and the real token are there.
-    const list = await admin(b, 'GET', '/tokens');
+    const list = await tokenApi(b, 'GET', '/tokens');
     expect(list.status).toBe(200);
     expect(list.json<Array<{ id: string }>>().map((t) => t.id)).toContain(id);
   });
 
   it('a body naming Object.prototype properties is an unknown field, not a prototype', async () => {
     for (const body of ['{"user_id":"svc-p","__proto__":{"roles":["admin"]}}', '{"user_id":"svc-p","constructor":{"prototype":{"roles":["admin"]}}}']) {
-      const r = await send(`http://127.0.0.1:${a.ports.admin}/tokens`, {
+      const r = await send(`http://127.0.0.1:${a.ports.api}/tokens`, {
         method: 'POST',
         headers: [
           ['Authorization', `Bearer ${LOGIN_TOKEN}`],
@@ -254,7 +254,7 @@ describe('token API errors from the built service: JSON with a reason, nothing e
   });
   const MARKER = 'RAW-BODY-MARKER-7f3a';
   const post = (path: string, body: string, type = 'application/json') =>
-    send(`http://127.0.0.1:${sg.adminPort}${path}`, {
+    send(`http://127.0.0.1:${sg.apiPort}${path}`, {
       method: 'POST',
       headers: [
         ['Authorization', `Bearer ${LOGIN_TOKEN}`],
@@ -278,7 +278,7 @@ describe('token API errors from the built service: JSON with a reason, nothing e
     const big = await post('/tokens', JSON.stringify({ user_id: MARKER, name: 'x'.repeat(8192) }));
     expect(big.status).toBe(413);
     clean(big, 'body_too_large');
-    const encoded = await send(`http://127.0.0.1:${sg.adminPort}/tokens`, {
+    const encoded = await send(`http://127.0.0.1:${sg.apiPort}/tokens`, {
       method: 'POST',
       headers: [
         ['Authorization', `Bearer ${LOGIN_TOKEN}`],
@@ -296,12 +296,14 @@ describe('token API errors from the built service: JSON with a reason, nothing e
   });
 
   it('a path that is not valid percent-encoding, and an unknown path: JSON, not an HTML page', async () => {
-    const bad = await send(`http://127.0.0.1:${sg.adminPort}/tokens/%E0%A4%A`, { method: 'DELETE', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
+    const bad = await send(`http://127.0.0.1:${sg.apiPort}/tokens/%E0%A4%A`, { method: 'DELETE', headers: [['Authorization', `Bearer ${LOGIN_TOKEN}`]] });
     expect(bad.status).toBe(400);
     clean(bad, 'bad_request');
-    const unknown = await send(`http://127.0.0.1:${sg.adminPort}/nothing-here`);
-    expect(unknown.status).toBe(404);
-    clean(unknown, 'not_found');
+    for (const port of [sg.apiPort, sg.adminPort]) {
+      const unknown = await send(`http://127.0.0.1:${port}/nothing-here`);
+      expect(unknown.status).toBe(404);
+      clean(unknown, 'not_found');
+    }
   });
 });
 

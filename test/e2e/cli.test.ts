@@ -26,6 +26,7 @@ const VERBS: Array<[string, string]> = [
   ['token', 'usage: npx sessiongate token create'],
   ['doctor', 'usage: npx sessiongate doctor --url URL'],
   ['demo', 'usage: npx sessiongate demo'],
+  ['healthcheck', 'usage: npx sessiongate healthcheck'],
 ];
 
 describe('command line', () => {

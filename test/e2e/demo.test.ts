@@ -27,7 +27,7 @@ async function distinctFreePorts(n: number): Promise<number[]> {
 }
 
 /** The demo's listener flags for a set of free ports. */
-function portArgs(p: { nginx: number; app: number; http: number; grpc: number; admin: number }): string[] {
+function portArgs(p: { nginx: number; app: number; http: number; grpc: number; admin: number; api: number }): string[] {
   return Object.entries(p).flatMap(([name, port]) => [`--${name}-port`, String(port)]);
 }
 
@@ -78,12 +78,12 @@ async function curl(line: string, jar: Map<string, string>): Promise<Reply> {
 
 describe('sessiongate demo', () => {
   let demo: Demo;
-  let ports: { nginx: number; app: number; http: number; grpc: number; admin: number };
+  let ports: { nginx: number; app: number; http: number; grpc: number; admin: number; api: number };
 
   beforeAll(async () => {
-    const [nginx, app, http, grpc, admin] = (await distinctFreePorts(5)) as [number, number, number, number, number];
-    ports = { nginx, app, http, grpc, admin };
-    demo = startDemo(portArgs({ nginx, app, http, grpc, admin }));
+    const [nginx, app, http, grpc, admin, api] = (await distinctFreePorts(6)) as [number, number, number, number, number, number];
+    ports = { nginx, app, http, grpc, admin, api };
+    demo = startDemo(portArgs({ nginx, app, http, grpc, admin, api }));
     const up = await waitFor(
       () => demo.out().includes('Ctrl-C stops everything.'),
       20_000,
@@ -166,8 +166,8 @@ describe('sessiongate demo', () => {
 
 describe('sessiongate demo and SIGTERM', () => {
   it('stops the same way', async () => {
-    const [nginx, app, http, grpc, admin] = (await distinctFreePorts(5)) as [number, number, number, number, number];
-    const demo = startDemo(portArgs({ nginx, app, http, grpc, admin }));
+    const [nginx, app, http, grpc, admin, api] = (await distinctFreePorts(6)) as [number, number, number, number, number, number];
+    const demo = startDemo(portArgs({ nginx, app, http, grpc, admin, api }));
     try {
       expect(
         await waitFor(
@@ -181,7 +181,7 @@ describe('sessiongate demo and SIGTERM', () => {
       expect(await exited(demo.child)).toBe(0);
       expect(alive(Number(pid))).toBe(false);
       expect(existsSync(dir!)).toBe(false);
-      for (const p of [nginx, app, http, grpc, admin]) expect(await listening(p)).toBe(false);
+      for (const p of [nginx, app, http, grpc, admin, api]) expect(await listening(p)).toBe(false);
     } finally {
       if (demo.child.exitCode === null) demo.child.kill('SIGKILL');
     }
@@ -190,7 +190,7 @@ describe('sessiongate demo and SIGTERM', () => {
 
 describe('sessiongate demo refuses to start, saying why', () => {
   it('a port in use: which one, and the flag that moves it; nothing left listening', async () => {
-    const [nginx, app, http, grpc, admin] = (await distinctFreePorts(5)) as [number, number, number, number, number];
+    const [nginx, app, http, grpc, admin, api] = (await distinctFreePorts(6)) as [number, number, number, number, number, number];
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(app, '127.0.0.1', r));
     try {
@@ -209,6 +209,8 @@ describe('sessiongate demo refuses to start, saying why', () => {
           String(grpc),
           '--admin-port',
           String(admin),
+          '--api-port',
+          String(api),
         ],
         {
           encoding: 'utf8',
@@ -218,7 +220,7 @@ describe('sessiongate demo refuses to start, saying why', () => {
       );
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(`port ${app} on 127.0.0.1 (the echo application) is in use: stop what listens there, or choose another with --app-port PORT`);
-      for (const p of [nginx, http, grpc, admin]) expect(await listening(p)).toBe(false);
+      for (const p of [nginx, http, grpc, admin, api]) expect(await listening(p)).toBe(false);
     } finally {
       busy.close();
     }

@@ -143,6 +143,7 @@ beforeAll(async () => {
       SESSIONGATE_HTTP_PORT: '0',
       SESSIONGATE_GRPC_PORT: '0',
       SESSIONGATE_ADMIN_PORT: '0',
+      SESSIONGATE_API_PORT: '0',
       SESSIONGATE_SECRET: 'external-e2e-secret-0123456789abcdef0123',
     },
   });

@@ -38,7 +38,7 @@ const tokenOf = (cookie: string) => cookie.slice(cookie.indexOf('=') + 1);
 const forge = (token: string) => `${token.slice(0, 100)}${token[100] === 'A' ? 'B' : 'A'}${token.slice(101)}`;
 
 async function apiToken(user: string): Promise<string> {
-  const r = await send(`http://127.0.0.1:${svc.ports.admin}/tokens`, {
+  const r = await send(`http://127.0.0.1:${svc.ports.api}/tokens`, {
     method: 'POST',
     headers: [
       ['Authorization', `Bearer ${LOGIN_TOKEN}`],

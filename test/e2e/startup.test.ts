@@ -25,6 +25,7 @@ async function start(store: string, startupTimeout = '60s') {
       SESSIONGATE_HTTP_PORT: String(http),
       SESSIONGATE_ADMIN_PORT: String(admin),
       SESSIONGATE_GRPC_PORT: '0',
+      SESSIONGATE_API_PORT: '0',
       SESSIONGATE_SECRET: SECRET,
     },
     encoding: 'utf8',
@@ -62,7 +63,7 @@ describe('start-up', () => {
     writeFileSync(
       config,
       `
-listen: { http_port: ${http}, admin_port: ${admin} }
+listen: { http_port: ${http}, admin_port: ${admin}, api_port: 0 }
 colour: blue
 session: { idle_ttl: 5 minutes }
 rules:
@@ -113,6 +114,7 @@ rules:
         SESSIONGATE_HTTP_PORT: String(http),
         SESSIONGATE_ADMIN_PORT: String(admin),
         SESSIONGATE_GRPC_PORT: '0',
+        SESSIONGATE_API_PORT: '0',
       },
       encoding: 'utf8',
       timeout: 15_000,
@@ -152,7 +154,7 @@ rules:
     const sg = await startService();
     try {
       const r = spawnSync(process.execPath, [BIN], {
-        env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(sg.httpPort), SESSIONGATE_ADMIN_PORT: '0' },
+        env: { PATH: process.env['PATH'] ?? '', SESSIONGATE_HTTP_PORT: String(sg.httpPort), SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_API_PORT: '0' },
         encoding: 'utf8',
         timeout: 15_000,
       });

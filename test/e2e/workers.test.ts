@@ -78,6 +78,34 @@ describe('SESSIONGATE_WORKERS=2', () => {
     expect(text).toMatch(/^sessiongate_build_info\{version="[^"]+",node_version="[^"]+"\} 1$/m);
   });
 
+  it('serves the token API on its own port from every worker, and not on the admin port', async () => {
+    const auth: Array<[string, string]> = [['Authorization', `Bearer ${TOKEN}`]];
+    const made = await send(`http://127.0.0.1:${sg.apiPort}/tokens`, {
+      method: 'POST',
+      headers: [...auth, ['Content-Type', 'application/json']],
+      body: '{"user_id":"w-svc"}',
+    });
+    expect(made.status, made.body).toBe(201);
+    const { token } = made.json<{ token: string }>();
+    // Fresh connections spread over both workers: each lists it, each honours it.
+    for (let i = 0; i < 6; i++) {
+      expect((await send(`http://127.0.0.1:${sg.apiPort}/tokens`, { headers: auth })).json<Array<{ user_id: string }>>().map((t) => t.user_id)).toContain(
+        'w-svc',
+      );
+      expect(
+        (
+          await send(`${sg.url}/auth`, {
+            headers: [
+              ['X-Original-URI', '/'],
+              ['Authorization', `Bearer ${token}`],
+            ],
+          })
+        ).status,
+      ).toBe(200);
+      expect((await send(`http://127.0.0.1:${sg.adminPort}/tokens`, { headers: auth })).status).toBe(404);
+    }
+  });
+
   it('reloads every worker on SIGHUP', async () => {
     writeFileSync(config, 'rules: [{ path: /open/, access: public }, { path: /, access: authenticated }]\n');
     sg.signal('SIGHUP');

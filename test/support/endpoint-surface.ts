@@ -3,7 +3,7 @@
  * shipped proxy config (nginx, Envoy gRPC and HTTP, Caddy, HAProxy). Everything here reaches
  * sessiongate's HTTP port without the authorization check (they are the login and logout
  * themselves); every other method on these paths is refused by the proxy; and nothing else of
- * sessiongate (`/auth`, `/envoy/…`, `/~session/user/…`, the admin port's `/tokens`, `/metrics`)
+ * sessiongate (`/auth`, `/envoy/…`, `/~session/user/…`, the token API's `/tokens`, the admin port's `/metrics`)
  * is reachable from outside: such paths are ordinary application paths, decided by sessiongate
  * and passed to the application, never to sessiongate.
  *

@@ -81,6 +81,7 @@ export function loadOidcConfig(issuer: string, opts: StackOptions = {}): Config 
     SESSIONGATE_HTTP_PORT: '0',
     SESSIONGATE_GRPC_PORT: '0',
     SESSIONGATE_ADMIN_PORT: '0',
+    SESSIONGATE_API_PORT: '0',
     SESSIONGATE_SECRET: SECRET,
     ...(opts.store ? { SESSIONGATE_STORE: opts.store } : {}),
   };

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../../src/ops/logger.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { type SessionStore, StoreUnavailableError } from '../../src/store/types.js';
 
-const FREE_PORTS = { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0' };
+const FREE_PORTS = { SESSIONGATE_HTTP_PORT: '0', SESSIONGATE_GRPC_PORT: '0', SESSIONGATE_ADMIN_PORT: '0', SESSIONGATE_API_PORT: '0' };
 
 /** A validated configuration on free ports: the embedded defaults, or deploy/config.example.yaml. */
 export function testConfig(env: Record<string, string>, opts: { example?: boolean } = {}): Config {

@@ -41,7 +41,15 @@ describe('loadConfig', () => {
     const r = load(undefined);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config.listen).toEqual({ host: '127.0.0.1', adminHost: '127.0.0.1', httpPort: 9180, grpcPort: 9181, adminPort: 9182 });
+    expect(r.config.listen).toEqual({
+      host: '127.0.0.1',
+      adminHost: '127.0.0.1',
+      httpPort: 9180,
+      grpcPort: 9181,
+      adminPort: 9182,
+      apiHost: '127.0.0.1',
+      apiPort: 9183,
+    });
     expect(r.config.ephemeralSecret).toBe(true);
     expect(r.config.policy.secrets[0]!.length).toBe(32);
     expect(r.config.loginToken).toBeNull();
@@ -340,7 +348,7 @@ describe('misspelled SESSIONGATE_* variables', () => {
     expect(r.warnings).toEqual(
       expect.arrayContaining([
         'SESSIONGATE_LOGLEVEL is not a sessiongate variable and is ignored: did you mean SESSIONGATE_LOG_LEVEL?',
-        'SESSIONGATE_PORT is not a sessiongate variable and is ignored: did you mean SESSIONGATE_HTTP_PORT, SESSIONGATE_GRPC_PORT or SESSIONGATE_ADMIN_PORT?',
+        'SESSIONGATE_PORT is not a sessiongate variable and is ignored: did you mean SESSIONGATE_API_PORT, SESSIONGATE_HTTP_PORT, SESSIONGATE_GRPC_PORT or SESSIONGATE_ADMIN_PORT?',
         'SESSIONGATE_SECRETS is not a sessiongate variable and is ignored: did you mean SESSIONGATE_SECRET?',
       ]),
     );

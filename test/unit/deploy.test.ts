@@ -410,7 +410,7 @@ describe('deploy/Dockerfile', () => {
     expect(text.match(/^FROM /gm)).toHaveLength(2);
     expect(text).toMatch(/^USER node$/m);
     expect(text).toMatch(/^EXPOSE 9180 9181 9182$/m);
-    expect(text).toMatch(/^HEALTHCHECK .*\n\s+CMD .*\/healthz/m);
+    expect(text).toMatch(/^HEALTHCHECK .*\n\s+CMD \["node", "bin\/sessiongate\.js", "healthcheck"/m); // test/e2e/healthcheck.test.ts runs it
     expect(text).toMatch(/^ENTRYPOINT \["node", "bin\/sessiongate.js"\]$/m);
     for (const dir of ['dist', 'bin', 'proto', 'node_modules']) expect(text).toContain(`./${dir}`);
     expect(text).toContain('npm prune --omit=dev');
