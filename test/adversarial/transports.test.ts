@@ -213,7 +213,10 @@ const rows: Row[] = [
     (name): Row[] => {
       const spaced = /^\s|\s$/.test(name);
       const notSent: Record<string, Note> = spaced ? { 'envoy HTTP': { notSent: NOT_HTTP } } : {};
-      const mayRefuse: Record<string, Note> = { nginx: { mayRefuse: 'nginx answers 400 to some of these bytes' }, ...(spaced ? { caddy: { mayRefuse: GO_REFUSES } } : {}) };
+      const mayRefuse: Record<string, Note> = {
+        nginx: { mayRefuse: 'nginx answers 400 to some of these bytes' },
+        ...(spaced ? { caddy: { mayRefuse: GO_REFUSES } } : {}),
+      };
       return [
         {
           name: `spoof ${JSON.stringify(name)} with a session, protected path`,

@@ -7,7 +7,7 @@
  * connection reuse towards sessiongate, and `sessiongate doctor` passing every check.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer, connect as netConnect, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCaddy, startCaddy } from '../../harness/caddy.js';
 import { cookiePair, send } from '../../harness/http.js';
@@ -186,7 +186,16 @@ describe('an allow through the shipped Caddyfile', () => {
     const c = await login('carol', ['user']);
     const body = JSON.stringify({ big: 'x'.repeat(100_000) });
     const before = app.seen.length;
-    const r = await send(caddy.url, { method: 'POST', path: '/app/items', headers: [['Host', HOST], ['Cookie', c], ['Content-Type', 'application/json']], body });
+    const r = await send(caddy.url, {
+      method: 'POST',
+      path: '/app/items',
+      headers: [
+        ['Host', HOST],
+        ['Cookie', c],
+        ['Content-Type', 'application/json'],
+      ],
+      body,
+    });
     expect(r.status).toBe(200);
     expect(app.seen.length).toBe(before + 1);
     expect(app.seen.at(-1)!.headers['content-length']).toBe(String(body.length));
@@ -264,7 +273,13 @@ describe('connections to sessiongate', () => {
     try {
       const c = await login('frank', ['user']);
       for (let i = 0; i < 20; i++) {
-        const r = await send(viaRelay.url, { path: `/app/${i}`, headers: [['Host', HOST], ['Cookie', c]] });
+        const r = await send(viaRelay.url, {
+          path: `/app/${i}`,
+          headers: [
+            ['Host', HOST],
+            ['Cookie', c],
+          ],
+        });
         expect(r.status).toBe(200);
       }
       // 20 sequential checks: one connection (a new one per request would be 20).
