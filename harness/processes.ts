@@ -197,7 +197,7 @@ export interface RunningNginx {
 }
 
 /** Replaces `from` by `to` in text, insisting it occurs: a drifting config must fail loudly. */
-function substitute(text: string, from: string, to: string, file: string): string {
+export function substitute(text: string, from: string, to: string, file: string): string {
   if (!text.includes(from)) throw new Error(`${file} no longer contains ${JSON.stringify(from)}; update the test harness`);
   return text.split(from).join(to);
 }

@@ -9,7 +9,7 @@
  * An allow also names the Cookie and Authorization the application gets: protect.conf sets both
  * from the answer (`proxy_set_header Cookie $sessiongate_cookie`; an empty or absent one removes
  * the header), so the answer echoes the client's own, without sessiongate's credential. Traefik
- * (`authResponseHeaders`) and Caddy (`copy_headers`) copy them the same way.
+ * (`authResponseHeaders`) and the shipped caddy/Caddyfile (`handle_response`) copy them the same way.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Check } from '../core/check.js';

@@ -1,12 +1,14 @@
 /**
- * The bypasses this kind of service keeps shipping, thrown at every transport: a real nginx
- * running the shipped config, Envoy gRPC Check and Envoy HTTP ext_authz. Each row states the
- * decision, and every row, allowed or not, proves that the upstream never saw a forged identity.
+ * The bypasses this kind of service keeps shipping, thrown at every transport: a real nginx and
+ * a real Caddy running the shipped configs, Envoy gRPC Check and Envoy HTTP ext_authz. Each row
+ * states the decision, and every row, allowed or not, proves that the upstream never saw a forged
+ * identity. Where a proxy itself does something else with the bytes, the row says so for that
+ * proxy (`proxies`), and what it does instead is asserted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, send } from '../../harness/http.js';
 import { createTokenCodec } from '../../src/session/token.js';
-import { expectNoForgedIdentity, FORGED, type Harness, HOST, M, type Req, startHarness, TRANSPORTS } from './harness.js';
+import { expectNoForgedIdentity, FORGED, type Harness, HOST, M, type Req, STATUS_ONLY, startHarness, TRANSPORTS } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -36,15 +38,24 @@ interface Row {
   reasons?: string[];
   /** For allowed rows: the identity the upstream must see (nothing else). */
   identity?: Record<string, string>;
-  /** nginx may refuse the request outright (400) instead: as safe, and what it does with such bytes. */
-  nginxMayRefuse?: boolean;
-  /** nginx drops the header before anyone sees it: over nginx the row is an allow as the session's user. */
-  nginxDrops?: boolean;
-  /** Transports the row does not apply to, and why. */
-  skip?: Record<string, string>;
+  /** What a transport does with the row instead, keyed by transport name. */
+  proxies?: Record<string, Note>;
 }
 
+/** A transport's own handling of a row, with the reason. */
+type Note =
+  /** The proxy may refuse the request outright (400, the upstream not reached): as safe. */
+  | { mayRefuse: string }
+  /** The proxy removes the header before anyone sees it: an allow as the session's user, no forged identity. */
+  | { allowsAsUser: string }
+  /** The row cannot be sent over this transport. */
+  | { notSent: string };
+
 const NOT_HTTP = 'Node refuses to send these bytes; the row is about what the proxy in front does with them';
+const NGINX_DROPS = 'nginx drops names with `_` or `.` (underscores_in_headers off, ignore_invalid_headers on)';
+const CADDY_REMOVES = 'the shipped Caddyfile removes every spelling of a protected header before asking';
+const GO_FOLDS = "Caddy (Go) folds a line that starts with a space into the previous header's value (obs-fold)";
+const GO_REFUSES = 'Caddy (Go) answers 400 to a header name with a space';
 
 async function pastState(state: 'destroyed' | 'expired' | 'idle' | 'rotated'): Promise<string> {
   let c = await h.login();
@@ -185,7 +196,7 @@ const rows: Row[] = [
       },
       expect: 'deny',
       reasons: ['malformed_cookie', 'bad_signature', 'proxy', 'client_refused'],
-      skip: what === 'non-ASCII' ? undefined : { 'envoy HTTP': NOT_HTTP },
+      proxies: what === 'non-ASCII' ? undefined : { 'envoy HTTP': { notSent: NOT_HTTP } },
     }),
   ),
   ...(['destroyed', 'expired', 'idle', 'rotated'] as const).map(
@@ -200,17 +211,24 @@ const rows: Row[] = [
   // Identity headers: every alias, on protected, public and anonymous paths, with and without a session.
   ...['X-User-Id', 'x-user-id', 'X-USER-ID', 'x_user_id', 'X.User.Id', 'x-user_roles', 'X_User.Email', 'X-Auth-User', ' X-User-Id', 'X-User-Id '].flatMap(
     (name): Row[] => {
-      const nginxSkipsName = /^\s|\s$/.test(name) ? { 'envoy HTTP': NOT_HTTP } : undefined;
+      const spaced = /^\s|\s$/.test(name);
+      const notSent: Record<string, Note> = spaced ? { 'envoy HTTP': { notSent: NOT_HTTP } } : {};
+      const mayRefuse: Record<string, Note> = {
+        nginx: { mayRefuse: 'nginx answers 400 to some of these bytes' },
+        ...(spaced ? { caddy: { mayRefuse: GO_REFUSES } } : {}),
+      };
       return [
         {
           name: `spoof ${JSON.stringify(name)} with a session, protected path`,
           request: async () => ({ path: '/app', headers: [cookie(await h.login()), [name, FORGED]] }),
           expect: 'deny',
           reasons: ['spoofed_header', 'proxy'],
-          skip: nginxSkipsName,
-          // The shipped nginx drops names with `_` or `.` (underscores_in_headers off,
-          // ignore_invalid_headers on): sessiongate never sees them, nor does the application.
-          nginxDrops: /[_.]/.test(name),
+          proxies: {
+            ...notSent,
+            ...(/[_.]/.test(name) ? { nginx: { allowsAsUser: NGINX_DROPS } } : {}),
+            // A trailing space: Caddy refuses the request (400), the row's own deny.
+            ...(/^\s/.test(name) ? { caddy: { allowsAsUser: GO_FOLDS } } : spaced ? {} : { caddy: { allowsAsUser: CADDY_REMOVES } }),
+          },
         },
         {
           name: `spoof ${JSON.stringify(name)} repeated, no session, public path`,
@@ -223,16 +241,14 @@ const rows: Row[] = [
           }),
           expect: 'allow',
           identity: {},
-          nginxMayRefuse: true,
-          skip: nginxSkipsName,
+          proxies: { ...mayRefuse, ...notSent },
         },
         {
           name: `spoof ${JSON.stringify(name)} with a session, anonymous path`,
           request: async () => ({ path: '/blog/post', headers: [cookie(await h.login()), [name, FORGED]] }),
           expect: 'allow',
           identity: ALICE,
-          nginxMayRefuse: true,
-          skip: nginxSkipsName,
+          proxies: { ...mayRefuse, ...notSent },
         },
       ];
     },
@@ -348,21 +364,22 @@ const rows: Row[] = [
 
 describe.each(Object.entries(TRANSPORTS))('adversarial table over %s', (transportName, transport) => {
   it.each(rows)('$name', async (row) => {
-    if (row.skip?.[transportName]) return;
+    const note = row.proxies?.[transportName];
+    if (note && 'notSent' in note) return;
     const o = await transport(h, await row.request());
-    if (row.nginxMayRefuse && transportName === 'nginx' && o.status === 400) {
+    if (note && 'mayRefuse' in note && o.status === 400) {
       expect(o.upstream).toBeUndefined();
       return;
     }
-    if (row.nginxDrops && transportName === 'nginx') {
-      expect(o.result).toBe('allow');
+    if (note && 'allowsAsUser' in note) {
+      expect(o.result, note.allowsAsUser).toBe('allow');
       expectNoForgedIdentity(o, ALICE);
       return;
     }
     expect(o.result, `${o.reason} (${o.status})`).toBe(row.expect);
     if (row.expect === 'deny') {
-      // Through nginx the client sees only the status (sessiongate's reason stays between the two).
-      if (row.reasons && transportName !== 'nginx') expect(row.reasons).toContain(o.reason);
+      // Through a real proxy the client sees only the status (sessiongate's reason stays between the two).
+      if (row.reasons && !STATUS_ONLY.has(transportName)) expect(row.reasons).toContain(o.reason);
       expect(o.upstream).toBeUndefined();
       // A login redirect never sends the browser anywhere but the login page with its own URL.
       if (o.location !== undefined) {

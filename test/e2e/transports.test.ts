@@ -1,14 +1,20 @@
 /**
- * One case table, three transports: every row runs over nginx `/auth`, Envoy gRPC Check (raw
- * bytes encoded by field number, independent of proto/) and Envoy HTTP ext_authz, against the
- * service started in-process with deploy/config.example.yaml and an injected clock (expiry and
- * rotation without sleeping). Every transport must reach the same decision.
+ * One case table, every transport: every row runs over nginx `/auth`, Envoy gRPC Check (raw
+ * bytes encoded by field number, independent of proto/), Envoy HTTP ext_authz, and a real Caddy
+ * running the shipped caddy/Caddyfile in front of an upstream that echoes what it received,
+ * against the service started in-process with deploy/config.example.yaml and an injected clock
+ * (expiry and rotation without sleeping). Every transport must reach the same decision; where a
+ * proxy itself does something else, the row says what and why for that proxy.
  */
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningCaddy, startCaddy } from '../../harness/caddy.js';
 import { APPEND_ACTION, type DecodedCheckResponse, GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
 import { cookiePair, createSession, send } from '../../harness/http.js';
+import { type EchoUpstream, startEchoUpstream } from '../../harness/processes.js';
 import { type Service, startService } from '../../src/main.js';
-import { quietLogger, testConfig } from '../support/service.js';
+import { createLogger } from '../../src/ops/logger.js';
+import { testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'table-login-token-0123456789';
 const SECRET = 'table-secret-0123456789abcdef0123456789abc';
@@ -18,16 +24,36 @@ const clock = { now: Date.UTC(2026, 5, 1, 8, 0, 0) };
 
 let svc: Service;
 let grpc: RawEnvoyClient;
+let app: EchoUpstream;
+let caddy: RunningCaddy;
 const http = () => `http://127.0.0.1:${svc.ports.http}`;
+/** sessiongate's decision log lines: behind a real proxy the client sees no reason, the log does. */
+const decisions: Array<{ result: string; reason: string }> = [];
+const decisionLog = new Writable({
+  write(chunk: Buffer, _e, cb) {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      const j = JSON.parse(line) as { msg?: string; result: string; reason: string };
+      if (j.msg === 'decision') decisions.push({ result: j.result, reason: j.reason });
+    }
+    cb();
+  },
+});
 
 beforeAll(async () => {
-  svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger('info'), {
-    clock: () => clock.now,
-  });
+  svc = await startService(
+    testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }),
+    createLogger('debug', decisionLog),
+    { clock: () => clock.now },
+  );
   grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
+  app = await startEchoUpstream();
+  caddy = await startCaddy({ sessiongatePort: svc.ports.http, appPort: app.port });
 });
 afterAll(async () => {
   grpc?.close();
+  await caddy?.stop();
+  await app?.close();
   await svc?.close();
 });
 
@@ -131,7 +157,31 @@ const envoyHttp: Transport = async (req) => {
   };
 };
 
-const TRANSPORTS: Record<string, Transport> = { nginx, 'envoy gRPC': envoyGrpc, 'envoy HTTP': envoyHttp };
+/** Through the real Caddy: the status and cookies the client got, the identity the application got, the reason from the log. */
+const caddyProxy: Transport = async (req) => {
+  const before = decisions.length;
+  const appBefore = app.seen.length;
+  const r = await send(`http://127.0.0.1:${caddy.port}`, { method: req.method ?? 'GET', path: req.path, headers: [['Host', HOST], ...(req.headers ?? [])] });
+  const decided = decisions.slice(before);
+  expect(decided, 'one decision per request').toHaveLength(1);
+  const seen = app.seen.slice(appBefore);
+  expect(seen.length, 'the application is reached on an allow only').toBe(r.status === 200 ? 1 : 0);
+  const pairs: Array<[string, string]> = [];
+  const raw = seen[0]?.rawHeaders ?? [];
+  for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!]);
+  const location = r.headers['location'] as string | undefined;
+  return {
+    result: r.status === 200 ? 'allow' : r.status >= 500 ? 'error' : 'deny',
+    reason: decided[0]!.reason,
+    status: r.status,
+    // Caddy serves plain HTTP here: its rd names http://; the rows (and the other transports) say https.
+    location: location?.replace('rd=http%3A%2F%2F', 'rd=https%3A%2F%2F'),
+    identity: identityOf(pairs),
+    setCookie: r.cookies.find((c) => c.startsWith('sessiongate=')),
+  };
+};
+
+const TRANSPORTS: Record<string, Transport> = { nginx, 'envoy gRPC': envoyGrpc, 'envoy HTTP': envoyHttp, caddy: caddyProxy };
 
 const BROWSER: [string, string] = ['Accept', 'text/html,application/xhtml+xml'];
 const API: [string, string] = ['Accept', 'application/json'];
@@ -144,9 +194,13 @@ interface Row {
   /** Prepares state (sessions, time) and returns the request; runs once per transport. */
   request: () => Promise<Req>;
   expect: Omit<Outcome, 'identity'> & { identity?: Record<string, string> };
+  /** What a proxy does instead, keyed by transport name, and why (still asserted, never skipped). */
+  proxies?: Record<string, { expect: Row['expect']; why: string }>;
 }
 
 const ALICE = { 'x-user-id': 'alice', 'x-user-roles': 'user', 'x-user-email': 'alice@example.com' };
+const CADDY_REMOVES =
+  'the shipped Caddyfile removes every spelling of a protected header before asking: sessiongate sees none, the application gets only the session identity';
 
 const rows: Row[] = [
   {
@@ -267,6 +321,7 @@ const rows: Row[] = [
       name: `spoofed ${name} on a protected path`,
       request: async () => ({ path: '/app', headers: withCookie(await login(), [name, 'root']) }),
       expect: { result: 'deny', reason: 'spoofed_header', status: 403 },
+      proxies: { caddy: { expect: { result: 'allow', reason: 'authenticated', status: 200, identity: ALICE }, why: CADDY_REMOVES } },
     }),
   ),
   {
@@ -299,25 +354,35 @@ const rows: Row[] = [
   { name: 'encoded slash', request: async () => ({ path: '/~assets/..%2fadmin/' }), expect: { result: 'deny', reason: 'bad_path', status: 403 } },
 ];
 
-describe.each(Object.entries(TRANSPORTS))('case table over %s', (_name, transport) => {
+describe.each(Object.entries(TRANSPORTS))('case table over %s', (name, transport) => {
   it.each(rows)('$name', async (row) => {
     const outcome = await transport(await row.request());
-    expect(outcome).toMatchObject({ identity: {}, ...row.expect });
+    expect(outcome).toMatchObject({ identity: {}, ...(row.proxies?.[name]?.expect ?? row.expect) });
   });
 });
 
 describe('the transports agree', () => {
   it('gives the same decision on every transport for one request', async () => {
     const cookie = await login(['user', 'admin']);
-    const cases: Req[] = [
-      { path: '/app', headers: withCookie(cookie) },
-      { path: '/admin/', headers: withCookie(cookie) },
-      { path: '/blog/', headers: [BROWSER] },
-      { path: '/x', headers: [BROWSER, ['x.user.id', 'root']] },
+    // Per proxy, what it does instead (and why), asserted in place of the common outcome.
+    const cases: Array<{ req: Req; proxies?: Record<string, { outcome: Partial<Outcome>; why: string }> }> = [
+      { req: { path: '/app', headers: withCookie(cookie) } },
+      { req: { path: '/admin/', headers: withCookie(cookie) } },
+      { req: { path: '/blog/', headers: [BROWSER] } },
+      {
+        req: { path: '/x', headers: [BROWSER, ['x.user.id', 'root']] },
+        proxies: { caddy: { outcome: { result: 'deny', reason: 'no_session', status: 302 }, why: CADDY_REMOVES } },
+      },
     ];
-    for (const req of cases) {
-      const outcomes = await Promise.all(Object.values(TRANSPORTS).map((t) => t(req)));
-      for (const o of outcomes) expect({ ...o, setCookie: undefined }).toEqual({ ...outcomes[0], setCookie: undefined });
+    for (const { req, proxies } of cases) {
+      // One after another: the Caddy transport reads the reason from the decision log.
+      const outcomes: Array<[string, Outcome]> = [];
+      for (const [name, t] of Object.entries(TRANSPORTS)) outcomes.push([name, await t(req)]);
+      const common = outcomes.find(([name]) => !proxies?.[name])![1];
+      for (const [name, o] of outcomes) {
+        if (proxies?.[name]) expect(o, name).toMatchObject(proxies[name].outcome);
+        else expect({ ...o, setCookie: undefined }, name).toEqual({ ...common, setCookie: undefined });
+      }
     }
   });
 });
