@@ -73,8 +73,20 @@ export function httpAnswer(d: Decision, request: HeaderMap = NO_HEADERS): { stat
   return { status: d.status, headers };
 }
 
-export function writeNginxAnswer(res: ServerResponse, d: Decision, request: HeaderMap = NO_HEADERS): void {
-  const { status, headers } = httpAnswer(d, request);
+/**
+ * `/auth?redirect=302`: for a forward-auth proxy that hands a denial to the browser as it is
+ * (Traefik), a browser navigation is answered 302 to the login page rather than nginx's 401 with
+ * a Location (which only nginx's error_page turns into a redirect; a browser does not follow a
+ * Location on a 401).
+ */
+export function wantsRedirect(url: string | undefined): boolean {
+  return url !== undefined && url.length > 5 && /[?&]redirect=302(?:&|$)/.test(url);
+}
+
+export function writeNginxAnswer(res: ServerResponse, d: Decision, request: HeaderMap = NO_HEADERS, redirect = false): void {
+  const answer = httpAnswer(d, request);
+  const { headers } = answer;
+  const status = redirect && answer.status === 401 && d.result === 'deny' && d.location !== undefined ? 302 : answer.status;
   const out: string[] = [];
   for (const [name, value] of headers) out.push(name, value);
   out.push('Content-Length', '0');
@@ -92,7 +104,7 @@ export function createNginxHandler(check: Check): (req: IncomingMessage, res: Se
     };
     check(nginxAuthRequest(req)).then((d) => {
       try {
-        writeNginxAnswer(res, d, req.headers);
+        writeNginxAnswer(res, d, req.headers, wantsRedirect(req.url));
       } catch {
         failed(); // a value Node refuses to write: an error, never a crash
       }
