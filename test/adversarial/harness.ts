@@ -1,15 +1,16 @@
 /**
  * The adversarial suite's one set-up: sessiongate in-process (deploy/config.example.yaml, an
- * injected clock so expiry needs no sleeping, allowed_redirect_hosts set), a real nginx running
- * the shipped nginx/ config in front of an upstream that echoes what it receives, and a raw
- * Envoy gRPC client. Each transport reduces its answer to the same Outcome, including what the
- * upstream application saw (nginx: really saw; Envoy: the client's headers with the answer's
- * mutations applied as Envoy applies them).
+ * injected clock so expiry needs no sleeping, allowed_redirect_hosts set), a real nginx and a
+ * real HAProxy running the shipped nginx/ and haproxy/ configs in front of an upstream that
+ * echoes what it receives, and a raw Envoy gRPC client. Each transport reduces its answer to the
+ * same Outcome, including what the upstream application saw (nginx, HAProxy: really saw; Envoy:
+ * the client's headers with the answer's mutations applied as Envoy applies them).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse } from 'yaml';
+import { type RunningHaproxy, startHaproxy } from '../../harness/haproxy.js';
 import type { Config } from '../../src/config.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
 import { type Service, startService } from '../../src/main.js';
@@ -32,6 +33,7 @@ export const PROTECTED = new Set(['x-user-id', 'x-user-roles', 'x-user-email', '
 export interface Harness {
   svc: Service;
   nginx: RunningNginx;
+  haproxy: RunningHaproxy;
   app: EchoUpstream;
   grpc: RawEnvoyClient;
   clock: { now: number };
@@ -57,11 +59,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const svc = await startService(config, quietLogger(), { clock: () => clock.now, ...(opts.store ? { store: opts.store(() => clock.now) } : {}) });
   const app = await startEchoUpstream();
   const nginx = await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port });
+  const haproxy = await startHaproxy({ sessiongatePort: svc.ports.http, appPort: app.port });
   const grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
   const http = () => `http://127.0.0.1:${svc.ports.http}`;
   return {
     svc,
     nginx,
+    haproxy,
     app,
     grpc,
     clock,
@@ -70,6 +74,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     async close() {
       grpc.close();
       await nginx.stop();
+      await haproxy.stop();
       await app.close();
       await svc.close();
     },
@@ -88,7 +93,7 @@ export interface Req {
 
 export interface Outcome {
   result: 'allow' | 'deny' | 'error';
-  /** sessiongate's reason, or `proxy` when nginx refused the request before asking. */
+  /** sessiongate's reason, or `proxy` when the proxy refused the request before asking. */
   reason: string;
   status: number;
   location?: string | undefined;
@@ -104,9 +109,9 @@ function lowerMap(pairs: Array<[string, string]>): Record<string, string[]> {
   return out;
 }
 
-/** Through the real nginx: status the client saw, and what the echoing upstream received. */
-export const viaNginx: Transport = async (h, req) => {
-  const r = await rawRequest(h.nginx.port, { method: req.method, target: req.path, headers: [['Host', req.host ?? HOST], ...(req.headers ?? [])] });
+/** Through a real proxy on `port`: status the client saw, and what the echoing upstream received. */
+async function viaRealProxy(port: number, req: Req): Promise<Outcome> {
+  const r = await rawRequest(port, { method: req.method, target: req.path, headers: [['Host', req.host ?? HOST], ...(req.headers ?? [])] });
   let upstream: Record<string, string[]> | undefined;
   if (r.status === 200) {
     const seen = JSON.parse(r.body) as Echoed;
@@ -116,13 +121,19 @@ export const viaNginx: Transport = async (h, req) => {
   const reason = r.headers['x-sessiongate-reason']?.[0];
   return {
     result: r.status === 200 ? 'allow' : r.status >= 500 ? 'error' : 'deny',
-    // nginx answers 400 itself for requests it will not parse: sessiongate was never asked.
+    // The proxy answers 400 itself for requests it will not parse: sessiongate was never asked.
     reason: reason ?? (r.status === 400 ? 'proxy' : r.status === 200 ? 'allowed' : 'unknown'),
     status: r.status,
     location: r.headers['location']?.[0],
     upstream,
   };
-};
+}
+
+/** Through the real nginx (nginx/nginx.conf). */
+export const viaNginx: Transport = (h, req) => viaRealProxy(h.nginx.port, req);
+
+/** Through the real HAProxy (haproxy/haproxy.cfg and sessiongate.lua). */
+export const viaHaproxy: Transport = (h, req) => viaRealProxy(h.haproxy.port, req);
 
 /** Envoy gRPC Check: the headers as HTTP/2 carries them (lower case, repeated ones joined). */
 export const viaGrpc: Transport = async (h, req) => {
@@ -191,7 +202,10 @@ export const viaEnvoyHttp: Transport = async (h, req) => {
   return { result: 'allow', reason: reason ?? '', status: 200, upstream };
 };
 
-export const TRANSPORTS: Record<string, Transport> = { nginx: viaNginx, 'envoy gRPC': viaGrpc, 'envoy HTTP': viaEnvoyHttp };
+export const TRANSPORTS: Record<string, Transport> = { nginx: viaNginx, 'envoy gRPC': viaGrpc, 'envoy HTTP': viaEnvoyHttp, haproxy: viaHaproxy };
+
+/** Transports that are a real proxy in front of a real upstream: the client sees the status, never sessiongate's reason. */
+export const REAL_PROXIES: ReadonlySet<string> = new Set(['nginx', 'haproxy']);
 
 /**
  * Identity the upstream received: every header whose name is, or folds onto, a protected

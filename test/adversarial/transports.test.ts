@@ -1,12 +1,14 @@
 /**
- * The bypasses this kind of service keeps shipping, thrown at every transport: a real nginx
- * running the shipped config, Envoy gRPC Check and Envoy HTTP ext_authz. Each row states the
- * decision, and every row, allowed or not, proves that the upstream never saw a forged identity.
+ * The bypasses this kind of service keeps shipping, thrown at every transport: a real nginx and a
+ * real HAProxy running the shipped configs, Envoy gRPC Check and Envoy HTTP ext_authz. Each row
+ * states the decision, and every row, allowed or not, proves that the upstream never saw a forged
+ * identity. Where a proxy itself cannot do what the row asks, the row's `proxies` note says what
+ * it does instead, and that is asserted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, send } from '../../harness/http.js';
 import { createTokenCodec } from '../../src/session/token.js';
-import { expectNoForgedIdentity, FORGED, type Harness, HOST, M, type Req, startHarness, TRANSPORTS } from './harness.js';
+import { expectNoForgedIdentity, FORGED, type Harness, HOST, M, REAL_PROXIES, type Req, startHarness, TRANSPORTS } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -36,15 +38,27 @@ interface Row {
   reasons?: string[];
   /** For allowed rows: the identity the upstream must see (nothing else). */
   identity?: Record<string, string>;
-  /** nginx may refuse the request outright (400) instead: as safe, and what it does with such bytes. */
-  nginxMayRefuse?: boolean;
-  /** nginx drops the header before anyone sees it: over nginx the row is an allow as the session's user. */
-  nginxDrops?: boolean;
-  /** Transports the row does not apply to, and why. */
-  skip?: Record<string, string>;
+  /** Per transport (by name), what it does instead of the row's decision, and why. */
+  proxies?: Record<string, ProxyNote>;
 }
 
+/**
+ * What a transport does with a row it cannot take as written, asserted in place of the decision:
+ * - `mayRefuse`: the proxy may refuse the request outright (400): as safe, and what it does
+ *   with such bytes; the upstream is not reached.
+ * - `refuses`: the proxy always refuses it (400); the upstream is not reached.
+ * - `drops`: the proxy drops the header before anyone sees it: the row is an allow as the
+ *   session's user, with no forged identity upstream.
+ * - `skip`: the row does not apply to this transport (the client cannot send the bytes).
+ */
+type ProxyNote = { mayRefuse: string } | { refuses: string } | { drops: string } | { skip: string };
+
 const NOT_HTTP = 'Node refuses to send these bytes; the row is about what the proxy in front does with them';
+const NGINX_400 = 'nginx answers 400 to a header name with spaces or a repeated one it will not merge';
+const HAPROXY_SPACED = 'HAProxy answers 400 to a header name with a space before the colon';
+// RFC 9112 obs-fold: HAProxy joins a line starting with a space to the header before it (here the
+// Cookie), so no such header exists; with a valid session that is an allow as its user.
+const HAPROXY_FOLDS = 'HAProxy folds a line starting with a space into the header before it';
 
 async function pastState(state: 'destroyed' | 'expired' | 'idle' | 'rotated'): Promise<string> {
   let c = await h.login();
@@ -185,7 +199,7 @@ const rows: Row[] = [
       },
       expect: 'deny',
       reasons: ['malformed_cookie', 'bad_signature', 'proxy', 'client_refused'],
-      skip: what === 'non-ASCII' ? undefined : { 'envoy HTTP': NOT_HTTP },
+      proxies: what === 'non-ASCII' ? undefined : { 'envoy HTTP': { skip: NOT_HTTP } },
     }),
   ),
   ...(['destroyed', 'expired', 'idle', 'rotated'] as const).map(
@@ -200,17 +214,22 @@ const rows: Row[] = [
   // Identity headers: every alias, on protected, public and anonymous paths, with and without a session.
   ...['X-User-Id', 'x-user-id', 'X-USER-ID', 'x_user_id', 'X.User.Id', 'x-user_roles', 'X_User.Email', 'X-Auth-User', ' X-User-Id', 'X-User-Id '].flatMap(
     (name): Row[] => {
-      const nginxSkipsName = /^\s|\s$/.test(name) ? { 'envoy HTTP': NOT_HTTP } : undefined;
+      const spaced = /^\s|\s$/.test(name);
+      const notSent: Record<string, ProxyNote> = spaced ? { 'envoy HTTP': { skip: NOT_HTTP } } : {};
       return [
         {
           name: `spoof ${JSON.stringify(name)} with a session, protected path`,
           request: async () => ({ path: '/app', headers: [cookie(await h.login()), [name, FORGED]] }),
           expect: 'deny',
           reasons: ['spoofed_header', 'proxy'],
-          skip: nginxSkipsName,
-          // The shipped nginx drops names with `_` or `.` (underscores_in_headers off,
-          // ignore_invalid_headers on): sessiongate never sees them, nor does the application.
-          nginxDrops: /[_.]/.test(name),
+          proxies: {
+            ...notSent,
+            // The shipped nginx drops names with `_` or `.` (underscores_in_headers off,
+            // ignore_invalid_headers on): sessiongate never sees them, nor does the application.
+            ...(/[_.]/.test(name) ? { nginx: { drops: 'underscores_in_headers off, ignore_invalid_headers on' } } : {}),
+            ...(/^\s/.test(name) ? { haproxy: { drops: HAPROXY_FOLDS } } : {}),
+            ...(/\s$/.test(name) ? { haproxy: { refuses: HAPROXY_SPACED } } : {}),
+          },
         },
         {
           name: `spoof ${JSON.stringify(name)} repeated, no session, public path`,
@@ -223,16 +242,14 @@ const rows: Row[] = [
           }),
           expect: 'allow',
           identity: {},
-          nginxMayRefuse: true,
-          skip: nginxSkipsName,
+          proxies: { ...notSent, nginx: { mayRefuse: NGINX_400 }, ...(/\s$/.test(name) ? { haproxy: { refuses: HAPROXY_SPACED } } : {}) },
         },
         {
           name: `spoof ${JSON.stringify(name)} with a session, anonymous path`,
           request: async () => ({ path: '/blog/post', headers: [cookie(await h.login()), [name, FORGED]] }),
           expect: 'allow',
           identity: ALICE,
-          nginxMayRefuse: true,
-          skip: nginxSkipsName,
+          proxies: { ...notSent, nginx: { mayRefuse: NGINX_400 }, ...(/\s$/.test(name) ? { haproxy: { refuses: HAPROXY_SPACED } } : {}) },
         },
       ];
     },
@@ -348,21 +365,23 @@ const rows: Row[] = [
 
 describe.each(Object.entries(TRANSPORTS))('adversarial table over %s', (transportName, transport) => {
   it.each(rows)('$name', async (row) => {
-    if (row.skip?.[transportName]) return;
+    const note = row.proxies?.[transportName];
+    if (note && 'skip' in note) return;
     const o = await transport(h, await row.request());
-    if (row.nginxMayRefuse && transportName === 'nginx' && o.status === 400) {
+    if (note && ('refuses' in note || ('mayRefuse' in note && o.status === 400))) {
+      expect(o.status, `${o.reason} (${o.status})`).toBe(400);
       expect(o.upstream).toBeUndefined();
       return;
     }
-    if (row.nginxDrops && transportName === 'nginx') {
+    if (note && 'drops' in note) {
       expect(o.result).toBe('allow');
       expectNoForgedIdentity(o, ALICE);
       return;
     }
     expect(o.result, `${o.reason} (${o.status})`).toBe(row.expect);
     if (row.expect === 'deny') {
-      // Through nginx the client sees only the status (sessiongate's reason stays between the two).
-      if (row.reasons && transportName !== 'nginx') expect(row.reasons).toContain(o.reason);
+      // Through a real proxy the client sees only the status (sessiongate's reason stays between the two).
+      if (row.reasons && !REAL_PROXIES.has(transportName)) expect(row.reasons).toContain(o.reason);
       expect(o.upstream).toBeUndefined();
       // A login redirect never sends the browser anywhere but the login page with its own URL.
       if (o.location !== undefined) {
