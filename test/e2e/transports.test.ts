@@ -1,14 +1,20 @@
 /**
- * One case table, three transports: every row runs over nginx `/auth`, Envoy gRPC Check (raw
- * bytes encoded by field number, independent of proto/) and Envoy HTTP ext_authz, against the
+ * One case table, every transport: every row runs over nginx `/auth`, Envoy gRPC Check (raw
+ * bytes encoded by field number, independent of proto/), Envoy HTTP ext_authz, and a real
+ * HAProxy running the shipped haproxy/ config in front of an echoing application, against the
  * service started in-process with deploy/config.example.yaml and an injected clock (expiry and
  * rotation without sleeping). Every transport must reach the same decision.
  */
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APPEND_ACTION, type DecodedCheckResponse, GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
+import { type RunningHaproxy, startHaproxy } from '../../harness/haproxy.js';
 import { cookiePair, createSession, send } from '../../harness/http.js';
+import { type Echoed, type EchoUpstream, startEchoUpstream } from '../../harness/processes.js';
+import { rawRequest } from '../../harness/raw-http.js';
 import { type Service, startService } from '../../src/main.js';
-import { quietLogger, testConfig } from '../support/service.js';
+import { createLogger } from '../../src/ops/logger.js';
+import { testConfig } from '../support/service.js';
 
 const LOGIN_TOKEN = 'table-login-token-0123456789';
 const SECRET = 'table-secret-0123456789abcdef0123456789abc';
@@ -18,16 +24,33 @@ const clock = { now: Date.UTC(2026, 5, 1, 8, 0, 0) };
 
 let svc: Service;
 let grpc: RawEnvoyClient;
+let app: EchoUpstream;
+let haproxyRunning: RunningHaproxy;
 const http = () => `http://127.0.0.1:${svc.ports.http}`;
+/** sessiongate's decision log lines: a real proxy keeps the reason from the client. */
+const decisions: Array<{ reason: string; transport: string }> = [];
 
 beforeAll(async () => {
-  svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), quietLogger('info'), {
+  const log = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const j = JSON.parse(line) as { msg?: string; reason?: string; transport?: string };
+        if (j.msg === 'decision') decisions.push({ reason: j.reason!, transport: j.transport! });
+      }
+      cb();
+    },
+  });
+  svc = await startService(testConfig({ SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN }, { example: true }), createLogger('debug', log), {
     clock: () => clock.now,
   });
   grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
+  app = await startEchoUpstream();
+  haproxyRunning = await startHaproxy({ sessiongatePort: svc.ports.http, appPort: app.port });
 });
 afterAll(async () => {
   grpc?.close();
+  await haproxyRunning?.stop();
+  await app?.close();
   await svc?.close();
 });
 
@@ -131,7 +154,27 @@ const envoyHttp: Transport = async (req) => {
   };
 };
 
-const TRANSPORTS: Record<string, Transport> = { nginx, 'envoy gRPC': envoyGrpc, 'envoy HTTP': envoyHttp };
+/** Through the real HAProxy: what the client saw, what the application received, sessiongate's logged reason. */
+const haproxy: Transport = async (req) => {
+  const before = decisions.length;
+  const r = await rawRequest(haproxyRunning.port, { method: req.method, target: req.path, headers: [['Host', HOST], ...(req.headers ?? [])] });
+  // One /auth call per request (HAProxy retries only a failed connection).
+  const logged = decisions.slice(before);
+  expect(logged.map((d) => d.transport)).toEqual(['nginx']);
+  const seen = r.status === 200 ? (JSON.parse(r.body) as Echoed) : undefined;
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; seen && i < seen.rawHeaders.length; i += 2) pairs.push([seen.rawHeaders[i]!, seen.rawHeaders[i + 1]!]);
+  return {
+    result: r.status === 200 ? 'allow' : r.status >= 500 ? 'error' : 'deny',
+    reason: logged[0]!.reason,
+    status: r.status,
+    location: r.headers['location']?.[0],
+    identity: identityOf(pairs),
+    setCookie: r.headers['set-cookie']?.[0],
+  };
+};
+
+const TRANSPORTS: Record<string, Transport> = { nginx, 'envoy gRPC': envoyGrpc, 'envoy HTTP': envoyHttp, haproxy };
 
 const BROWSER: [string, string] = ['Accept', 'text/html,application/xhtml+xml'];
 const API: [string, string] = ['Accept', 'application/json'];
@@ -144,6 +187,8 @@ interface Row {
   /** Prepares state (sessions, time) and returns the request; runs once per transport. */
   request: () => Promise<Req>;
   expect: Omit<Outcome, 'identity'> & { identity?: Record<string, string> };
+  /** Per transport (by name): what it gives instead, and why. */
+  proxies?: Record<string, { note: string; expect: Partial<Outcome> }>;
 }
 
 const ALICE = { 'x-user-id': 'alice', 'x-user-roles': 'user', 'x-user-email': 'alice@example.com' };
@@ -159,6 +204,12 @@ const rows: Row[] = [
     name: 'no cookie, browser: login redirect',
     request: async () => ({ path: '/app/page?q=1', headers: [BROWSER] }),
     expect: { result: 'deny', reason: 'no_session', status: 302, location: rd('/app/page?q=1') },
+    proxies: {
+      haproxy: {
+        note: 'the shipped config listens on plain HTTP here: the return URL says http:// (X-Forwarded-Proto is set by HAProxy, never the client)',
+        expect: { location: rd('/app/page?q=1').replace(encodeURIComponent('https://'), encodeURIComponent('http://')) },
+      },
+    },
   },
   {
     name: 'forged cookie',
@@ -299,10 +350,10 @@ const rows: Row[] = [
   { name: 'encoded slash', request: async () => ({ path: '/~assets/..%2fadmin/' }), expect: { result: 'deny', reason: 'bad_path', status: 403 } },
 ];
 
-describe.each(Object.entries(TRANSPORTS))('case table over %s', (_name, transport) => {
+describe.each(Object.entries(TRANSPORTS))('case table over %s', (name, transport) => {
   it.each(rows)('$name', async (row) => {
     const outcome = await transport(await row.request());
-    expect(outcome).toMatchObject({ identity: {}, ...row.expect });
+    expect(outcome).toMatchObject({ identity: {}, ...row.expect, ...row.proxies?.[name]?.expect });
   });
 });
 
@@ -316,7 +367,9 @@ describe('the transports agree', () => {
       { path: '/x', headers: [BROWSER, ['x.user.id', 'root']] },
     ];
     for (const req of cases) {
-      const outcomes = await Promise.all(Object.values(TRANSPORTS).map((t) => t(req)));
+      // One after another: the HAProxy transport reads sessiongate's log for the reason.
+      const outcomes: Outcome[] = [];
+      for (const t of Object.values(TRANSPORTS)) outcomes.push(await t(req));
       for (const o of outcomes) expect({ ...o, setCookie: undefined }).toEqual({ ...outcomes[0], setCookie: undefined });
     }
   });
