@@ -320,6 +320,20 @@ describe("sessiongate's answer, as the client and the application get it", () =>
   });
 });
 
+describe('request header size', () => {
+  it('up to 12 kB of headers: the answer echoing them fits; more: 431 before sessiongate is asked', async () => {
+    const echo = (req: string) => allowWith({ Cookie: req, 'X-User-Id': 'alice', 'Set-Cookie': `sessiongate=${'x'.repeat(130)}; Path=/; HttpOnly; Secure` });
+    const fits = `c=${'a'.repeat(12_000)}`;
+    const ok = await through('GET', '/app', { headers: [['Cookie', fits]], auth: echo(fits) });
+    expect(ok.reply.status).toBe(200);
+    expect(ok.upstream[0]!.headers['cookie']).toBe(fits);
+    const big = `c=${'a'.repeat(12_300)}`;
+    const refused = await through('GET', '/app', { headers: [['Cookie', big]], auth: echo(big) });
+    expect(refused.reply.status).toBe(431);
+    expect(refused.auth).toHaveLength(0);
+  });
+});
+
 describe('connections to sessiongate', () => {
   it('are reused: sequential requests share one keep-alive connection', async () => {
     // An observation, not a timing: HAProxy 2.6's HTTP client returns its connection to the
