@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the real servers the tests start (redis-server, nginx, caddy, and the
-# applications test/e2e/app-servers.test.ts puts behind nginx: Tomcat 10, python3), the browser
+# The whole test suite: installs the real servers the tests start (redis-server, nginx, caddy,
+# haproxy, and the applications test/e2e/app-servers.test.ts puts behind nginx: Tomcat 10, python3), the browser
 # the OpenID Connect login tests drive (Debian's chromium) and the benchmark's load generators
 # (wrk, h2load) when they are missing, builds the service, and runs every test. Ends with
 # `N passed, N failed`.
@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v caddy >/dev/null 2>&1 || [ -x /usr/bin/caddy ] || missing+=(caddy)
+# HAProxy (2.6+, with Lua) runs the shipped haproxy/ config.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # Real application servers behind the shipped nginx config (the path and method tables).
 [ -f /usr/share/tomcat10/bin/bootstrap.jar ] || missing+=(tomcat10)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
@@ -34,6 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Debian starts the packaged services where it can; the tests start their own.
   service nginx stop >/dev/null 2>&1 || true
   service caddy stop >/dev/null 2>&1 || true
+  service haproxy stop >/dev/null 2>&1 || true
   service redis-server stop >/dev/null 2>&1 || true
   service tomcat10 stop >/dev/null 2>&1 || true
 fi

@@ -1,16 +1,18 @@
 /**
  * The adversarial suite's one set-up: sessiongate in-process (deploy/config.example.yaml, an
- * injected clock so expiry needs no sleeping, allowed_redirect_hosts set), a real nginx running
- * the shipped nginx/ config and a real Caddy running the shipped caddy/Caddyfile, both in front
- * of an upstream that echoes what it receives, and a raw Envoy gRPC client. Each transport reduces its answer to the same Outcome, including what the
- * upstream application saw (nginx, Caddy: really saw; Envoy: the client's headers with the answer's
- * mutations applied as Envoy applies them).
+ * injected clock so expiry needs no sleeping, allowed_redirect_hosts set), a real nginx, a real
+ * Caddy and a real HAProxy running the shipped nginx/, caddy/ and haproxy/ configs in front of an
+ * upstream that echoes what it receives, and a raw Envoy gRPC client. Each transport reduces its
+ * answer to the same Outcome, including what the upstream application saw (nginx, Caddy,
+ * HAProxy: really saw; Envoy: the client's headers with the answer's mutations applied as Envoy
+ * applies them).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse } from 'yaml';
 import { type RunningCaddy, startCaddy } from '../../harness/caddy.js';
+import { type RunningHaproxy, startHaproxy } from '../../harness/haproxy.js';
 import type { Config } from '../../src/config.js';
 import { canonicalHeaderName } from '../../src/core/headers.js';
 import { type Service, startService } from '../../src/main.js';
@@ -34,6 +36,7 @@ export interface Harness {
   svc: Service;
   nginx: RunningNginx;
   caddy: RunningCaddy;
+  haproxy: RunningHaproxy;
   app: EchoUpstream;
   grpc: RawEnvoyClient;
   clock: { now: number };
@@ -60,12 +63,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const app = await startEchoUpstream();
   const nginx = await startNginx({ sessiongatePort: svc.ports.http, appPort: app.port });
   const caddy = await startCaddy({ sessiongatePort: svc.ports.http, appPort: app.port });
+  const haproxy = await startHaproxy({ sessiongatePort: svc.ports.http, appPort: app.port });
   const grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
   const http = () => `http://127.0.0.1:${svc.ports.http}`;
   return {
     svc,
     nginx,
     caddy,
+    haproxy,
     app,
     grpc,
     clock,
@@ -75,6 +80,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       grpc.close();
       await nginx.stop();
       await caddy.stop();
+      await haproxy.stop();
       await app.close();
       await svc.close();
     },
@@ -131,6 +137,8 @@ async function viaProxy(port: number, req: Req): Promise<Outcome> {
 
 export const viaNginx: Transport = (h, req) => viaProxy(h.nginx.port, req);
 export const viaCaddy: Transport = (h, req) => viaProxy(h.caddy.port, req);
+/** Through the real HAProxy (haproxy/haproxy.cfg and sessiongate.lua). */
+export const viaHaproxy: Transport = (h, req) => viaProxy(h.haproxy.port, req);
 
 /** Envoy gRPC Check: the headers as HTTP/2 carries them (lower case, repeated ones joined). */
 export const viaGrpc: Transport = async (h, req) => {
@@ -199,10 +207,16 @@ export const viaEnvoyHttp: Transport = async (h, req) => {
   return { result: 'allow', reason: reason ?? '', status: 200, upstream };
 };
 
-export const TRANSPORTS: Record<string, Transport> = { nginx: viaNginx, 'envoy gRPC': viaGrpc, 'envoy HTTP': viaEnvoyHttp, caddy: viaCaddy };
+export const TRANSPORTS: Record<string, Transport> = {
+  nginx: viaNginx,
+  'envoy gRPC': viaGrpc,
+  'envoy HTTP': viaEnvoyHttp,
+  caddy: viaCaddy,
+  haproxy: viaHaproxy,
+};
 
 /** Real proxies in front of sessiongate: the client sees only the status, not sessiongate's reason. */
-export const STATUS_ONLY = new Set(['nginx', 'caddy']);
+export const STATUS_ONLY = new Set(['nginx', 'caddy', 'haproxy']);
 
 /**
  * Identity the upstream received: every header whose name is, or folds onto, a protected

@@ -1,9 +1,9 @@
 /**
- * The bypasses this kind of service keeps shipping, thrown at every transport: a real nginx and
- * a real Caddy running the shipped configs, Envoy gRPC Check and Envoy HTTP ext_authz. Each row
- * states the decision, and every row, allowed or not, proves that the upstream never saw a forged
- * identity. Where a proxy itself does something else with the bytes, the row says so for that
- * proxy (`proxies`), and what it does instead is asserted.
+ * The bypasses this kind of service keeps shipping, thrown at every transport: a real nginx, a
+ * real Caddy and a real HAProxy running the shipped configs, Envoy gRPC Check and Envoy HTTP
+ * ext_authz. Each row states the decision, and every row, allowed or not, proves that the
+ * upstream never saw a forged identity. Where a proxy itself does something else with the bytes,
+ * the row says so for that proxy (`proxies`), and what it does instead is asserted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, send } from '../../harness/http.js';
@@ -46,6 +46,8 @@ interface Row {
 type Note =
   /** The proxy may refuse the request outright (400, the upstream not reached): as safe. */
   | { mayRefuse: string }
+  /** The proxy always refuses it (400); the upstream is not reached. */
+  | { refuses: string }
   /** The proxy removes the header before anyone sees it: an allow as the session's user, no forged identity. */
   | { allowsAsUser: string }
   /** The row cannot be sent over this transport. */
@@ -56,6 +58,10 @@ const NGINX_DROPS = 'nginx drops names with `_` or `.` (underscores_in_headers o
 const CADDY_REMOVES = 'the shipped Caddyfile removes every spelling of a protected header before asking';
 const GO_FOLDS = "Caddy (Go) folds a line that starts with a space into the previous header's value (obs-fold)";
 const GO_REFUSES = 'Caddy (Go) answers 400 to a header name with a space';
+const HAPROXY_SPACED = 'HAProxy answers 400 to a header name with a space before the colon';
+// RFC 9112 obs-fold: HAProxy joins a line starting with a space to the header before it (here the
+// Cookie), so no such header exists; with a valid session that is an allow as its user.
+const HAPROXY_FOLDS = 'HAProxy folds a line starting with a space into the header before it';
 
 async function pastState(state: 'destroyed' | 'expired' | 'idle' | 'rotated'): Promise<string> {
   let c = await h.login();
@@ -216,6 +222,7 @@ const rows: Row[] = [
       const mayRefuse: Record<string, Note> = {
         nginx: { mayRefuse: 'nginx answers 400 to some of these bytes' },
         ...(spaced ? { caddy: { mayRefuse: GO_REFUSES } } : {}),
+        ...(/\s$/.test(name) ? { haproxy: { refuses: HAPROXY_SPACED } } : {}),
       };
       return [
         {
@@ -228,6 +235,8 @@ const rows: Row[] = [
             ...(/[_.]/.test(name) ? { nginx: { allowsAsUser: NGINX_DROPS } } : {}),
             // A trailing space: Caddy refuses the request (400), the row's own deny.
             ...(/^\s/.test(name) ? { caddy: { allowsAsUser: GO_FOLDS } } : spaced ? {} : { caddy: { allowsAsUser: CADDY_REMOVES } }),
+            ...(/^\s/.test(name) ? { haproxy: { allowsAsUser: HAPROXY_FOLDS } } : {}),
+            ...(/\s$/.test(name) ? { haproxy: { refuses: HAPROXY_SPACED } } : {}),
           },
         },
         {
@@ -367,7 +376,8 @@ describe.each(Object.entries(TRANSPORTS))('adversarial table over %s', (transpor
     const note = row.proxies?.[transportName];
     if (note && 'notSent' in note) return;
     const o = await transport(h, await row.request());
-    if (note && 'mayRefuse' in note && o.status === 400) {
+    if (note && ('refuses' in note || ('mayRefuse' in note && o.status === 400))) {
+      expect(o.status, `${o.reason} (${o.status})`).toBe(400);
       expect(o.upstream).toBeUndefined();
       return;
     }

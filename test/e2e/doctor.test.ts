@@ -1,11 +1,13 @@
 /**
  * `sessiongate doctor` against a real nginx: the shipped config passes every check; a
  * deliberately broken one (client copies of X-User-Id kept, underscores passed, the client's
- * X-Original-URI trusted) fails, and the failing checks are named.
+ * X-Original-URI trusted) fails, and the failing checks are named. The shipped HAProxy config
+ * passes every check too, and one that keeps the client's identity headers fails.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningHaproxy, startHaproxy } from '../../harness/haproxy.js';
 import { cookiePair, send } from '../../harness/http.js';
 import { type EchoUpstream, type RunningNginx, startEchoUpstream, startNginx } from '../../harness/processes.js';
 import { run } from '../../src/cli/index.js';
@@ -17,6 +19,8 @@ let svc: Service;
 let app: EchoUpstream;
 let good: RunningNginx;
 let broken: RunningNginx;
+let haproxy: RunningHaproxy;
+let brokenHaproxy: RunningHaproxy;
 
 /** Edits a file of the nginx copy, insisting the text to replace is there. */
 function edit(file: string, from: string, to: string): void {
@@ -49,11 +53,24 @@ beforeAll(async () => {
       edit(join(dir, 'sessiongate/endpoints.conf'), 'proxy_set_header X-Original-URI $request_uri;', 'proxy_set_header X-Original-URI $sg_original_uri;');
     },
   });
+  haproxy = await startHaproxy({ sessiongatePort: svc.ports.http, appPort: app.port });
+  brokenHaproxy = await startHaproxy({
+    sessiongatePort: svc.ports.http,
+    appPort: app.port,
+    // The protected list handed to the Lua action loses X-User-Id: its client copies stay.
+    mutate: (cfg) => {
+      const from = '"X-User-Id X-User-Roles';
+      if (!cfg.includes(from)) throw new Error(`haproxy.cfg no longer contains ${from}`);
+      return cfg.replace(from, '"X-User-Roles');
+    },
+  });
 });
 
 afterAll(async () => {
   await good?.stop();
   await broken?.stop();
+  await haproxy?.stop();
+  await brokenHaproxy?.stop();
   await app?.close();
   await svc?.close();
 });
@@ -104,6 +121,29 @@ describe('sessiongate doctor', () => {
     // And what stayed right still passes.
     expect(r.out).toMatch(/private probe needs a session\s.*PASS/);
     expect(r.out).toMatch(/forged cookie: garbage\s.*PASS/);
+  });
+
+  it('the shipped HAProxy config: every check passes, with and without a session', async () => {
+    const anon = await doctor(haproxy.url);
+    expect(anon.out, anon.out).toMatch(/\n(\d+) passed, 0 failed, 1 skipped\n$/);
+    expect(anon.code).toBe(0);
+    const withSession = await doctor(haproxy.url, `--cookie=${await login()}`);
+    expect(withSession.out, withSession.out).toMatch(/ 0 failed, 0 skipped\n$/);
+    expect(withSession.out).toMatch(/session: upstream receives its identity\s+.*X-User-Id: doc.*PASS/i); // HAProxy sends header names in lower case
+    expect(withSession.code).toBe(0);
+    expect(Number(/(\d+) passed/.exec(withSession.out)![1])).toBeGreaterThan(60);
+  });
+
+  it('an HAProxy config that keeps client copies of X-User-Id: non-zero exit, the check named', async () => {
+    const r = await doctor(brokenHaproxy.url, `--cookie=${await login()}`);
+    expect(r.code).toBe(1);
+    const names = r.out
+      .split('\n')
+      .filter((l) => /\bFAIL\b/.test(l))
+      .map((l) => l.slice(0, 44).trim());
+    expect(names).toContain('spoofed X-User-Id, no session');
+    expect(names).toContain('spoofed x_user_id, no session');
+    expect(r.out).toMatch(/private probe needs a session\s.*PASS/);
   });
 
   it('a URL without the probe routed: exit 2 with what to do', async () => {

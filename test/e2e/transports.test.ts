@@ -1,17 +1,20 @@
 /**
  * One case table, every transport: every row runs over nginx `/auth`, Envoy gRPC Check (raw
  * bytes encoded by field number, independent of proto/), Envoy HTTP ext_authz, and a real Caddy
- * running the shipped caddy/Caddyfile in front of an upstream that echoes what it received,
- * against the service started in-process with deploy/config.example.yaml and an injected clock
- * (expiry and rotation without sleeping). Every transport must reach the same decision; where a
- * proxy itself does something else, the row says what and why for that proxy.
+ * and a real HAProxy running the shipped caddy/Caddyfile and haproxy/ config in front of an
+ * upstream that echoes what it received, against the service started in-process with
+ * deploy/config.example.yaml and an injected clock (expiry and rotation without sleeping). Every
+ * transport must reach the same decision; where a proxy itself does something else, the row says
+ * what and why for that proxy.
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCaddy, startCaddy } from '../../harness/caddy.js';
 import { APPEND_ACTION, type DecodedCheckResponse, GRPC, RawEnvoyClient } from '../../harness/envoy-wire.js';
+import { type RunningHaproxy, startHaproxy } from '../../harness/haproxy.js';
 import { cookiePair, createSession, send } from '../../harness/http.js';
-import { type EchoUpstream, startEchoUpstream } from '../../harness/processes.js';
+import { type Echoed, type EchoUpstream, startEchoUpstream } from '../../harness/processes.js';
+import { rawRequest } from '../../harness/raw-http.js';
 import { type Service, startService } from '../../src/main.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { testConfig } from '../support/service.js';
@@ -26,15 +29,16 @@ let svc: Service;
 let grpc: RawEnvoyClient;
 let app: EchoUpstream;
 let caddy: RunningCaddy;
+let haproxyRunning: RunningHaproxy;
 const http = () => `http://127.0.0.1:${svc.ports.http}`;
 /** sessiongate's decision log lines: behind a real proxy the client sees no reason, the log does. */
-const decisions: Array<{ result: string; reason: string }> = [];
+const decisions: Array<{ result: string; reason: string; transport: string }> = [];
 const decisionLog = new Writable({
   write(chunk: Buffer, _e, cb) {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;
-      const j = JSON.parse(line) as { msg?: string; result: string; reason: string };
-      if (j.msg === 'decision') decisions.push({ result: j.result, reason: j.reason });
+      const j = JSON.parse(line) as { msg?: string; result: string; reason: string; transport: string };
+      if (j.msg === 'decision') decisions.push({ result: j.result, reason: j.reason, transport: j.transport });
     }
     cb();
   },
@@ -49,10 +53,12 @@ beforeAll(async () => {
   grpc = new RawEnvoyClient(`127.0.0.1:${svc.ports.grpc}`);
   app = await startEchoUpstream();
   caddy = await startCaddy({ sessiongatePort: svc.ports.http, appPort: app.port });
+  haproxyRunning = await startHaproxy({ sessiongatePort: svc.ports.http, appPort: app.port });
 });
 afterAll(async () => {
   grpc?.close();
   await caddy?.stop();
+  await haproxyRunning?.stop();
   await app?.close();
   await svc?.close();
 });
@@ -181,7 +187,29 @@ const caddyProxy: Transport = async (req) => {
   };
 };
 
-const TRANSPORTS: Record<string, Transport> = { nginx, 'envoy gRPC': envoyGrpc, 'envoy HTTP': envoyHttp, caddy: caddyProxy };
+/** Through the real HAProxy: what the client saw, what the application received, sessiongate's logged reason. */
+const haproxy: Transport = async (req) => {
+  const before = decisions.length;
+  const r = await rawRequest(haproxyRunning.port, { method: req.method, target: req.path, headers: [['Host', HOST], ...(req.headers ?? [])] });
+  // One /auth call per request (HAProxy retries only a failed connection).
+  const logged = decisions.slice(before);
+  expect(logged.map((d) => d.transport)).toEqual(['nginx']);
+  const seen = r.status === 200 ? (JSON.parse(r.body) as Echoed) : undefined;
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; seen && i < seen.rawHeaders.length; i += 2) pairs.push([seen.rawHeaders[i]!, seen.rawHeaders[i + 1]!]);
+  const location = r.headers['location']?.[0];
+  return {
+    result: r.status === 200 ? 'allow' : r.status >= 500 ? 'error' : 'deny',
+    reason: logged[0]!.reason,
+    status: r.status,
+    // HAProxy serves plain HTTP here (it sets X-Forwarded-Proto, never the client): its rd names http://.
+    location: location?.replace('rd=http%3A%2F%2F', 'rd=https%3A%2F%2F'),
+    identity: identityOf(pairs),
+    setCookie: r.headers['set-cookie']?.[0],
+  };
+};
+
+const TRANSPORTS: Record<string, Transport> = { nginx, 'envoy gRPC': envoyGrpc, 'envoy HTTP': envoyHttp, caddy: caddyProxy, haproxy };
 
 const BROWSER: [string, string] = ['Accept', 'text/html,application/xhtml+xml'];
 const API: [string, string] = ['Accept', 'application/json'];
