@@ -17,7 +17,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { startCaddy } from '../harness/caddy.js';
 import { encodeCheckRequest } from '../harness/envoy-wire.js';
+import { startHaproxy } from '../harness/haproxy.js';
 import { send } from '../harness/http.js';
 import { freePort, nginxBinary, ROOT, type RunningService, startService, tempDir, waitFor } from '../harness/processes.js';
 import { type RedisProcess, startRedisServer } from '../harness/redis.js';
@@ -32,14 +34,31 @@ const WARMUP = Number(opt('warmup', SMOKE ? '0' : '3'));
 const ROUNDS = Number(opt('rounds', SMOKE ? '1' : '2'));
 const SESSIONS = Number(opt('sessions', SMOKE ? '200' : '10000'));
 const CONNECTIONS = Number(opt('connections', '32'));
-const ALL_ROWS = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4', 'S5', 'W2'] as const;
+const ALL_ROWS = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4', 'S5', 'W2', 'C0', 'C1', 'CS', 'H0', 'H1', 'HS'] as const;
 type RowId = (typeof ALL_ROWS)[number];
 const ROWS = opt('rows', ALL_ROWS.join(',')).split(',') as RowId[];
 const H2_CLIENTS = Math.max(2, CONNECTIONS / 8);
 const LOGIN_TOKEN = 'bench-login-token-0123456789';
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 
-const FLOOR: Record<RowId, RowId | null> = { F1: null, F2: null, F3: null, F4: null, S1: 'F2', S2: 'F2', S3: 'F3', S4: 'F4', S5: 'F1', W2: 'S2' };
+const FLOOR: Record<RowId, RowId | null> = {
+  F1: null,
+  F2: null,
+  F3: null,
+  F4: null,
+  S1: 'F2',
+  S2: 'F2',
+  S3: 'F3',
+  S4: 'F4',
+  S5: 'F1',
+  W2: 'S2',
+  C0: null,
+  C1: 'C0',
+  CS: 'C1',
+  H0: null,
+  H1: 'H0',
+  HS: 'H1',
+};
 const TARGET: Partial<Record<RowId, number>> = { S1: 0.9, S2: 0.9, S3: 0.9, S4: 1.0, S5: 0.8 };
 const WHAT: Record<RowId, string> = {
   F1: 'nginx auth_request answered inside nginx (return 204)',
@@ -52,6 +71,12 @@ const WHAT: Record<RowId, string> = {
   S4: 'sessiongate gRPC Check, Redis, local cache warm',
   S5: 'sessiongate via nginx with the proxy-side decision cache (memory store)',
   W2: 'S2 with SESSIONGATE_WORKERS=2 (scaling from 1 to 2 workers; Redis, as workers need a shared store)',
+  C0: 'Caddy alone: the shipped Caddyfile, its check answered by Caddy itself (respond 200)',
+  C1: 'the shipped Caddyfile, its check to the bare node:http responder of F2',
+  CS: 'sessiongate via the shipped Caddyfile, memory store',
+  H0: 'HAProxy alone: the shipped haproxy/ config, its check answered by HAProxy itself (http-request return 200)',
+  H1: 'the shipped haproxy/ config, its check to the bare node:http responder of F2',
+  HS: 'sessiongate via the shipped haproxy/ config (Lua core.httpclient), memory store',
 };
 
 // ------------------------------------------------------------------------------------------
@@ -116,6 +141,38 @@ async function startBenchNginx(authPort: number | 'inside', decisionCache = fals
   );
   if (!up) throw new Error(`nginx for ${authPort} did not start: ${readFileSync(join(d, 'logs/error.log'), 'utf8')}`);
   return { port, pid: child.pid! };
+}
+
+/**
+ * Caddy with the shipped Caddyfile, its check sent to `authPort` (or answered by a site of Caddy's
+ * own), the application a static site of the same Caddy, so it is never the bottleneck.
+ */
+async function startBenchCaddy(authPort: number | 'inside'): Promise<{ port: number; pid: number }> {
+  const [app, inside] = [await freePort(), await freePort()];
+  const site = (port: number, body: string) => `\nhttp://:${port} {\n\tbind 127.0.0.1\n\t${body}\n}\n`;
+  const caddy = await startCaddy({
+    sessiongatePort: authPort === 'inside' ? inside : authPort,
+    appPort: app,
+    extra: site(app, 'respond "ok" 200') + (authPort === 'inside' ? site(inside, 'respond 200') : ''),
+  });
+  cleanups.push(() => caddy.stop());
+  return { port: caddy.port, pid: caddy.pid };
+}
+
+/** HAProxy with the shipped haproxy/ config, its check sent to `authPort` (or answered by HAProxy itself), the application a frontend of its own. */
+async function startBenchHaproxy(authPort: number | 'inside'): Promise<{ port: number; pid: number }> {
+  const [app, inside] = [await freePort(), await freePort()];
+  const frontend = (name: string, port: number, answer: string) => `\nfrontend ${name}\n    bind 127.0.0.1:${port}\n    http-request return ${answer}\n`;
+  const h = await startHaproxy({
+    sessiongatePort: authPort === 'inside' ? inside : authPort,
+    appPort: app,
+    mutate: (cfg) =>
+      cfg +
+      frontend('bench_app', app, 'status 200 content-type text/plain string ok') +
+      (authPort === 'inside' ? frontend('bench_auth', inside, 'status 200') : ''),
+  });
+  cleanups.push(() => h.stop());
+  return { port: h.port, pid: h.pid };
 }
 
 async function startSessiongate(env: Record<string, string>, config?: string): Promise<RunningService> {
@@ -408,15 +465,65 @@ async function main(): Promise<number> {
   const storeUrl = `redis://127.0.0.1:${redis.port}`;
   const noCache = join(dir, 'no-cache.yaml');
   writeFileSync(noCache, 'cache: { enabled: false }\n');
-  if (need('S1')) {
+  if (need('S1') || need('CS') || need('HS')) {
+    // One memory-store sessiongate behind each proxy in turn (the rows run one at a time).
     const sg = await startSessiongate({});
     const file = join(dir, 'cookies-memory.txt');
     writeFileSync(file, `${(await createSessions(sg, SESSIONS)).join('\n')}\n`);
-    const n = await startBenchNginx(sg.httpPort);
+    if (need('S1')) {
+      const n = await startBenchNginx(sg.httpPort);
+      rows.set(
+        'S1',
+        wrkRow('S1', n.port, file, () => sg.pid),
+      );
+    }
+    if (need('CS')) {
+      const c = await startBenchCaddy(sg.httpPort);
+      rows.set(
+        'CS',
+        wrkRow('CS', c.port, file, () => sg.pid),
+      );
+    }
+    if (need('HS')) {
+      const h = await startBenchHaproxy(sg.httpPort);
+      rows.set(
+        'HS',
+        wrkRow('HS', h.port, file, () => sg.pid),
+      );
+    }
+  }
+  // Caddy's and HAProxy's floors: the proxy alone, then the proxy with F2's bare responder.
+  if (need('C0')) {
+    const c = await startBenchCaddy('inside');
     rows.set(
-      'S1',
-      wrkRow('S1', n.port, file, () => sg.pid),
+      'C0',
+      wrkRow('C0', c.port, floorFile, () => c.pid),
     );
+  }
+  if (need('H0')) {
+    const h = await startBenchHaproxy('inside');
+    rows.set(
+      'H0',
+      wrkRow('H0', h.port, floorFile, () => h.pid),
+    );
+  }
+  if (need('C1') || need('H1')) {
+    const port = await freePort();
+    const floor = await forkFloor('floor-http.js', [String(port), floorFile]);
+    if (need('C1')) {
+      const c = await startBenchCaddy(port);
+      rows.set(
+        'C1',
+        wrkRow('C1', c.port, floorFile, () => floor.pid),
+      );
+    }
+    if (need('H1')) {
+      const h = await startBenchHaproxy(port);
+      rows.set(
+        'H1',
+        wrkRow('H1', h.port, floorFile, () => floor.pid),
+      );
+    }
   }
   if (need('S5')) {
     const cacheConfig = join(dir, 'proxy-cache.yaml');

@@ -18,6 +18,8 @@ export function caddyBinary(): string {
 export interface RunningCaddy {
   readonly port: number;
   readonly url: string;
+  /** Caddy's process (the benchmark reads its CPU time). */
+  readonly pid: number;
   /** What Caddy wrote to stderr (its JSON log). */
   log(): string;
   stop(): Promise<void>;
@@ -35,13 +37,18 @@ export function caddyfileFor(opts: { sessiongatePort: number; appPort: number; p
   return text;
 }
 
-export async function startCaddy(opts: { sessiongatePort: number; appPort: number }): Promise<RunningCaddy> {
+export async function startCaddy(opts: {
+  sessiongatePort: number;
+  appPort: number;
+  /** More site blocks appended to the file (the benchmark's stand-ins); the shipped ones stay as they are. */
+  extra?: string;
+}): Promise<RunningCaddy> {
   const bin = caddyBinary();
   const dir = tempDir('sg-caddy-');
   const config = join(dir, 'Caddyfile');
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    writeFileSync(config, caddyfileFor({ ...opts, port, adminPort: await freePort() }));
+    writeFileSync(config, caddyfileFor({ ...opts, port, adminPort: await freePort() }) + (opts.extra ?? ''));
     // Caddy keeps its state (autosaved config, certificates) under XDG folders: the temporary one.
     const child: ChildProcess = spawn(bin, ['run', '--config', config, '--adapter', 'caddyfile'], {
       env: { PATH: process.env['PATH'] ?? '', HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') },
@@ -58,6 +65,7 @@ export async function startCaddy(opts: { sessiongatePort: number; appPort: numbe
       return {
         port,
         url: `http://127.0.0.1:${port}`,
+        pid: child.pid!,
         log: () => stderr,
         stop: async () => {
           await stop(child);

@@ -18,6 +18,8 @@ export function haproxyBinary(): string {
 export interface RunningHaproxy {
   readonly port: number;
   readonly url: string;
+  /** HAProxy's process (the benchmark reads its CPU time). */
+  readonly pid: number;
   readonly dir: string;
   /** What HAProxy wrote (its log lines and warnings, including the Lua script's). */
   output(): string;
@@ -79,6 +81,7 @@ export async function startHaproxy(opts: {
       return {
         port,
         url: `http://127.0.0.1:${port}`,
+        pid: child.pid!,
         dir,
         output: () => output,
         stop: async () => {
