@@ -3,11 +3,19 @@
  * everything started here: redis-server, nginx (the shipped config), the built service, bare
  * responders. Load comes from real external generators: wrk (HTTP through nginx) and h2load
  * (gRPC, framed CheckRequests shaped as Envoy sends them). Rows alternate round by round so
- * drift hits all alike. Prints one table with ratios to each row's floor and writes it to
- * bench/results/latest.md.
+ * drift hits all alike.
  *
- *   node dist-bench/bench/run.js [--duration S] [--warmup S] [--rounds N] [--sessions N] [--rows F1,S1,…] [--smoke]
+ * Per row and round it records req/s, latency, and the CPU the service under test used per
+ * decision (utime + stime from /proc over exactly the measured run, ÷ the answers served). Ratios
+ * to a row's floor are computed per round, against the floor measured in that round, and
+ * shown as their median over the rounds with the spread (min–max). Then the memory figures:
+ * idle RSS of fresh services, bytes per session in the memory store and in Redis. Prints one
+ * table and the targets of issue #16, and writes them to bench/results/latest.md.
  *
+ *   node dist-bench/bench/run.js [--duration S] [--warmup S] [--rounds N] [--sessions N] [--rows F1,S1,…] [--pin] [--smoke]
+ *
+ * --pin: the service under test on one CPU, everything else (this runner, the load generators,
+ * the proxies, Redis) on the others, with taskset.
  * --smoke: one 1-second pass over every row with a few sessions; exits non-zero on any error
  * (this is what CI runs; timings are never asserted).
  */
@@ -16,6 +24,7 @@ import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { startCaddy } from '../harness/caddy.js';
 import { encodeCheckRequest } from '../harness/envoy-wire.js';
@@ -24,22 +33,27 @@ import { send } from '../harness/http.js';
 import { freePort, nginxBinary, ROOT, type RunningService, startService, tempDir, waitFor } from '../harness/processes.js';
 import { type RedisProcess, startRedisServer } from '../harness/redis.js';
 import { flag, opt } from './options.js';
+import { allowedCpus, cpuSecondsBetween, cpuTicks, peakRss, pin, processTree, resetPeakRss, rss } from './proc.js';
 
 // ------------------------------------------------------------------------------------------
 // Options
 
 const SMOKE = flag('smoke');
+const PIN = flag('pin');
 const DURATION = Number(opt('duration', SMOKE ? '1' : '10'));
 const WARMUP = Number(opt('warmup', SMOKE ? '0' : '3'));
-const ROUNDS = Number(opt('rounds', SMOKE ? '1' : '2'));
+const ROUNDS = Number(opt('rounds', SMOKE ? '1' : '3'));
 const SESSIONS = Number(opt('sessions', SMOKE ? '200' : '10000'));
 const CONNECTIONS = Number(opt('connections', '32'));
 const ALL_ROWS = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4', 'S5', 'W2', 'C0', 'C1', 'CS', 'H0', 'H1', 'HS'] as const;
 type RowId = (typeof ALL_ROWS)[number];
 const ROWS = opt('rows', ALL_ROWS.join(',')).split(',') as RowId[];
+for (const id of ROWS) if (!ALL_ROWS.includes(id)) throw new Error(`--rows: no row ${id} (rows: ${ALL_ROWS.join(', ')})`);
 const H2_CLIENTS = Math.max(2, CONNECTIONS / 8);
 const LOGIN_TOKEN = 'bench-login-token-0123456789';
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+/** Sessions the memory-store figure is taken at (the target's size; fewer in the smoke pass). */
+const MEMORY_SESSIONS = SMOKE ? 1000 : 100_000;
 
 const FLOOR: Record<RowId, RowId | null> = {
   F1: null,
@@ -59,7 +73,14 @@ const FLOOR: Record<RowId, RowId | null> = {
   H1: 'H0',
   HS: 'H1',
 };
-const TARGET: Partial<Record<RowId, number>> = { S1: 0.9, S2: 0.9, S3: 0.9, S4: 1.0, S5: 0.8 };
+/**
+ * Rows whose CPU per decision is compared with their floor's: both are an auth service behind
+ * the same proxy. S5's, C1's and H1's floors (F1, C0, H0) are the proxy answering by itself: what
+ * those floors' CPU measures is the proxy's, a different job.
+ */
+const CPU_PAIRED = new Set<RowId>(['S1', 'S2', 'S3', 'S4', 'W2', 'CS', 'HS']);
+/** The order rows run in within a round (reversed every other round): each next to its floor. */
+const RUN_ORDER: RowId[] = ['F1', 'S5', 'F2', 'S1', 'S2', 'W2', 'F3', 'S3', 'F4', 'S4', 'C0', 'C1', 'CS', 'H0', 'H1', 'HS'];
 const WHAT: Record<RowId, string> = {
   F1: 'nginx auth_request answered inside nginx (return 204)',
   F2: 'nginx auth_request to a bare node:http responder (cookie → Map)',
@@ -78,6 +99,45 @@ const WHAT: Record<RowId, string> = {
   H1: 'the shipped haproxy/ config, its check to the bare node:http responder of F2',
   HS: 'sessiongate via the shipped haproxy/ config (Lua core.httpclient), memory store',
 };
+/** Whose CPU a row's "CPU per decision" is. */
+const CPU_OF: Record<RowId, string> = {
+  F1: 'nginx (master and worker)',
+  F2: 'the bare responder',
+  F3: 'the bare responder',
+  F4: 'the grpc-js server',
+  S1: 'sessiongate',
+  S2: 'sessiongate',
+  S3: 'sessiongate',
+  S4: 'sessiongate',
+  S5: 'sessiongate',
+  W2: 'sessiongate (primary and workers)',
+  C0: 'Caddy',
+  C1: 'the bare responder',
+  CS: 'sessiongate',
+  H0: 'HAProxy',
+  H1: 'the bare responder',
+  HS: 'sessiongate',
+};
+
+// ------------------------------------------------------------------------------------------
+// Pinning
+
+let SERVICE_CPU = '';
+/** Pins this runner (and so everything it starts from now on) off the service's CPU; returns the report's line about it. */
+function setUpPinning(): string {
+  const all = allowedCpus();
+  if (!PIN) return `- not pinned (no --pin): every process shares the ${all.length} CPUs`;
+  if (spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status !== 0) throw new Error('--pin needs taskset (util-linux)');
+  if (all.length < 2) throw new Error(`--pin needs 2 CPUs or more; this process may use ${all.join(',')}`);
+  SERVICE_CPU = String(all.at(-1));
+  const others = all.slice(0, -1).join(',');
+  pin([process.pid], others);
+  return (
+    `- pinned (--pin, taskset): the service under test on CPU ${SERVICE_CPU} (sessiongate with any workers; the bare responders of F2, F3, C1, H1; ` +
+    `the grpc-js server of F4); this runner, wrk, h2load, nginx, Caddy, HAProxy and Redis on CPU ${others}. ` +
+    'In F1, C0 and H0 the proxy is what is measured and stays with the load generators, as in every other row.'
+  );
+}
 
 // ------------------------------------------------------------------------------------------
 // Processes
@@ -190,7 +250,7 @@ async function startSessiongate(env: Record<string, string>, config?: string): P
 
 async function createSessions(sg: RunningService, n: number): Promise<string[]> {
   const cookies: string[] = [];
-  let retries = 0;
+  let stalled = 0;
   for (let next = 0; cookies.length < n; ) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(50, n - cookies.length) }, () => {
@@ -205,34 +265,19 @@ async function createSessions(sg: RunningService, n: number): Promise<string[]> 
         });
       }),
     );
+    let created = 0;
     for (const r of batch) {
-      // A store timeout on a loaded machine: the next batch asks again, as a login service would.
-      if (r.status === 503 && retries++ < 20) continue;
+      // A store timeout on a loaded machine (100 ms by default): the next batch asks again, as a
+      // login service would; only a run of batches with nothing created is a failure.
+      if (r.status === 503 && stalled < 20) continue;
       if (r.status !== 201) throw new Error(`session creation failed: ${r.status} ${r.body}`);
       cookies.push(r.cookies[0]!.split(';')[0]!.slice('sessiongate='.length));
+      created++;
     }
+    stalled = created > 0 ? 0 : stalled + 1;
+    if (created < batch.length) await sleep(100);
   }
   return cookies;
-}
-
-/** Resets a process's peak RSS (VmHWM), so the next reading covers one row only. */
-function resetPeakRss(pid: number | undefined): void {
-  if (!pid) return;
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    /* not permitted here: the peak then covers the process's life */
-  }
-}
-
-function peakRss(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -293,12 +338,14 @@ end
 `;
 }
 
-interface Result {
+/** What a load generator reports of one run. */
+interface Load {
   rps: number;
   p50: number; // ms
   p99: number; // ms
   errors: number;
-  rss: number; // bytes
+  /** Answers received in the run (wrk's "N requests in", h2load's "done"). */
+  requests: number;
 }
 
 function ms(s: string): number {
@@ -308,7 +355,7 @@ function ms(s: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-function runWrk(port: number, script: string, seconds: number): Omit<Result, 'rss'> {
+function runWrk(port: number, script: string, seconds: number): Load {
   const r = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/`], {
     encoding: 'utf8',
     timeout: (seconds + 30) * 1000,
@@ -323,10 +370,11 @@ function runWrk(port: number, script: string, seconds: number): Omit<Result, 'rs
     p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
     p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
     errors: non2xx + sockErrors,
+    requests: Number(/(\d+) requests in /.exec(out)?.[1] ?? 0),
   };
 }
 
-function runH2load(port: number, body: string, seconds: number, rate?: number): Omit<Result, 'rss'> {
+function runH2load(port: number, body: string, seconds: number, rate?: number): Load {
   const log = join(dir, `h2load-${Math.random().toString(36).slice(2)}.log`);
   const r = spawnSync(
     'h2load',
@@ -365,6 +413,7 @@ function runH2load(port: number, body: string, seconds: number, rate?: number): 
     p50: lat[Math.floor(lat.length * 0.5)] ?? NaN,
     p99: lat[Math.floor(lat.length * 0.99)] ?? NaN,
     errors: req ? Number(req[5]) + Number(req[6]) + Number(req[7]) : 1,
+    requests: req ? Number(req[3]) : 0,
   };
 }
 
@@ -392,28 +441,156 @@ function grpcBody(cookie: string): string {
 }
 
 // ------------------------------------------------------------------------------------------
+// Rows and measurement
 
 interface Row {
   id: RowId;
-  run(seconds: number): Omit<Result, 'rss'>;
-  /** The same load paced to \`rate\` requests/s (for p99 at 50 % of the peak). */
-  paced(seconds: number, rate: number, latencyMs: number): Omit<Result, 'rss'>;
-  pid(): number | undefined;
+  run(seconds: number): Load;
+  /** The same load paced to `rate` requests/s (for p99 at about half load). */
+  paced(seconds: number, rate: number, latencyMs: number): Load;
+  /** The processes whose CPU and memory the row reports; their descendants count too. */
+  measured: number[];
+  /** The processes --pin puts on the service's CPU (none in F1, C0, H0: the proxy is measured there). */
+  pinned: number[];
 }
 
-function wrkRow(id: RowId, port: number, cookieFile: string, pid: () => number | undefined): Row {
+/** One measured run of a row. */
+interface Sample extends Load {
+  /** µs of CPU (user + system) the measured processes used per answer served in the run. */
+  cpuUs: number;
+  /** Peak RSS of the measured processes during the run, bytes (summed over them). */
+  rss: number;
+}
+
+function wrkRow(id: RowId, port: number, cookieFile: string, measured: number, pinned: number | null): Row {
   const script = wrkScript(cookieFile);
-  return { id, run: (s) => runWrk(port, script, s), paced: (s, rate, latencyMs) => runWrk(port, wrkScript(cookieFile, { rate, latencyMs }), s), pid };
+  return {
+    id,
+    run: (s) => runWrk(port, script, s),
+    paced: (s, rate, latencyMs) => runWrk(port, wrkScript(cookieFile, { rate, latencyMs }), s),
+    measured: [measured],
+    pinned: pinned === null ? [] : [pinned],
+  };
 }
 
-function grpcRow(id: RowId, port: number, body: string, pid: () => number | undefined): Row {
-  return { id, run: (s) => runH2load(port, body, s), paced: (s, rate) => runH2load(port, body, s, rate), pid };
+function grpcRow(id: RowId, port: number, body: string, measured: number): Row {
+  return { id, run: (s) => runH2load(port, body, s), paced: (s, rate) => runH2load(port, body, s, rate), measured: [measured], pinned: [measured] };
+}
+
+/** Runs `load` against the row, reading the measured processes' CPU time right before and right after it. */
+function measure(row: Row, load: () => Load): Sample {
+  if (PIN) pin(processTree(row.pinned), SERVICE_CPU);
+  const pids = processTree(row.measured);
+  resetPeakRss(pids);
+  const before = cpuTicks(pids);
+  const r = load();
+  const cpu = cpuSecondsBetween(before, cpuTicks(pids));
+  return { ...r, cpuUs: r.requests > 0 ? (cpu * 1e6) / r.requests : NaN, rss: peakRss(pids) };
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const MB = (bytes: number) => (bytes / 1048576).toFixed(0);
+
+/** RSS of a fresh process once start-up has settled: sampled every 250 ms until it moves less than 1 % over 1 s (at most 15 s). */
+async function settledRss(pid: number): Promise<number> {
+  const samples: number[] = [];
+  const until = Date.now() + 15_000;
+  for (;;) {
+    await sleep(250);
+    samples.push(rss(processTree([pid])));
+    const last = samples.slice(-5);
+    if (last.length === 5 && Math.max(...last) - Math.min(...last) <= Math.max(...last) * 0.01) return last.at(-1)!;
+    if (Date.now() > until) return samples.at(-1)!;
+  }
+}
+
+/** Bytes Redis holds for the keys matching `pattern` (MEMORY USAGE … SAMPLES 0: every field counted), and how many keys. */
+async function redisBytes(client: Redis, pattern: string): Promise<{ keys: number; bytes: number }> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  const sizes = await Promise.all(keys.map((k) => client.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')));
+  return { keys: keys.length, bytes: sizes.reduce((a: number, b) => a + Number(b), 0) };
+}
+
+interface MemoryFigures {
+  idleMemory: number;
+  idleRedis: number;
+  idleBare: number;
+  perSessionMemory: number;
+  redisSessions: number;
+  redisRecord: number;
+  redisPerSession: number;
+}
+
+/**
+ * The memory figures that are not per row: idle RSS of fresh services (memory store, Redis
+ * store, and the bare responder for scale), bytes per session in the memory store at
+ * MEMORY_SESSIONS, and in Redis (a service of its own under its own key prefix, so every key
+ * it writes is counted and nothing else).
+ */
+async function memoryFigures(storeUrl: string, redisPort: number): Promise<MemoryFigures> {
+  const prefix = 'sgprobe:';
+  const probeConfig = join(dir, 'probe.yaml');
+  writeFileSync(probeConfig, `redis: { key_prefix: "${prefix}" }\n`);
+  const empty = join(dir, 'cookies-none.txt');
+  writeFileSync(empty, '');
+  // The three start side by side and settle together (one wait, not three): RSS is what each
+  // process holds, which the others do not change.
+  const [mem, red, bare] = await Promise.all([
+    startSessiongate({}),
+    startSessiongate({ SESSIONGATE_STORE: storeUrl }, probeConfig),
+    freePort().then((port) => forkFloor('floor-http.js', [String(port), empty])),
+  ]);
+  const [idleMemory, idleRedis, idleBare] = await Promise.all([settledRss(mem.pid!), settledRss(red.pid!), settledRss(bare.pid!)]);
+  bare.kill('SIGKILL');
+  await mem.stop();
+
+  const n = SMOKE ? 100 : 1000;
+  await createSessions(red, n);
+  const client = new Redis({ port: redisPort, host: '127.0.0.1' });
+  const records = await redisBytes(client, `${prefix}s:*`);
+  const all = await redisBytes(client, `${prefix}*`);
+  client.disconnect();
+  await red.stop();
+  // A creation answered 503 (a timeout on a busy machine) may still have been written: count what Redis holds.
+  if (records.keys < n) throw new Error(`Redis holds ${records.keys} session records under ${prefix}, expected ${n} or more`);
+
+  const m = spawnSync(process.execPath, ['--expose-gc', join(ROOT, 'dist-bench/bench/memory.js'), String(MEMORY_SESSIONS)], { encoding: 'utf8' });
+  if (m.status !== 0) throw new Error(`bench/memory.js failed: ${m.stderr}`);
+  return {
+    idleMemory,
+    idleRedis,
+    idleBare,
+    perSessionMemory: Number(m.stdout.trim()),
+    redisSessions: records.keys,
+    redisRecord: Math.round(records.bytes / records.keys),
+    redisPerSession: Math.round(all.bytes / records.keys),
+  };
 }
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const pinning = setUpPinning();
   const redis: RedisProcess = await startRedisServer();
   cleanups.push(() => redis.stop());
+  const storeUrl = `redis://127.0.0.1:${redis.port}`;
+  // First, while nothing else runs: fresh services for the idle RSS, the per-session bytes.
+  const memory = await memoryFigures(storeUrl, redis.port);
+  process.stderr.write(
+    `idle RSS: memory store ${MB(memory.idleMemory)} MB, Redis store ${MB(memory.idleRedis)} MB, bare responder ${MB(memory.idleBare)} MB; ` +
+      `${memory.perSessionMemory} bytes per session in memory, ${memory.redisRecord} per Redis record (${memory.redisPerSession} with its index)\n`,
+  );
+
   const rows = new Map<RowId, Row>();
   const need = (id: RowId) => ROWS.includes(id);
 
@@ -423,19 +600,13 @@ async function main(): Promise<number> {
   writeFileSync(floorFile, `${floorCookies.join('\n')}\n`);
   if (need('F1')) {
     const n = await startBenchNginx('inside');
-    rows.set(
-      'F1',
-      wrkRow('F1', n.port, floorFile, () => n.pid),
-    );
+    rows.set('F1', wrkRow('F1', n.port, floorFile, n.pid, null));
   }
   if (need('F2')) {
     const port = await freePort();
     const floor = await forkFloor('floor-http.js', [String(port), floorFile]);
     const n = await startBenchNginx(port);
-    rows.set(
-      'F2',
-      wrkRow('F2', n.port, floorFile, () => floor.pid),
-    );
+    rows.set('F2', wrkRow('F2', n.port, floorFile, floor.pid!, floor.pid!));
   }
   if (need('F3')) {
     const client = new Redis({ port: redis.port, host: '127.0.0.1' });
@@ -446,211 +617,224 @@ async function main(): Promise<number> {
     const port = await freePort();
     const floor = await forkFloor('floor-http.js', [String(port), floorFile, String(redis.port)]);
     const n = await startBenchNginx(port);
-    rows.set(
-      'F3',
-      wrkRow('F3', n.port, floorFile, () => floor.pid),
-    );
+    rows.set('F3', wrkRow('F3', n.port, floorFile, floor.pid!, floor.pid!));
   }
   if (need('F4')) {
     const port = await freePort();
     const floor = await forkFloor('floor-grpc.js', [String(port)]);
-    const body = grpcBody('x');
-    rows.set(
-      'F4',
-      grpcRow('F4', port, body, () => floor.pid),
-    );
+    rows.set('F4', grpcRow('F4', port, grpcBody('x'), floor.pid!));
   }
 
-  // sessiongate.
-  const storeUrl = `redis://127.0.0.1:${redis.port}`;
+  // sessiongate: a process of its own per row, so each row's CPU and peak RSS are its own
+  // (CS and HS share one: they run one at a time and have no target).
   const noCache = join(dir, 'no-cache.yaml');
   writeFileSync(noCache, 'cache: { enabled: false }\n');
-  if (need('S1') || need('CS') || need('HS')) {
-    // One memory-store sessiongate behind each proxy in turn (the rows run one at a time).
-    const sg = await startSessiongate({});
-    const file = join(dir, 'cookies-memory.txt');
+  const memoryStore = async (name: string, config?: string) => {
+    const sg = await startSessiongate({}, config);
+    const file = join(dir, `cookies-${name}.txt`);
     writeFileSync(file, `${(await createSessions(sg, SESSIONS)).join('\n')}\n`);
-    if (need('S1')) {
-      const n = await startBenchNginx(sg.httpPort);
-      rows.set(
-        'S1',
-        wrkRow('S1', n.port, file, () => sg.pid),
-      );
-    }
+    return { sg, file };
+  };
+  if (need('S1')) {
+    const { sg, file } = await memoryStore('s1');
+    const n = await startBenchNginx(sg.httpPort);
+    rows.set('S1', wrkRow('S1', n.port, file, sg.pid!, sg.pid!));
+  }
+  if (need('CS') || need('HS')) {
+    const { sg, file } = await memoryStore('proxies');
     if (need('CS')) {
       const c = await startBenchCaddy(sg.httpPort);
-      rows.set(
-        'CS',
-        wrkRow('CS', c.port, file, () => sg.pid),
-      );
+      rows.set('CS', wrkRow('CS', c.port, file, sg.pid!, sg.pid!));
     }
     if (need('HS')) {
       const h = await startBenchHaproxy(sg.httpPort);
-      rows.set(
-        'HS',
-        wrkRow('HS', h.port, file, () => sg.pid),
-      );
+      rows.set('HS', wrkRow('HS', h.port, file, sg.pid!, sg.pid!));
     }
   }
   // Caddy's and HAProxy's floors: the proxy alone, then the proxy with F2's bare responder.
   if (need('C0')) {
     const c = await startBenchCaddy('inside');
-    rows.set(
-      'C0',
-      wrkRow('C0', c.port, floorFile, () => c.pid),
-    );
+    rows.set('C0', wrkRow('C0', c.port, floorFile, c.pid, null));
   }
   if (need('H0')) {
     const h = await startBenchHaproxy('inside');
-    rows.set(
-      'H0',
-      wrkRow('H0', h.port, floorFile, () => h.pid),
-    );
+    rows.set('H0', wrkRow('H0', h.port, floorFile, h.pid, null));
   }
   if (need('C1') || need('H1')) {
     const port = await freePort();
     const floor = await forkFloor('floor-http.js', [String(port), floorFile]);
     if (need('C1')) {
       const c = await startBenchCaddy(port);
-      rows.set(
-        'C1',
-        wrkRow('C1', c.port, floorFile, () => floor.pid),
-      );
+      rows.set('C1', wrkRow('C1', c.port, floorFile, floor.pid!, floor.pid!));
     }
     if (need('H1')) {
       const h = await startBenchHaproxy(port);
-      rows.set(
-        'H1',
-        wrkRow('H1', h.port, floorFile, () => floor.pid),
-      );
+      rows.set('H1', wrkRow('H1', h.port, floorFile, floor.pid!, floor.pid!));
     }
   }
   if (need('S5')) {
     const cacheConfig = join(dir, 'proxy-cache.yaml');
     writeFileSync(cacheConfig, 'proxy_cache: { ttl: 60s }\n');
-    const sg = await startSessiongate({}, cacheConfig);
-    const file = join(dir, 'cookies-s5.txt');
-    writeFileSync(file, `${(await createSessions(sg, SESSIONS)).join('\n')}\n`);
+    const { sg, file } = await memoryStore('s5', cacheConfig);
     const n = await startBenchNginx(sg.httpPort, true);
-    rows.set(
-      'S5',
-      wrkRow('S5', n.port, file, () => sg.pid),
-    );
+    rows.set('S5', wrkRow('S5', n.port, file, sg.pid!, sg.pid!));
   }
-  let redisCookies: string[] | undefined;
   if (need('S2') || need('S3') || need('S4') || need('W2')) {
     const cached = await startSessiongate({ SESSIONGATE_STORE: storeUrl });
-    redisCookies = await createSessions(cached, SESSIONS);
+    const redisCookies = await createSessions(cached, SESSIONS);
     const file = join(dir, 'cookies-redis.txt');
     writeFileSync(file, `${redisCookies.join('\n')}\n`);
     if (need('S2')) {
       const n = await startBenchNginx(cached.httpPort);
-      rows.set(
-        'S2',
-        wrkRow('S2', n.port, file, () => cached.pid),
-      );
+      rows.set('S2', wrkRow('S2', n.port, file, cached.pid!, cached.pid!));
     }
     if (need('S3')) {
       const uncached = await startSessiongate({ SESSIONGATE_STORE: storeUrl }, noCache);
       const n = await startBenchNginx(uncached.httpPort);
-      rows.set(
-        'S3',
-        wrkRow('S3', n.port, file, () => uncached.pid),
-      );
+      rows.set('S3', wrkRow('S3', n.port, file, uncached.pid!, uncached.pid!));
     }
     if (need('W2')) {
       const two = await startSessiongate({ SESSIONGATE_STORE: storeUrl, SESSIONGATE_WORKERS: '2' });
       const n = await startBenchNginx(two.httpPort);
-      rows.set(
-        'W2',
-        wrkRow('W2', n.port, file, () => two.pid),
-      );
+      rows.set('W2', wrkRow('W2', n.port, file, two.pid!, two.pid!));
     }
     if (need('S4')) {
-      const body = grpcBody(redisCookies[0]!);
-      rows.set(
-        'S4',
-        grpcRow('S4', cached.grpcPort, body, () => cached.pid),
-      );
+      const grpc = await startSessiongate({ SESSIONGATE_STORE: storeUrl });
+      rows.set('S4', grpcRow('S4', grpc.grpcPort, grpcBody(redisCookies[0]!), grpc.pid!));
     }
   }
 
   // Rounds: warm-up, then measure; the order alternates so drift hits every row alike.
-  const results = new Map<RowId, Result[]>();
-  const order = ROWS.filter((r) => rows.has(r));
+  const results = new Map<RowId, Sample[]>();
+  const order = RUN_ORDER.filter((r) => rows.has(r));
   for (let round = 0; round < ROUNDS; round++) {
     const seq = round % 2 === 0 ? order : [...order].reverse();
     for (const id of seq) {
       const row = rows.get(id)!;
       if (WARMUP > 0) row.run(WARMUP);
-      resetPeakRss(row.pid());
-      const r = row.run(DURATION);
-      const list = results.get(id) ?? [];
-      list.push({ ...r, rss: peakRss(row.pid()) });
-      results.set(id, list);
+      const r = measure(row, () => row.run(DURATION));
+      results.set(id, [...(results.get(id) ?? []), r]);
       process.stderr.write(
-        `round ${round + 1} ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, peak RSS ${(list.at(-1)!.rss / 1048576).toFixed(0)} MB\n`,
+        `round ${round + 1} ${id}: ${r.rps.toFixed(0)} req/s, ${r.cpuUs.toFixed(1)} µs CPU per decision, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, peak RSS ${MB(r.rss)} MB\n`,
       );
     }
   }
-
-  // Table: per row, the median round by req/s.
-  const pick = (id: RowId): Result | undefined => {
-    const list = [...(results.get(id) ?? [])].sort((a, b) => a.rps - b.rps);
-    return list[Math.floor(list.length / 2)];
+  const of = (id: RowId, k: 'rps' | 'cpuUs' | 'p50' | 'p99') => median((results.get(id) ?? []).map((r) => r[k]));
+  /** Row ÷ floor, round by round: each round's row against the floor measured in that round. */
+  const paired = (id: RowId, k: 'rps' | 'cpuUs'): number[] => {
+    const floor = FLOOR[id] ? results.get(FLOOR[id]!) : undefined;
+    if (!floor) return [];
+    return (results.get(id) ?? []).map((r, i) => r[k] / floor[i]![k]);
   };
-  // p99 at half load: each row again, paced to 50 % of its peak (median round); the floors too,
-  // so the share of the proxy, the load generator and the scheduler is visible.
-  const half = new Map<RowId, Omit<Result, 'rss'>>();
+  const ratioCell = (id: RowId, k: 'rps' | 'cpuUs'): string => {
+    const f = FLOOR[id];
+    if (!f) return 'floor';
+    const list = paired(id, k).filter(Number.isFinite);
+    if (list.length === 0) return `(${f} not run)`;
+    const spread = list.length > 1 ? ` (${Math.min(...list).toFixed(2)}–${Math.max(...list).toFixed(2)})` : '';
+    return `${median(list).toFixed(2)} × ${f}${spread}`;
+  };
+
+  // p99 at about half load: each row paced to half its peak (median over the rounds), then its
+  // floor paced to the same rate right after, so the two p99s are at one offered rate.
+  const half = new Map<RowId, { row: Sample; floor?: Sample; rate: number }>();
   for (const id of order) {
-    const peak = pick(id)!;
-    const r = rows.get(id)!.paced(DURATION, peak.rps / 2, peak.p50 / 2);
-    half.set(id, r);
-    process.stderr.write(`half load ${id}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}\n`);
-  }
-  const lines = [
-    '| row | what | req/s | p50 ms | p99 ms | errors | peak RSS MB (during the row) | ratio to floor | target | p99 ms at ~50 % load (req/s) |',
-    '|---|---|---:|---:|---:|---:|---:|---|---|---|',
-  ];
-  let errors = 0;
-  for (const id of order) {
-    const r = pick(id)!;
-    errors += (results.get(id) ?? []).reduce((a, x) => a + x.errors, 0);
-    const floor = FLOOR[id] ? pick(FLOOR[id]!) : undefined;
-    const ratio = floor ? `${(r.rps / floor.rps).toFixed(2)} × ${FLOOR[id]}` : FLOOR[id] ? `(${FLOOR[id]} not run)` : 'floor';
-    const target = TARGET[id] && floor ? `≥ ${TARGET[id]!.toFixed(1)} × ${FLOOR[id]}: ${r.rps / floor.rps >= TARGET[id]! ? 'met' : 'not met'}` : '';
-    const h = half.get(id);
-    if (h) errors += h.errors;
-    const viaNginx = id !== 'S4' && id.startsWith('S');
-    const halfCell = h ? `${h.p99.toFixed(2)} (${h.rps.toFixed(0)})${viaNginx ? (h.p99 < 2 ? ': under 2 ms' : ': over 2 ms') : ''}` : '';
-    lines.push(
-      `| ${id} | ${WHAT[id]} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${(r.rss / 1048576).toFixed(0)} | ${ratio} | ${target} | ${halfCell} |`,
+    const f = FLOOR[id];
+    if (!f) continue;
+    const rate = of(id, 'rps') / 2;
+    const r = measure(rows.get(id)!, () => rows.get(id)!.paced(DURATION, rate, of(id, 'p50') / 2));
+    const fl = rows.has(f) ? measure(rows.get(f)!, () => rows.get(f)!.paced(DURATION, rate, of(f, 'p50') / 2)) : undefined;
+    half.set(id, { row: r, ...(fl ? { floor: fl } : {}), rate });
+    process.stderr.write(
+      `half load ${id} at ${rate.toFixed(0)} req/s: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}` +
+        (fl ? `; ${f}: ${fl.rps.toFixed(0)} req/s, p99 ${fl.p99.toFixed(2)} ms, errors ${fl.errors}` : '') +
+        '\n',
     );
   }
-  // Memory per session: the memory store at 100,000 sessions, and one Redis record.
-  const memN = SMOKE ? 1000 : 100_000;
-  const mem = spawnSync(process.execPath, ['--expose-gc', join(ROOT, 'dist-bench/bench/memory.js'), String(memN)], { encoding: 'utf8' });
-  const memoryBytes = mem.status === 0 ? Number(mem.stdout.trim()) : NaN;
-  let redisBytes = NaN;
-  if (redisCookies) {
-    const probe = new Redis({ port: redis.port, host: '127.0.0.1' });
-    const [, keys] = await probe.scan('0', 'MATCH', 'sg:s:*', 'COUNT', 1000);
-    const sizes = await Promise.all(keys.slice(0, 100).map((k) => probe.memory('USAGE', k)));
-    redisBytes = sizes.length ? Math.round(sizes.reduce((a: number, b) => a + Number(b), 0) / sizes.length) : NaN;
-    probe.disconnect();
+
+  const lines = [
+    '| row | what | req/s | CPU µs per decision (whose) | p50 ms | p99 ms | errors | peak RSS MB | req/s ÷ floor, paired (min–max) | CPU per decision ÷ floor, paired (min–max) | p99 ms at ~50 % load: row / floor at the same rate (req/s) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---|---|',
+  ];
+  let errors = 0;
+  for (const id of ALL_ROWS) {
+    if (!rows.has(id)) continue;
+    const list = results.get(id)!;
+    errors += list.reduce((a, x) => a + x.errors, 0);
+    const h = half.get(id);
+    if (h) errors += h.row.errors + (h.floor?.errors ?? 0);
+    const f = FLOOR[id];
+    const halfCell = !h
+      ? ''
+      : h.floor
+        ? `${h.row.p99.toFixed(2)} / ${h.floor.p99.toFixed(2)} = ${(h.row.p99 / h.floor.p99).toFixed(2)} × ${f} (${h.row.rps.toFixed(0)} / ${h.floor.rps.toFixed(0)})`
+        : `${h.row.p99.toFixed(2)} (${h.row.rps.toFixed(0)}; ${f} not run)`;
+    const cpuRatio = !f ? 'floor' : CPU_PAIRED.has(id) ? ratioCell(id, 'cpuUs') : `— (${f}'s is the proxy's own)`;
+    lines.push(
+      `| ${id} | ${WHAT[id]} | ${of(id, 'rps').toFixed(0)} | ${of(id, 'cpuUs').toFixed(1)} (${CPU_OF[id]}) | ${of(id, 'p50').toFixed(2)} | ${of(id, 'p99').toFixed(2)} | ${list.reduce((a, x) => a + x.errors, 0)} | ${MB(Math.max(...list.map((r) => r.rss)))} | ${ratioCell(id, 'rps')} | ${cpuRatio} | ${halfCell} |`,
+    );
   }
+
+  // The targets of issue #16, each on the median of the paired rounds.
+  const targets: string[] = ['| target (issue #16) | measured | |', '|---|---|---|'];
+  const target = (what: string, measured: string | undefined, met: boolean | undefined) =>
+    targets.push(`| ${what} | ${measured ?? 'row not run'} | ${met === undefined ? '' : met ? 'met' : 'not met'} |`);
+  const ratioTarget = (id: RowId, k: 'rps' | 'cpuUs', op: '≤' | '≥', limit: number) => {
+    const f = FLOOR[id]!;
+    const list = paired(id, k).filter(Number.isFinite);
+    const m = median(list);
+    const label = k === 'cpuUs' ? 'CPU per decision' : 'req/s';
+    target(
+      `${id} ${label} ${op} ${limit.toFixed(2)} × ${f}`,
+      list.length ? ratioCell(id, k) : undefined,
+      list.length ? (op === '≤' ? m <= limit : m >= limit) : undefined,
+    );
+  };
+  ratioTarget('S1', 'cpuUs', '≤', 1.25);
+  ratioTarget('S2', 'cpuUs', '≤', 1.3);
+  ratioTarget('S3', 'cpuUs', '≤', 1.3);
+  ratioTarget('S4', 'cpuUs', '≤', 1.0);
+  ratioTarget('S5', 'rps', '≥', 0.8);
+  for (const [id, limit] of [
+    ['S1', 150],
+    ['S2', 150],
+    ['S3', 150],
+    ['S4', 200],
+  ] as const) {
+    const list = results.get(id);
+    const peak = list ? Math.max(...list.map((r) => r.rss)) / 1048576 : undefined;
+    target(`${id} peak RSS ≤ ${limit} MB`, peak === undefined ? undefined : `${peak.toFixed(0)} MB`, peak === undefined ? undefined : peak <= limit);
+  }
+  target(
+    '≤ 500 bytes per session at 100,000 sessions (memory store)',
+    `${memory.perSessionMemory} bytes at ${MEMORY_SESSIONS.toLocaleString('en')}${SMOKE ? ' (smoke: not the target’s size)' : ''}`,
+    memory.perSessionMemory <= 500,
+  );
+  target(
+    'idle RSS after start-up ≤ 80 MB',
+    `memory store ${MB(memory.idleMemory)} MB, Redis store ${MB(memory.idleRedis)} MB`,
+    Math.max(memory.idleMemory, memory.idleRedis) <= 80 * 1048576,
+  );
+
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const version = (cmd: string, args: string[]) =>
     (spawnSync(cmd, args, { encoding: 'utf8' }).stderr + spawnSync(cmd, args, { encoding: 'utf8' }).stdout).split('\n')[0]!.trim();
   const machine = [
-    `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generators share these cores`,
+    `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generators, proxies and Redis share it with the service`,
+    pinning,
     `- node ${process.version}; ${version(nginxBinary(), ['-v'])}; ${version('redis-server', ['--version'])}; ${version('wrk', ['-v'])}; ${version('h2load', ['--version'])}`,
-    `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${H2_CLIENTS} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating; the median round is shown`,
-    "- W2: peak RSS is the primary's; on two cores shared with nginx and wrk, a second worker has no core of its own.",
-    `- memory store: ${memoryBytes} bytes per session at ${memN.toLocaleString('en')} sessions (heap after full GC); Redis: ${redisBytes} bytes per session record (MEMORY USAGE, mean of up to 100 keys)`,
+    `- ${SESSIONS} sessions, ${CONNECTIONS} wrk connections (2 threads), h2load ${H2_CLIENTS} connections × 16 streams; ${ROUNDS} round(s) of ${DURATION} s after ${WARMUP} s warm-up, rows alternating`,
+    '- req/s, CPU per decision, p50 and p99: each row’s median over the rounds; peak RSS: the highest of its rounds. Ratios: computed per round against the floor measured in the same round, shown as their median over the rounds and their spread (min–max); never a row of one round against a floor of another.',
+    '- CPU per decision: utime + stime (/proc/<pid>/stat) of the process(es) named, over exactly the measured run, ÷ the answers the load generator received in it.',
+    '- p99 at ~50 % load: the row paced to half its median req/s, then its floor paced to the same rate right after; the cell gives both p99s, their ratio and the rates reached.',
+    '- W2: CPU and peak RSS cover the primary and both workers' +
+      (PIN ? ', all on the one service CPU.' : '; on two cores shared with nginx and wrk, a second worker has no core of its own.'),
+    `- idle RSS after start-up (fresh process, RSS once it moves less than 1 % over 1 s): sessiongate memory store ${MB(memory.idleMemory)} MB, Redis store ${MB(memory.idleRedis)} MB; the bare node:http responder ${MB(memory.idleBare)} MB`,
+    `- memory store: ${memory.perSessionMemory} bytes per session at ${MEMORY_SESSIONS.toLocaleString('en')} sessions (heap and external memory after full GC); ` +
+      `Redis: ${memory.redisRecord} bytes per session record, ${memory.redisPerSession} bytes per session with its user index (MEMORY USAGE … SAMPLES 0 over ${memory.redisSessions} sessions)`,
     '- S5: proxy_cache.ttl 60s; its first pass over the sessions fills the cache, then nginx answers most requests itself.',
   ];
-  const report = `# sessiongate benchmark\n\n${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${machine.join('\n')}\n\n${lines.join('\n')}\n`;
+  const report = `# sessiongate benchmark\n\n${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${machine.join('\n')}\n\n${lines.join('\n')}\n\n## Targets\n\n${targets.join('\n')}\n`;
   process.stdout.write(`\n${report}`);
   if (!SMOKE) {
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
