@@ -15,8 +15,7 @@ import { createCheck } from './core/check.js';
 import type { ExternalSource } from './core/external.js';
 import { buildPolicy, type Policy } from './core/policy.js';
 import { createExternalSources } from './external/index.js';
-import { createProvider, type Provider } from './login/provider.js';
-import { createLoginRoutes } from './login/routes.js';
+import type { Provider } from './login/provider.js';
 import { createAdminApp } from './ops/admin.js';
 import { createDecisionLogger, type Logger } from './ops/logger.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
@@ -104,9 +103,13 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
     throw new Error(`store ${storeName} is not usable: ${(err as Error).message}`);
   }
   let provider: Provider | undefined;
+  // The login modules (openid-client, jose) are loaded only when a provider is configured:
+  // without one they would cost several MB of resident memory for nothing.
+  let createLoginRoutes: typeof import('./login/routes.js').createLoginRoutes | undefined;
   if (config.oidc) {
     try {
-      provider = await createProvider(config.oidc, clock);
+      provider = await (await import('./login/provider.js')).createProvider(config.oidc, clock);
+      ({ createLoginRoutes } = await import('./login/routes.js'));
     } catch (err) {
       await store.close();
       throw err;
@@ -155,7 +158,7 @@ export async function startService(config: Config, log: Logger, opts: ServiceOpt
       devLogin: () => current.devLogin && isLoopback(config.listen.host),
     }),
   );
-  if (provider) api.use(createLoginRoutes({ provider, policy: getPolicy, store, clock, log, metrics }));
+  if (provider && createLoginRoutes) api.use(createLoginRoutes({ provider, policy: getPolicy, store, clock, log, metrics }));
   api.use((_req, res) => void res.status(404).set('Content-Length', '0').end());
   api.use(jsonErrors(log));
 

@@ -54,8 +54,14 @@ export function sealRecord(r: SessionRecord, storeKey: string, secret: Buffer, u
   const id: SealedIdentity = { u: r.user_id, r: r.roles as string[], a: r.attributes as Record<string, unknown> };
   if (r.fixed) id.f = 1;
   if (r.login) id.l = r.login;
-  const out: StoredSession = { v: 2, ...clockOf(r), user: userRef, data: seal(recordKey(secret, storeKey), Buffer.from(JSON.stringify(id)), storeKey) };
-  return links.length > 0 ? { ...out, links } : out;
+  const data = seal(recordKey(secret, storeKey), Buffer.from(JSON.stringify(id)), storeKey);
+  // A rotated-away ID's record (grace_until, successor) is written by the stores, not sealed anew.
+  if (r.grace_until !== undefined || r.successor !== undefined) return { v: 2, ...clockOf(r), user: userRef, data, ...(links.length > 0 ? { links } : {}) };
+  // Literals, not spreads: a literal's fields live inside the object, where a spread's go to a
+  // separate property array; the memory store keeps one of these per session.
+  const { created_at, issued_at, expires_at, touched_at, idle_expires_at } = r;
+  if (links.length > 0) return { v: 2, created_at, issued_at, expires_at, touched_at, idle_expires_at, user: userRef, data, links };
+  return { v: 2, created_at, issued_at, expires_at, touched_at, idle_expires_at, user: userRef, data };
 }
 
 /** The identity fields of an opened record (everything but the clock). */

@@ -21,8 +21,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { ConnectionOptions } from 'node:tls';
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { RETENTION_MS, type SessionClock, storeDeadline } from '../session/record.js';
 import type { StoredSession } from '../session/seal.js';
 import type { SessionStore } from './types.js';
@@ -35,6 +36,12 @@ export interface RedisTlsFiles {
   readonly keyFile?: string | undefined;
   readonly serverName?: string | undefined;
 }
+
+// ioredis is loaded when the first client is made: a service on the memory store (the default)
+// never needs it, and loading it costs about 10 MB of resident memory. It is CommonJS, so a
+// require stays synchronous.
+let ioredis: typeof import('ioredis') | undefined;
+const lib = (): typeof import('ioredis') => (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'));
 
 /** How to reach Redis: built once from configuration (config.ts). */
 export interface RedisConnection {
@@ -92,10 +99,10 @@ export function createRedisClient(o: RedisStoreOptions, forSubscriber = false): 
     lazyConnect: false,
   };
   if (url.kind === 'redis') {
-    return new Redis({ ...common, host: url.hosts[0]!.host, port: url.hosts[0]!.port, db: url.db });
+    return new (lib().Redis)({ ...common, host: url.hosts[0]!.host, port: url.hosts[0]!.port, db: url.db });
   }
   if (url.kind === 'redis-sentinel') {
-    return new Redis({
+    return new (lib().Redis)({
       ...common,
       db: url.db,
       sentinels: url.hosts.map((h) => ({ host: h.host, port: h.port })),
@@ -126,7 +133,7 @@ export function createRedisClient(o: RedisStoreOptions, forSubscriber = false): 
     slotsRefreshTimeout: Math.max(o.connectTimeout, 1000),
     maxRedirections: 4,
   };
-  return new Cluster(
+  return new (lib().Cluster)(
     url.hosts.map((h) => ({ host: h.host, port: h.port })),
     cluster,
   );
@@ -447,7 +454,7 @@ export function createRedisStore(o: RedisStoreOptions): RedisStore {
       // A keyed read routes as session reads do, and fails as they fail (CLUSTERDOWN, a hung
       // node): a bare PING answers from any node even while the Cluster refuses every key.
       await run('ping', () => client.exists(`${p}s:{ready}`));
-      if (client instanceof Cluster) {
+      if (client instanceof lib().Cluster) {
         // Sessions live on every master: each must answer and see the Cluster as ok.
         const masters = client.nodes('master');
         if (masters.length === 0) throw new StoreUnavailableError(`${o.displayUrl}: ping failed: no Cluster master known`);
