@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, listening, ROOT, substitute, tempDir, waitFor } from './processes.js';
+import { freePort, listening, ROOT, serverHeader, substitute, tempDir, waitFor } from './processes.js';
 
 export function caddyBinary(): string {
   for (const p of ['/usr/bin/caddy', '/usr/local/bin/caddy']) if (existsSync(p)) return p;
@@ -61,7 +61,8 @@ export async function startCaddy(opts: {
       10_000,
       () => child.exitCode !== null,
     );
-    if (up) {
+    // Caddy itself, not another process that took the free port first (tests run in parallel).
+    if (up && child.exitCode === null && /^Caddy\b/.test((await serverHeader(port)) ?? '')) {
       return {
         port,
         url: `http://127.0.0.1:${port}`,

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, get as httpGet, type IncomingMessage, type Server } from 'node:http';
 import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -235,7 +235,9 @@ export async function startNginx(opts: {
       5000,
       () => child.exitCode !== null,
     );
-    if (up) {
+    // Listening is not enough: the free port may have been taken by another process between
+    // freePort() and nginx's bind (tests run in parallel), and then that process answers.
+    if (up && child.exitCode === null && /^nginx\b/.test((await serverHeader(port)) ?? '')) {
       return {
         port,
         url: `http://127.0.0.1:${port}`,
@@ -250,6 +252,19 @@ export async function startNginx(opts: {
     await stopChild(child);
     if (attempt >= 3) throw new Error(`nginx did not start: ${stderr}\n${readFileSync(join(dir, 'logs/error.log'), 'utf8')}`);
   }
+}
+
+/** The Server header of whatever answers a GET on 127.0.0.1:`port` (undefined when nothing does). */
+export function serverHeader(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/~sessiongate-harness-probe', timeout: 2000 }, (res) => {
+      res.resume();
+      const server = res.headers['server'];
+      resolve(typeof server === 'string' ? server : undefined);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
 }
 
 export async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, abort: () => boolean = () => false): Promise<boolean> {
