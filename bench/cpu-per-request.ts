@@ -6,7 +6,7 @@
  * request, the ratio in that round, and the median ratio.
  *
  *   npm run build && npx tsc -p tsconfig.bench.json && node dist-bench/bench/cpu-per-request.js \
- *     [--rounds 3] [--duration 5] [--warmup 2] [--sessions 10000] [--only S1|F2] [--threads]
+ *     [--rounds 3] [--duration 5] [--warmup 2] [--sessions 10000] [--only S1|F2] [--threads] [--perf DIR]
  *     [--node-args "--cpu-prof --cpu-prof-dir=DIR"] [--floor-node-args "…"]
  */
 
@@ -23,6 +23,8 @@ const WARMUP = Number(opt('warmup', '2'));
 const SESSIONS = Number(opt('sessions', '10000'));
 const ONLY = opt('only', '');
 const THREADS = flag('threads');
+const PERF = opt('perf', '');
+const PERF_G = flag('perf-g');
 const LOGIN_TOKEN = 'bench-login-token-0123456789';
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
@@ -171,8 +173,29 @@ function measure(t: Target): { us: number; user: number; rps: number; non2xx: nu
   if (WARMUP > 0) runWrk(t.port, t.script, WARMUP);
   const before = cpuTicks(t.pid);
   const threadsBefore = THREADS ? threadTicks(t.pid) : undefined;
+  // On-CPU samples of the measured window (perf's cpu-clock counts only time on a CPU, unlike
+  // --cpu-prof, whose samples also cover time the process waited for one).
+  const perf = PERF
+    ? spawn(
+        'perf',
+        [
+          'record',
+          '-e',
+          'cpu-clock',
+          '-F',
+          '1999',
+          ...(PERF_G ? ['--call-graph', 'fp'] : []),
+          '-p',
+          String(t.pid),
+          '-o',
+          join(PERF, `${t.id}-${Date.now()}.data`),
+        ],
+        { stdio: 'ignore' },
+      )
+    : undefined;
   const r = runWrk(t.port, t.script, DURATION);
   const after = cpuTicks(t.pid);
+  perf?.kill('SIGINT');
   if (threadsBefore) {
     const parts = [...threadTicks(t.pid)].map(([name, ticks]) => `${name} ${(((ticks - (threadsBefore.get(name) ?? 0)) * TICK_US) / r.requests).toFixed(1)}`);
     process.stdout.write(`  ${t.id} threads (µs/request): ${parts.join(', ')}\n`);
