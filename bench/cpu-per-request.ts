@@ -7,6 +7,7 @@
  *
  *   npm run build && npx tsc -p tsconfig.bench.json && node dist-bench/bench/cpu-per-request.js \
  *     [--rounds 3] [--duration 5] [--warmup 2] [--sessions 10000] [--only S1|F2] [--threads] [--perf DIR]
+ *     [--other-bin PATH/bin/sessiongate.js (another checkout, row S1b)]
  *     [--node-args "--cpu-prof --cpu-prof-dir=DIR"] [--floor-node-args "…"]
  */
 
@@ -225,14 +226,25 @@ async function main(): Promise<void> {
   const nodeArgs = opt('node-args', '').split(' ').filter(Boolean);
   const sg = await startService({ nodeArgs, env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN } });
   cleanups.push(() => sg.stop());
+  const ratios: number[] = [];
+  const otherRatios: number[] = [];
+  const per: Record<string, number[]> = { F2: [], S1: [] };
   const sgFile = join(dir, 'cookies-sg.txt');
   writeFileSync(sgFile, `${(await createSessions(sg, SESSIONS)).join('\n')}\n`);
   const targets: Target[] = [
     { id: 'F2', port: await startBenchNginx(floorPort), pid: floor.pid!, script: wrkScript(floorFile) },
     { id: 'S1', port: await startBenchNginx(sg.httpPort), pid: sg.pid!, script: wrkScript(sgFile) },
   ].filter((t) => !ONLY || t.id === ONLY);
-  const ratios: number[] = [];
-  const per: Record<string, number[]> = { F2: [], S1: [] };
+  // --other-bin: another checkout's bin/sessiongate.js as row S1b, measured in the same rounds.
+  const otherBin = opt('other-bin', '');
+  if (otherBin) {
+    const other = await startService({ bin: otherBin, nodeArgs, env: { SESSIONGATE_SECRET: SECRET, SESSIONGATE_LOGIN_TOKEN: LOGIN_TOKEN } });
+    cleanups.push(() => other.stop());
+    const file = join(dir, 'cookies-sg-other.txt');
+    writeFileSync(file, `${(await createSessions(other, SESSIONS)).join('\n')}\n`);
+    targets.push({ id: 'S1b', port: await startBenchNginx(other.httpPort), pid: other.pid!, script: wrkScript(file) });
+    per['S1b'] = [];
+  }
   for (let round = 0; round < ROUNDS; round++) {
     const seq = round % 2 === 0 ? targets : [...targets].reverse();
     const got: Record<string, number> = {};
@@ -245,10 +257,15 @@ async function main(): Promise<void> {
       );
     }
     if (got['S1'] && got['F2']) ratios.push(got['S1'] / got['F2']);
+    if (got['S1b'] && got['F2']) otherRatios.push(got['S1b'] / got['F2']);
   }
   const fmt = (xs: number[]) => (xs.length ? `${median(xs).toFixed(1)} µs (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})` : '-');
   process.stdout.write(`median F2 ${fmt(per['F2']!)}, S1 ${fmt(per['S1']!)}`);
   if (ratios.length) process.stdout.write(`, ratio S1/F2 ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
+  if (otherRatios.length)
+    process.stdout.write(
+      `; S1b ${fmt(per['S1b']!)}, ratio S1b/F2 ${median(otherRatios).toFixed(2)} (${Math.min(...otherRatios).toFixed(2)}–${Math.max(...otherRatios).toFixed(2)})`,
+    );
   process.stdout.write('\n');
 }
 
