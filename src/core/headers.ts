@@ -133,6 +133,13 @@ export function createIdentityHeaders(mapping: Readonly<Record<string, string>>,
   // Cheap pre-filter: a header can only alias a protected one if its length matches one of theirs.
   const lengths = new Set([...canonical].map((n) => n.length));
 
+  /** Whether a request header's name is a protected header or an alias of one. */
+  const aliases = (name: string): boolean => {
+    const trimmed = name.trim();
+    return lengths.has(trimmed.length) && canonical.has(canonicalHeaderName(trimmed));
+  };
+  const seenNames = new Map<string, boolean>();
+
   const protectedLower = protectedNames.map((n) => n.toLowerCase());
   const bit = new Map(protectedNames.map((n, i) => [n, 2 ** i] as const));
   const memo = new Map<number, readonly string[]>();
@@ -181,9 +188,13 @@ export function createIdentityHeaders(mapping: Readonly<Record<string, string>>,
       let found: string[] | undefined;
       for (const name in headers) {
         if (headers[name] === undefined) continue;
-        const trimmed = name.trim();
-        if (!lengths.has(trimmed.length)) continue;
-        if (canonical.has(canonicalHeaderName(trimmed))) (found ??= []).push(name);
+        let hit = seenNames.get(name);
+        if (hit === undefined) {
+          hit = aliases(name);
+          // Requests name the same few dozen headers; a flood of new names only stops the remembering.
+          if (seenNames.size < 1024) seenNames.set(name, hit);
+        }
+        if (hit) (found ??= []).push(name);
       }
       return found ?? [];
     },

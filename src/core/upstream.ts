@@ -34,8 +34,14 @@ export interface UpstreamCredentials {
 const PREFIXES = ['__host-', '__secure-'];
 /** Verifications per request; past this, a token-shaped string counts as a token unverified. */
 const MAX_VERIFIED = 8;
-// Never in a header a real proxy passed on; a crafted gRPC request does not get them echoed.
-const BREAKS_HEADER = /[\0\r\n]/;
+/**
+ * NUL, CR or LF: never in a header a real proxy passed on; a crafted gRPC request does not get
+ * them echoed. Three native character searches: a regular expression over a ~1 kB Cookie header
+ * costs several times more.
+ */
+function breaksHeader(s: string): boolean {
+  return s.indexOf('\n') >= 0 || s.indexOf('\r') >= 0 || s.indexOf('\0') >= 0;
+}
 const NOTHING_LEFT = /^[\s;]*$/;
 /** Length of each part of a token (session/token.ts: `<43>.<43>.<43>`). */
 const PART = (TOKEN_LENGTH - 2) / 3;
@@ -127,7 +133,7 @@ export function createUpstreamCredentials(cookieName: string, tokens: TokenCodec
     }
     if (kept === undefined) return undefined;
     const out = kept.trim();
-    return NOTHING_LEFT.test(out) || BREAKS_HEADER.test(out) ? '' : out;
+    return NOTHING_LEFT.test(out) || breaksHeader(out) ? '' : out;
   }
 
   function authorization(header: string | readonly string[] | undefined): boolean {

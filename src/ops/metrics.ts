@@ -4,6 +4,12 @@
  * Never a user ID, path or session ID in a label. The decision counter's children are made
  * up front, so every series exists (at 0) from the first scrape and the hot path does a Map
  * lookup, not a label hash.
+ *
+ * The series counted on every decision (decisions, their durations, store calls and theirs) are
+ * kept in plain numbers and handed to prom-client when the registry collects (a scrape, a
+ * worker's report to the primary): prom-client's inc() and observe() validate and hash the label
+ * set on every call, even on a bound child, and on the decision path that cost more than all the
+ * rest of the bookkeeping. A scrape shows the same series and values.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { ALLOW_REASONS, DENY_REASONS, ERROR_REASONS, type Reason } from '../core/reasons.js';
@@ -32,7 +38,83 @@ export type CacheResult = 'hit' | 'miss' | 'bypass';
 export type DestroyReason = 'logout' | 'revoked' | 'backchannel';
 
 /** Decisions take tens of microseconds; store calls up to the command timeout. */
-const BUCKETS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+export const BUCKETS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** One counter series, counted in a plain number until collection. */
+interface CountSeries {
+  n: number;
+  readonly child: { inc(value: number): void };
+}
+
+function countSeries(child: { inc(value: number): void }): CountSeries {
+  return { n: 0, child };
+}
+
+function flushCounts(series: Iterable<CountSeries>): void {
+  for (const s of series) {
+    if (s.n === 0) continue;
+    const n = s.n;
+    s.n = 0;
+    s.child.inc(n);
+  }
+}
+
+/** One histogram series (BUCKETS), counted in plain numbers until collection; the last slot is past the last bound. */
+interface TimeSeries {
+  readonly labels: Record<string, string>;
+  count: number;
+  sum: number;
+  readonly buckets: Float64Array;
+}
+
+/** Exported for test/unit/metrics.test.ts, with observeInto and flushTimes. */
+export function timeSeries(labels: Record<string, string>): TimeSeries {
+  return { labels, count: 0, sum: 0, buckets: new Float64Array(BUCKETS.length + 1) };
+}
+
+/** As prom-client's observe: the first bucket whose bound is at least the value; past the last, only count and sum. */
+export function observeInto(s: TimeSeries, seconds: number): void {
+  if (!Number.isFinite(seconds)) return;
+  let i = 0;
+  while (i < BUCKETS.length && seconds > BUCKETS[i]!) i++;
+  s.buckets[i]!++;
+  s.count++;
+  s.sum += seconds;
+}
+
+/** prom-client's state of one histogram series (lib/histogram.js: hashMap values). */
+interface PromHistogramSeries {
+  readonly labels: Record<string, string | number>;
+  readonly bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/**
+ * Adds the pending counts to prom-client's series. prom-client has no public call that adds a
+ * bucket count, so this writes its per-series state (the shape lib/histogram.js gives it);
+ * test/unit/metrics.test.ts checks the exposition against prom-client's own observe().
+ */
+export function flushTimes(histogram: Histogram<string>, series: Iterable<TimeSeries>): void {
+  for (const s of series) {
+    if (s.count === 0) continue;
+    const find = () =>
+      Object.values((histogram as unknown as { hashMap: Record<string, PromHistogramSeries> }).hashMap).find((e) =>
+        Object.entries(s.labels).every(([k, v]) => e.labels[k] === v),
+      );
+    let entry = find();
+    if (entry === undefined) {
+      histogram.zero(s.labels);
+      entry = find()!;
+    }
+    for (let i = 0; i < BUCKETS.length; i++) entry.bucketValues[BUCKETS[i]!]! += s.buckets[i]!;
+    entry.sum += s.sum;
+    entry.count += s.count;
+    s.count = 0;
+    s.sum = 0;
+    s.buckets.fill(0);
+  }
+}
 
 export interface Metrics {
   readonly registry: Registry;
@@ -67,31 +149,43 @@ export function createMetrics(info: { version: string }, registry = new Registry
     .labels(info.version, process.version)
     .set(1);
 
+  // Hot-path series, counted in plain numbers and handed over on collection (see the header).
+  const decisionCounts = new Map<Transport, Map<Reason, CountSeries>>();
+  const decisionTimes = new Map<Transport, TimeSeries>();
+  const storeCounts: CountSeries[] = [];
+  const storeTimes: TimeSeries[] = [];
+
   const decisions = new Counter({
     name: 'sessiongate_decisions_total',
     help: 'Authorization decisions by transport, result (allow, deny, error) and reason code.',
     labelNames: ['transport', 'result', 'reason'],
     registers: [registry],
+    collect: () => {
+      for (const byReason of decisionCounts.values()) flushCounts(byReason.values());
+    },
   });
-  const decisionSeconds = new Histogram({
+  const decisionSeconds: Histogram<string> = new Histogram({
     name: 'sessiongate_decision_duration_seconds',
     help: 'Time from request translated to decision made, store calls included.',
     labelNames: ['transport'],
     buckets: BUCKETS,
     registers: [registry],
+    collect: () => flushTimes(decisionSeconds, decisionTimes.values()),
   });
   const storeOps = new Counter({
     name: 'sessiongate_store_operations_total',
     help: 'Session store calls by operation and result (ok, error).',
     labelNames: ['op', 'result'],
     registers: [registry],
+    collect: () => flushCounts(storeCounts),
   });
-  const storeSeconds = new Histogram({
+  const storeSeconds: Histogram<string> = new Histogram({
     name: 'sessiongate_store_duration_seconds',
     help: 'Session store call latency by operation.',
     labelNames: ['op'],
     buckets: BUCKETS,
     registers: [registry],
+    collect: () => flushTimes(storeSeconds, storeTimes),
   });
   const storeUp = new Gauge({
     name: 'sessiongate_store_up',
@@ -126,15 +220,15 @@ export function createMetrics(info: { version: string }, registry = new Registry
   });
 
   // Every valid series up front: zero is a value, and the hot path stays a Map lookup.
-  const decisionChild = new Map<string, ReturnType<typeof decisions.labels>>();
-  const timer = new Map<Transport, ReturnType<typeof decisionSeconds.labels>>();
   for (const t of TRANSPORTS) {
     decisionSeconds.zero({ transport: t });
-    timer.set(t, decisionSeconds.labels(t));
+    decisionTimes.set(t, timeSeries({ transport: t }));
+    const byReason = new Map<Reason, CountSeries>();
+    decisionCounts.set(t, byReason);
     for (const r of [...ALLOW_REASONS, ...DENY_REASONS, ...ERROR_REASONS]) {
       const labels = { transport: t, result: resultOf(r), reason: r };
       decisions.inc(labels, 0);
-      decisionChild.set(`${t}|${r}`, decisions.labels(labels));
+      byReason.set(r, countSeries(decisions.labels(labels)));
     }
   }
   for (const op of STORE_OPS) {
@@ -149,21 +243,23 @@ export function createMetrics(info: { version: string }, registry = new Registry
   storeUp.set(1);
 
   function timed<A extends unknown[], R>(op: StoreOp, fn: (...a: A) => Promise<R>): (...a: A) => Promise<R> {
-    // Children bound once: the hot path does no label hashing.
-    const seconds = storeSeconds.labels(op);
-    const ok = storeOps.labels(op, 'ok');
-    const error = storeOps.labels(op, 'error');
+    // Series made once: the hot path does no label hashing.
+    const seconds = timeSeries({ op });
+    const ok = countSeries(storeOps.labels(op, 'ok'));
+    const error = countSeries(storeOps.labels(op, 'error'));
+    storeTimes.push(seconds);
+    storeCounts.push(ok, error);
     return async (...a) => {
       const start = process.hrtime.bigint();
       try {
         const r = await fn(...a);
-        ok.inc();
+        ok.n++;
         return r;
       } catch (err) {
-        error.inc();
+        error.n++;
         throw err;
       } finally {
-        seconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
+        observeInto(seconds, Number(process.hrtime.bigint() - start) / 1e9);
       }
     };
   }
@@ -171,8 +267,10 @@ export function createMetrics(info: { version: string }, registry = new Registry
   return {
     registry,
     decision(req, d, startedAt) {
-      decisionChild.get(`${req.transport}|${d.reason}`)?.inc();
-      timer.get(req.transport)?.observe(Number(process.hrtime.bigint() - startedAt) / 1e9);
+      const counted = decisionCounts.get(req.transport)?.get(d.reason);
+      if (counted !== undefined) counted.n++;
+      const times = decisionTimes.get(req.transport);
+      if (times !== undefined) observeInto(times, Number(process.hrtime.bigint() - startedAt) / 1e9);
       if (d.spoofed.length > 0) spoofs.inc();
     },
     storeUp: (up) => storeUp.set(up ? 1 : 0),

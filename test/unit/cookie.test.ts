@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cookieValues, createCookieWriter } from '../../src/session/cookie.js';
 
@@ -18,6 +19,31 @@ describe('cookieValues', () => {
     ['a=sessiongate=x', []],
   ] as const)('%j', (header, expected) => {
     expect(cookieValues(header, 'sessiongate')).toEqual(expected);
+  });
+
+  // The reading as specified: split at `;`, the name is the text before the piece's first `=`,
+  // trimmed. cookieValues skips from one occurrence of the name to the next instead; both must agree.
+  function reference(header: string, name: string): string[] {
+    const out: string[] = [];
+    for (const piece of header.split(';')) {
+      const eq = piece.indexOf('=');
+      if (eq < 0 || piece.slice(0, eq).trim() !== name) continue;
+      let value = piece.slice(eq + 1).trim();
+      if (value.length >= 2 && value[0] === '"' && value[value.length - 1] === '"') value = value.slice(1, -1);
+      out.push(value);
+    }
+    return out;
+  }
+
+  it('agrees with split-and-trim on arbitrary headers and names (5000 runs)', () => {
+    const unit = fc.constantFrom('s', 'g', 'sg', ';', '=', ' ', '\t', '\u00a0', '\u2028', '\ufeff', '\u0085', '"', 'x', '\n');
+    const name = fc.oneof(fc.constant('sg'), fc.constant('s g'), fc.string({ unit, minLength: 0, maxLength: 4 }));
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 40 }), name, (header, n) => {
+        expect(cookieValues(header, n)).toEqual(reference(header, n));
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it('reads every Cookie header when there are several', () => {

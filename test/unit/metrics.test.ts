@@ -1,7 +1,7 @@
 /** The metrics wrapper of a store: every role's calls are counted and timed, the token catalog's too. */
-import { Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../../src/ops/metrics.js';
+import { BUCKETS, createMetrics, flushTimes, observeInto, timeSeries } from '../../src/ops/metrics.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreUnavailableError } from '../../src/store/types.js';
 import { stored, T0 } from '../support/fixtures.js';
@@ -42,5 +42,53 @@ describe('instrumentStore', () => {
     expect(await sample(registry, 'sessiongate_store_operations_total', { op: 'catalog_list', result: 'error' })).toBe(1);
     expect(await sample(registry, 'sessiongate_store_operations_total', { op: 'catalog_put', result: 'error' })).toBe(0);
     await store.close();
+  });
+});
+
+describe('durations counted in plain numbers until a scrape', () => {
+  // On a bound, just past one, past the last bound, zero, and values no binary fraction holds.
+  const values = [0, 0.000025, 0.0000251, 0.00003, 0.0001, 0.00099, 0.001, 0.3, 1, 1.0001, 7, ...BUCKETS];
+
+  function histograms() {
+    const own = new Registry();
+    const batched = new Registry();
+    const config = { name: 'd_seconds', help: 'h', labelNames: ['op'], buckets: BUCKETS };
+    const reference = new Histogram({ ...config, registers: [own] });
+    const series = [timeSeries({ op: 'get' }), timeSeries({ op: 'touch' })];
+    const h: Histogram<string> = new Histogram({ ...config, registers: [batched], collect: () => flushTimes(h, series) });
+    for (const op of ['get', 'touch']) {
+      reference.zero({ op });
+      h.zero({ op });
+    }
+    return { own, batched, reference, series };
+  }
+
+  it('expose exactly what prom-client observe() does', async () => {
+    const { own, batched, reference, series } = histograms();
+    for (const v of values) {
+      reference.observe({ op: 'get' }, v);
+      observeInto(series[0]!, v);
+    }
+    reference.observe({ op: 'touch' }, 0.002);
+    observeInto(series[1]!, 0.002);
+    expect(await batched.metrics()).toBe(await own.metrics());
+    expect(await batched.metrics()).toContain('d_seconds_count{op="get"} 26');
+  });
+
+  it('add up across scrapes, and come back after a reset', async () => {
+    const { own, batched, reference, series } = histograms();
+    // Binary fractions: the sums are exact whatever the order of the additions.
+    for (const round of [[0.5, 2], [0.25, 0.0000152587890625], [1]]) {
+      for (const v of round) {
+        reference.observe({ op: 'get' }, v);
+        observeInto(series[0]!, v);
+      }
+      expect(await batched.metrics()).toBe(await own.metrics());
+    }
+    batched.resetMetrics();
+    own.resetMetrics();
+    reference.observe({ op: 'get' }, 0.5);
+    observeInto(series[0]!, 0.5);
+    expect(await batched.metrics()).toBe(await own.metrics());
   });
 });
