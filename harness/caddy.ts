@@ -62,7 +62,8 @@ export async function startCaddy(opts: {
       () => child.exitCode !== null,
     );
     // Caddy itself, not another process that took the free port first (tests run in parallel).
-    if (up && child.exitCode === null && /^Caddy\b/.test((await serverHeader(port)) ?? '')) {
+    // A GET on the POST-only back-channel path: Caddy answers 405 itself.
+    if (up && child.exitCode === null && /^Caddy\b/.test((await serverHeader(port, '/~login/backchannel-logout')) ?? '')) {
       return {
         port,
         url: `http://127.0.0.1:${port}`,

@@ -237,7 +237,8 @@ export async function startNginx(opts: {
     );
     // Listening is not enough: the free port may have been taken by another process between
     // freePort() and nginx's bind (tests run in parallel), and then that process answers.
-    if (up && child.exitCode === null && /^nginx\b/.test((await serverHeader(port)) ?? '')) {
+    // `internal` location: nginx answers 404 itself.
+    if (up && child.exitCode === null && /^nginx\b/.test((await serverHeader(port, '/_sessiongate/auth')) ?? '')) {
       return {
         port,
         url: `http://127.0.0.1:${port}`,
@@ -254,10 +255,14 @@ export async function startNginx(opts: {
   }
 }
 
-/** The Server header of whatever answers a GET on 127.0.0.1:`port` (undefined when nothing does). */
-export function serverHeader(port: number): Promise<string | undefined> {
+/**
+ * The Server header of whatever answers a GET of `path` on 127.0.0.1:`port` (undefined when
+ * nothing does). Pick a path the proxy answers itself, so that no connection to sessiongate is
+ * opened (tests count those).
+ */
+export function serverHeader(port: number, path: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const req = httpGet({ host: '127.0.0.1', port, path: '/~sessiongate-harness-probe', timeout: 2000 }, (res) => {
+    const req = httpGet({ host: '127.0.0.1', port, path, timeout: 2000 }, (res) => {
       res.resume();
       const server = res.headers['server'];
       resolve(typeof server === 'string' ? server : undefined);
