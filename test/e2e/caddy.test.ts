@@ -6,12 +6,12 @@
  * the rotation cookie reaching the browser, the login redirect, a 5xx when sessiongate is down,
  * connection reuse towards sessiongate, and `sessiongate doctor` passing every check.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCaddy, startCaddy } from '../../harness/caddy.js';
 import { cookiePair, send } from '../../harness/http.js';
 import { type Echoed, type EchoUpstream, freePort, startEchoUpstream } from '../../harness/processes.js';
+import { type Recorder, startRecorder } from '../../harness/recorder.js';
 import { run } from '../../src/cli/index.js';
 import { type Service, startService } from '../../src/main.js';
 import { EXPOSED_ENDPOINTS, NEVER_EXPOSED, TRIED_METHODS } from '../support/endpoint-surface.js';
@@ -22,42 +22,6 @@ const SECRET = 'caddy-secret-0123456789abcdef0123456789abcd';
 const HOST = 'app.example.com';
 const M = 60_000;
 const clock = { now: Date.UTC(2026, 5, 1, 8, 0, 0) };
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-/** Stands in for sessiongate's HTTP port: records each request; allows every /auth, answers a redirect otherwise. */
-function startRecorder(): Promise<{ port: number; seen: Seen[]; close(): Promise<void> }> {
-  const seen: Seen[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-      if (req.url === '/auth') res.writeHead(200, { 'X-User-Id': 'recorded', 'Content-Length': 0 });
-      else res.writeHead(302, { Location: '/', 'Content-Length': 0 });
-      res.end();
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as { port: number }).port,
-        seen,
-        close: () =>
-          new Promise((r) => {
-            server.close(() => r());
-            server.closeAllConnections();
-          }),
-      }),
-    ),
-  );
-}
 
 /** A TCP relay in front of sessiongate that counts the connections Caddy opens to it. */
 function startCountingRelay(target: number): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
@@ -292,10 +256,10 @@ describe('connections to sessiongate', () => {
 });
 
 describe('the endpoint surface through the shipped Caddyfile (a recorder on sessiongate port)', () => {
-  let sg: Awaited<ReturnType<typeof startRecorder>>;
+  let sg: Recorder;
   let proxy: RunningCaddy;
   beforeAll(async () => {
-    sg = await startRecorder();
+    sg = await startRecorder({ auth: { status: 200, headers: { 'X-User-Id': 'recorded' } } });
     proxy = await startCaddy({ sessiongatePort: sg.port, appPort: app.port });
   });
   afterAll(async () => {

@@ -9,69 +9,21 @@
  * and connection reuse to sessiongate. The decisions themselves run over HAProxy in the case
  * tables (test/e2e/transports.test.ts, test/adversarial/transports.test.ts).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningHaproxy, startHaproxy } from '../../harness/haproxy.js';
 import { send } from '../../harness/http.js';
 import { type Echoed, type EchoUpstream, freePort, startEchoUpstream } from '../../harness/processes.js';
 import { rawRequest } from '../../harness/raw-http.js';
+import { type Recorder, type RecorderAnswer, startRecorder } from '../../harness/recorder.js';
 import { EXPOSED_ENDPOINTS, NEVER_EXPOSED, TRIED_METHODS } from '../support/endpoint-surface.js';
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  rawHeaders: string[];
-  body: string;
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[]>;
-}
-
-/**
- * Stands in for sessiongate's HTTP port: records each request and the connections opened;
- * /auth gets `auth` (an allow by default), every other path a redirect to `location`.
- */
-function startRecorder() {
-  const seen: Seen[] = [];
-  const state = { connections: 0, location: '/', auth: { status: 200, headers: {} } as Answer };
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('latin1');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body });
-      if (req.url === '/auth') res.writeHead(state.auth.status, { ...state.auth.headers, 'Content-Length': 0 });
-      else res.writeHead(302, { Location: state.location, 'Set-Cookie': ['a=1; Path=/', 'b=2; Path=/'], 'Content-Length': 0 });
-      res.end();
-    });
-  });
-  server.on('connection', () => state.connections++);
-  return new Promise<{ port: number; seen: Seen[]; state: typeof state; close(): Promise<void> }>((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as { port: number }).port,
-        seen,
-        state,
-        close: () =>
-          new Promise((r) => {
-            server.close(() => r());
-            server.closeAllConnections();
-          }),
-      }),
-    ),
-  );
-}
-
-let sg: Awaited<ReturnType<typeof startRecorder>>;
+let sg: Recorder;
 let app: EchoUpstream;
 let haproxy: RunningHaproxy;
 
 beforeAll(async () => {
-  sg = await startRecorder();
+  sg = await startRecorder({ other: { status: 302, headers: { Location: '/', 'Set-Cookie': ['a=1; Path=/', 'b=2; Path=/'] } } });
   app = await startEchoUpstream();
   haproxy = await startHaproxy({ sessiongatePort: sg.port, appPort: app.port });
 });
@@ -82,11 +34,11 @@ afterAll(async () => {
   await sg?.close();
 });
 
-const allowWith = (headers: Record<string, string | string[]> = {}): Answer => ({ status: 200, headers });
+const allowWith = (headers: Record<string, string | string[]> = {}): RecorderAnswer => ({ status: 200, headers });
 
 /** A request through HAProxy, written byte for byte; what sessiongate's stand-in and the application received. */
-async function through(method: string, target: string, opts: { headers?: Array<[string, string]>; body?: string; auth?: Answer } = {}) {
-  sg.state.auth = opts.auth ?? allowWith();
+async function through(method: string, target: string, opts: { headers?: Array<[string, string]>; body?: string; auth?: RecorderAnswer } = {}) {
+  sg.auth = opts.auth ?? allowWith();
   const before = sg.seen.length;
   const appBefore = app.seen.length;
   const reply = await rawRequest(haproxy.port, { method, target, headers: opts.headers ?? [], body: opts.body });
@@ -118,7 +70,7 @@ describe('the endpoint surface through the shipped HAProxy config', () => {
         body: method === 'GET' ? undefined : 'logout_token=eyJhbGciOiJSUzI1NiJ9.e30.c2ln',
       });
       expect(reply.status).toBe(302);
-      expect(reply.headers['location']).toEqual([sg.state.location]);
+      expect(reply.headers['location']).toEqual([sg.other.headers['Location']]);
       // Every cookie the answer sets reaches the browser (the callback sets one and clears another).
       expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
       expect(auth, 'no /auth for the login itself').toHaveLength(0);
@@ -169,13 +121,13 @@ describe('the endpoint surface through the shipped HAProxy config', () => {
   it('hands the browser a logout redirect carrying a large id_token_hint', async () => {
     // An ID token with 200 group IDs is over 10 kB (Node's client takes at most 16 kB of headers).
     const hint = 'a'.repeat(12_000);
-    sg.state.location = `https://idp.example.com/logout?id_token_hint=${hint}&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2F`;
+    sg.other.headers['Location'] = `https://idp.example.com/logout?id_token_hint=${hint}&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2F`;
     try {
       const { reply } = await through('GET', '/~logout');
       expect(reply.status).toBe(302);
-      expect(reply.headers['location']).toEqual([sg.state.location]);
+      expect(reply.headers['location']).toEqual([sg.other.headers['Location']]);
     } finally {
-      sg.state.location = '/';
+      sg.other.headers['Location'] = '/';
     }
   });
 });
@@ -338,12 +290,12 @@ describe('connections to sessiongate', () => {
   it('are reused: sequential requests share one keep-alive connection', async () => {
     // An observation, not a timing: HAProxy 2.6's HTTP client returns its connection to the
     // server's idle pool, and the next request takes it.
-    const opened = sg.state.connections;
+    const opened = sg.connections;
     for (let i = 0; i < 50; i++) {
       const { reply } = await through('GET', `/app/${i}`);
       expect(reply.status).toBe(200);
     }
-    expect(sg.state.connections - opened).toBeLessThanOrEqual(1);
+    expect(sg.connections - opened).toBeLessThanOrEqual(1);
   });
 });
 

@@ -6,54 +6,18 @@
  * token with many groups makes it. What is proven is nginx's routing, so a recorder stands on
  * sessiongate's port; the login itself is proven against a real provider elsewhere.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../harness/http.js';
 import { type EchoUpstream, type RunningNginx, startEchoUpstream, startNginx } from '../../harness/processes.js';
+import { type Recorder, startRecorder } from '../../harness/recorder.js';
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-/** Stands in for sessiongate's HTTP port: records each request, answers a redirect. */
-function startRecorder(): Promise<{ port: number; seen: Seen[]; location: { value: string }; close(): Promise<void> }> {
-  const seen: Seen[] = [];
-  const location = { value: '/' };
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-      res.writeHead(302, { Location: location.value, 'Content-Length': 0 });
-      res.end();
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as { port: number }).port,
-        seen,
-        location,
-        close: () =>
-          new Promise((r) => {
-            server.close(() => r());
-            server.closeAllConnections();
-          }),
-      }),
-    ),
-  );
-}
-
-let sg: Awaited<ReturnType<typeof startRecorder>>;
+let sg: Recorder;
 let app: EchoUpstream;
 let nginx: RunningNginx;
 
 beforeAll(async () => {
-  sg = await startRecorder();
+  // Everything, /auth included, answers a redirect: what is proven here is where nginx sends what.
+  sg = await startRecorder({ auth: { status: 302, headers: { Location: '/' } } });
   app = await startEchoUpstream();
   nginx = await startNginx({ sessiongatePort: sg.port, appPort: app.port });
 });
@@ -139,13 +103,13 @@ describe('OpenID Connect login endpoints through the shipped nginx', () => {
     // An ID token with 200 group IDs is over 10 kB; nginx's default 4k/8k header buffer would
     // refuse the answer (502). (Node's client takes at most 16 kB of headers.)
     const hint = 'a'.repeat(12_000);
-    sg.location.value = `https://idp.example.com/logout?id_token_hint=${hint}&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2F`;
+    sg.other.headers['Location'] = `https://idp.example.com/logout?id_token_hint=${hint}&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2F`;
     try {
       const { reply } = await through('GET', '/~logout');
       expect(reply.status).toBe(302);
-      expect(reply.headers['location']).toBe(sg.location.value);
+      expect(reply.headers['location']).toBe(sg.other.headers['Location']);
     } finally {
-      sg.location.value = '/';
+      sg.other.headers['Location'] = '/';
     }
   });
 
