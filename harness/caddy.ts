@@ -3,16 +3,13 @@
  * file with only its ports substituted (sessiongate, the application, the site's port and the
  * admin API's), listening on a free loopback port, stopped by the caller.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, listening, ROOT, serverHeader, substitute, tempDir, waitFor } from './processes.js';
+import { findBinary, freePort, listening, ROOT, serverHeader, substitute, tempDir, waitFor } from './processes.js';
 
 export function caddyBinary(): string {
-  for (const p of ['/usr/bin/caddy', '/usr/local/bin/caddy']) if (existsSync(p)) return p;
-  const which = spawnSync('sh', ['-c', 'command -v caddy'], { encoding: 'utf8' });
-  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
-  throw new Error('caddy is not installed: run the README test command (it installs it) or apt-get install caddy');
+  return findBinary('caddy', ['/usr/bin/caddy', '/usr/local/bin/caddy']);
 }
 
 export interface RunningCaddy {

@@ -3,16 +3,13 @@
  * sessiongate.lua, copied to a temporary folder with only the ports (and the log target)
  * substituted, each substitution insisted on, on free loopback ports, stopped by the caller.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, listening, ROOT, tempDir, waitFor } from './processes.js';
+import { findBinary, freePort, listening, ROOT, substitute, tempDir, waitFor } from './processes.js';
 
 export function haproxyBinary(): string {
-  for (const p of ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']) if (existsSync(p)) return p;
-  const which = spawnSync('sh', ['-c', 'command -v haproxy'], { encoding: 'utf8' });
-  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
-  throw new Error('haproxy is not installed: run the README test command (it installs it) or apt-get install haproxy');
+  return findBinary('haproxy', ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']);
 }
 
 export interface RunningHaproxy {
@@ -24,12 +21,6 @@ export interface RunningHaproxy {
   /** What HAProxy wrote (its log lines and warnings, including the Lua script's). */
   output(): string;
   stop(): Promise<void>;
-}
-
-/** Replaces `from` by `to` in text, insisting it occurs: a drifting config must fail loudly. */
-function substitute(text: string, from: string, to: string, file: string): string {
-  if (!text.includes(from)) throw new Error(`${file} no longer contains ${JSON.stringify(from)}; update harness/haproxy.ts`);
-  return text.split(from).join(to);
 }
 
 function stop(child: ChildProcess): Promise<void> {

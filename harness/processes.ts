@@ -181,11 +181,16 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
 
 // ---------------------------------------------------------------------------------------------
 
-export function nginxBinary(): string {
-  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']) if (existsSync(p)) return p;
-  const which = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' });
+/** A server's binary: the first of `paths` that exists, else the one on PATH; an error saying how to install it otherwise. */
+export function findBinary(name: string, paths: readonly string[]): string {
+  for (const p of paths) if (existsSync(p)) return p;
+  const which = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
-  throw new Error('nginx is not installed: run the README test command (it installs it) or apt-get install nginx');
+  throw new Error(`${name} is not installed: run the README test command (it installs it) or apt-get install ${name}`);
+}
+
+export function nginxBinary(): string {
+  return findBinary('nginx', ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']);
 }
 
 export interface RunningNginx {
