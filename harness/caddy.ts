@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findBinary, freePort, listening, ROOT, serverHeader, substitute, tempDir, waitFor } from './processes.js';
+import { findBinary, freePort, listening, ROOT, serverHeader, stopChild, substitute, tempDir, waitFor } from './processes.js';
 
 export function caddyBinary(): string {
   return findBinary('caddy', ['/usr/bin/caddy', '/usr/local/bin/caddy']);
@@ -67,27 +67,15 @@ export async function startCaddy(opts: {
         pid: child.pid!,
         log: () => stderr,
         stop: async () => {
-          await stop(child);
+          await stopChild(child);
           rmSync(dir, { recursive: true, force: true });
         },
       };
     }
-    await stop(child);
+    await stopChild(child);
     if (attempt >= 3) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`caddy did not start:\n${stderr}`);
     }
   }
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) return res();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      res();
-    });
-    child.kill('SIGTERM');
-  });
 }

@@ -3,10 +3,10 @@
  * sessiongate.lua, copied to a temporary folder with only the ports (and the log target)
  * substituted, each substitution insisted on, on free loopback ports, stopped by the caller.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findBinary, freePort, listening, ROOT, substitute, tempDir, waitFor } from './processes.js';
+import { findBinary, freePort, listening, ROOT, stopChild, substitute, tempDir, waitFor } from './processes.js';
 
 export function haproxyBinary(): string {
   return findBinary('haproxy', ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']);
@@ -21,19 +21,6 @@ export interface RunningHaproxy {
   /** What HAProxy wrote (its log lines and warnings, including the Lua script's). */
   output(): string;
   stop(): Promise<void>;
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) return res();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      res();
-    });
-    // SIGUSR1 is HAProxy's soft stop, which waits for open connections; SIGTERM stops at once.
-    child.kill('SIGTERM');
-  });
 }
 
 /** Runs the shipped haproxy/ config with sessiongate and the application on the given ports. */
@@ -76,12 +63,12 @@ export async function startHaproxy(opts: {
         dir,
         output: () => output,
         stop: async () => {
-          await stop(child);
+          await stopChild(child);
           rmSync(dir, { recursive: true, force: true });
         },
       };
     }
-    await stop(child);
+    await stopChild(child);
     if (attempt >= 3 || !/cannot bind|Address already in use/i.test(output)) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`haproxy did not start:\n${output}`);

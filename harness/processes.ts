@@ -129,7 +129,8 @@ export async function startService(
   };
 }
 
-function stopChild(child: ChildProcess): Promise<number | null> {
+/** SIGTERM, then SIGKILL after 10 s; resolves with the exit code once the process is gone. */
+export function stopChild(child: ChildProcess): Promise<number | null> {
   return new Promise((res) => {
     if (child.exitCode !== null || child.signalCode !== null) return res(child.exitCode);
     const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
