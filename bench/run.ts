@@ -34,6 +34,7 @@ import { freePort, nginxBinary, ROOT, type RunningService, startService, tempDir
 import { type RedisProcess, startRedisServer } from '../harness/redis.js';
 import { flag, opt } from './options.js';
 import { allowedCpus, cpuSecondsBetween, cpuTicks, peakRss, pin, processTree, resetPeakRss, rss } from './proc.js';
+import { wrkRequestLua } from './wrk-request.js';
 
 // ------------------------------------------------------------------------------------------
 // Options
@@ -285,36 +286,8 @@ async function createSessions(sg: RunningService, n: number): Promise<string[]> 
 
 /** A wrk script: a dozen browser headers, a ~1 kB Cookie header, a different session per request. */
 function wrkScript(cookieFile: string, pace?: { rate: number; latencyMs: number }): string {
-  const others = Array.from({ length: 14 }, (_, i) => `_ga${i}=GA1.2.${'1234567890'.repeat(4)}`).join('; ');
   const file = join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
-  writeFileSync(
-    file,
-    `
-local cookies = {}
-for line in io.lines("${cookieFile}") do cookies[#cookies + 1] = line end
-local n = #cookies
-local i = 0
-local headers = {
-  ["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-  ["Accept-Encoding"] = "gzip, deflate, br",
-  ["Accept-Language"] = "en-GB,en;q=0.9",
-  ["Cache-Control"] = "max-age=0",
-  ["Sec-Fetch-Dest"] = "document",
-  ["Sec-Fetch-Mode"] = "navigate",
-  ["Sec-Fetch-Site"] = "same-origin",
-  ["Upgrade-Insecure-Requests"] = "1",
-  ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36",
-  ["X-Forwarded-For"] = "203.0.113.7",
-  ["Referer"] = "https://app.example.com/home",
-}
-request = function()
-  i = (i % n) + 1
-  headers["Cookie"] = "theme=dark; ${others}; sessiongate=" .. cookies[i] .. "; lang=en"
-  return wrk.format("GET", "/app/page?id=" .. i, headers)
-end
-${pace ? paceLua(pace.rate, pace.latencyMs) : ''}
-`,
-  );
+  writeFileSync(file, `${wrkRequestLua(cookieFile)}${pace ? paceLua(pace.rate, pace.latencyMs) : ''}\n`);
   return file;
 }
 
